@@ -1,0 +1,5 @@
+"""``python -m jqc`` runs the jqc command line."""
+
+from jqc.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,118 @@
+"""Time, injected: every engine, worker and simulator reading of "now" goes through a :class:`Clock`.
+
+The engine passes the caller's ``now`` to every Lua script, so nothing in jqc depends on the Redis
+server's clock or on keys expiring there. Swapping :class:`SystemClock` for :class:`VirtualClock`
+therefore moves delays, backoff, lock expiry, stall detection, rate windows and retention together,
+on the embedded backend and on a real server alike.
+
+Clock skew between hosts: each client stamps its own time. A worker whose clock runs *ahead* sees
+locks expire early (it may recover jobs that are still being worked, which fencing tokens then
+make harmless: the old holder's writes are rejected) and promotes delayed jobs early by the skew;
+a clock running *behind* delays both. Keep hosts NTP-synchronised to well under the lock duration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import time
+from typing import Protocol, runtime_checkable
+
+__all__ = ["Clock", "SystemClock", "VirtualClock", "now_ms"]
+
+
+@runtime_checkable
+class Clock(Protocol):
+    """Where jqc gets the time and how it waits."""
+
+    def now(self) -> float:
+        """Seconds since the Unix epoch."""
+        ...
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` of this clock's time."""
+        ...
+
+
+def now_ms(clock: Clock) -> int:
+    """The clock's time in whole milliseconds, as the scripts take it."""
+    return int(clock.now() * 1000)
+
+
+class SystemClock:
+    """The real wall clock (the only place in jqc that reads it)."""
+
+    def now(self) -> float:
+        return time.time()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds))
+
+
+#: 2026-01-01T00:00:00Z, a fixed, readable start for virtual time.
+VIRTUAL_EPOCH = 1_767_225_600.0
+
+
+class VirtualClock:
+    """A clock that only moves when told to (or, with ``autojump``, when everyone is asleep).
+
+    ``advance`` and ``move_to`` wake every :meth:`sleep` whose deadline has been reached, in
+    deadline order. With ``autojump=True`` a sleeper that finds nothing else runnable on the event
+    loop jumps the clock straight to the earliest deadline, so simulated hours pass in
+    milliseconds of wall time.
+    """
+
+    def __init__(self, start: float = VIRTUAL_EPOCH, *, autojump: bool = False) -> None:
+        self._now = float(start)
+        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+        self.autojump = autojump
+        self._jumper: asyncio.Task[None] | None = None
+
+    def now(self) -> float:
+        return self._now
+
+    def advance(self, seconds: float) -> None:
+        """Move time forward by ``seconds`` (which must not be negative)."""
+        if seconds < 0:
+            raise ValueError("a virtual clock advances by a non-negative amount; use move_to to go back")
+        self.move_to(self._now + seconds)
+
+    def move_to(self, when: float) -> None:
+        """Set the time to ``when`` (backwards too, to model a clock jump) and wake due sleepers."""
+        self._now = float(when)
+        while self._sleepers and self._sleepers[0][0] <= self._now:
+            _, _, fut = heapq.heappop(self._sleepers)
+            if not fut.done():
+                fut.set_result(None)
+
+    def next_deadline(self) -> float | None:
+        """The earliest pending sleep deadline, if any."""
+        while self._sleepers and self._sleepers[0][2].done():
+            heapq.heappop(self._sleepers)
+        return self._sleepers[0][0] if self._sleepers else None
+
+    async def sleep(self, seconds: float) -> None:
+        if seconds <= 0:
+            await asyncio.sleep(0)
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._sleepers, (self._now + seconds, next(self._order), fut))
+        if self.autojump and (self._jumper is None or self._jumper.done()):
+            self._jumper = asyncio.get_running_loop().create_task(self._autojump())
+        await fut
+
+    async def _autojump(self) -> None:
+        # Let every runnable task run first; jump only when the loop has nothing else to do.
+        loop = asyncio.get_running_loop()
+        while True:
+            for _ in range(20):
+                await asyncio.sleep(0)
+            ready = getattr(loop, "_ready", None)
+            if ready is not None and len(ready) > 0:
+                continue
+            deadline = self.next_deadline()
+            if deadline is None:
+                return
+            self.move_to(max(deadline, self._now))

@@ -1,0 +1,125 @@
+"""Connections: the embedded fakeredis+Lua backend (the default) or a real Redis server.
+
+``connect()`` with no URL (or ``memory://``) starts one in-process fakeredis server with Lua; every
+sync and asyncio client made from that connection shares it. ``redis://``, ``rediss://`` and
+``unix://`` URLs reach a real server; credentials and TLS settings come from the URL, never from
+code, and are never logged (:attr:`Connection.safe_url`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
+
+from jqc.clock import Clock, SystemClock
+from jqc.errors import InvalidOptionError, MissingDependencyError
+
+if TYPE_CHECKING:
+    from jqc.engine.queue import AsyncQueue, Queue
+
+__all__ = ["Connection", "connect"]
+
+_SCHEMES = ("redis", "rediss", "unix")
+
+
+def redact(url: str) -> str:
+    """``url`` with any password replaced by ``***``, safe to print."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+
+
+class Connection:
+    """A handle on one Redis (real or embedded) plus the clock and key prefix jqc uses with it."""
+
+    def __init__(self, url: str | None, *, clock: Clock | None = None, prefix: str = "jqc", **client_options: Any) -> None:
+        self.url = url or "memory://"
+        scheme = urlsplit(self.url).scheme
+        if scheme not in (*_SCHEMES, "memory"):
+            raise InvalidOptionError(
+                f"unsupported URL scheme {scheme!r}: use redis://, rediss://, unix:// or memory://"
+            )
+        self.embedded = scheme == "memory"
+        self.clock: Clock = clock or SystemClock()
+        self.prefix = prefix
+        self._options = client_options
+        self._sync: Any = None
+        self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
+        self._server: Any = None
+        if self.embedded:
+            try:
+                import fakeredis
+                import lupa  # noqa: F401  (fakeredis needs it to run Lua)
+            except ImportError as exc:  # pragma: no cover - both are dependencies of jqc
+                raise MissingDependencyError("the embedded backend needs: pip install 'fakeredis[lua]'") from exc
+            self._server = fakeredis.FakeServer(version=(7, 0))
+
+    @property
+    def safe_url(self) -> str:
+        return redact(self.url)
+
+    def __repr__(self) -> str:
+        return f"Connection({self.safe_url!r})"
+
+    def sync_client(self) -> Any:
+        """The shared sync client (thread-safe connection pool)."""
+        if self._sync is None:
+            if self.embedded:
+                import fakeredis
+
+                self._sync = fakeredis.FakeRedis(server=self._server, decode_responses=True)
+            else:
+                import redis
+
+                self._sync = redis.Redis.from_url(self.url, decode_responses=True, **self._options)
+        return self._sync
+
+    def async_client(self) -> Any:
+        """The asyncio client of the running event loop (one per loop, made on first use)."""
+        loop = asyncio.get_running_loop()
+        client = self._async.get(loop)
+        if client is None:
+            if self.embedded:
+                import fakeredis
+
+                client = fakeredis.FakeAsyncRedis(server=self._server, decode_responses=True)
+            else:
+                import redis.asyncio
+
+                options = {"max_connections": 1000, **self._options}
+                client = redis.asyncio.Redis.from_url(self.url, decode_responses=True, **options)
+            self._async[loop] = client
+        return client
+
+    def queue(self, name: str, **options: Any) -> Queue:
+        from jqc.engine.queue import Queue
+
+        return Queue(name, self, **options)
+
+    def async_queue(self, name: str, **options: Any) -> AsyncQueue:
+        from jqc.engine.queue import AsyncQueue
+
+        return AsyncQueue(name, self, **options)
+
+    def ping(self) -> bool:
+        return bool(self.sync_client().ping())
+
+    def close(self) -> None:
+        if self._sync is not None:
+            self._sync.close()
+            self._sync = None
+
+    async def aclose(self) -> None:
+        client = self._async.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.aclose()
+
+
+def connect(url: str | None = None, *, clock: Clock | None = None, prefix: str = "jqc", **client_options: Any) -> Connection:
+    """Open a connection: embedded when ``url`` is None or ``memory://``, else a real Redis."""
+    return Connection(url, clock=clock, prefix=prefix, **client_options)

@@ -1,0 +1,339 @@
+"""Jobs and their options: frozen, keyword-only dataclasses, validated on construction."""
+
+from __future__ import annotations
+
+import enum
+import math
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from jqc import _json
+from jqc.engine.keys import validate_job_id
+from jqc.errors import CorruptJobError, InvalidOptionError
+
+MAX_PRIORITY = 2**21 - 1
+MAX_ATTEMPTS = 1_000_000
+MAX_DELAY = 10 * 365 * 24 * 3600.0  # ten years, in seconds
+
+BackoffFunction = Callable[[int, BaseException | None], float]
+"""A user backoff: (attempt number that failed, the error if known) -> seconds to wait."""
+
+
+class JobState(str, enum.Enum):
+    """Where a job is. A job is in exactly one state at any instant."""
+
+    WAITING = "waiting"
+    DELAYED = "delayed"
+    ACTIVE = "active"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+    @classmethod
+    def from_code(cls, code: str) -> JobState:
+        try:
+            return _STATE_CODES[code]
+        except KeyError:
+            raise CorruptJobError(f"unknown job state code {code!r}") from None
+
+
+_STATE_CODES = {
+    "w": JobState.WAITING,
+    "d": JobState.DELAYED,
+    "a": JobState.ACTIVE,
+    "c": JobState.COMPLETED,
+    "f": JobState.FAILED,
+}
+
+
+def _number(value: object, name: str, *, low: float, high: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InvalidOptionError(f"{name} must be a finite number of seconds, not {value!r}")
+    if not low <= value <= high:
+        raise InvalidOptionError(f"{name} must be between {low} and {high}, not {value!r}")
+    return float(value)
+
+
+def _integer(value: object, name: str, *, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidOptionError(f"{name} must be an int, not {type(value).__name__} {value!r}")
+    if not low <= value <= high:
+        raise InvalidOptionError(f"{name} must be between {low} and {high}, not {value!r}")
+    return value
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Keep:
+    """Which finished jobs to keep: at most ``count`` newest and none older than ``age`` seconds.
+
+    ``Keep()`` keeps all, ``Keep.none()`` deletes a job as soon as it finishes.
+    """
+
+    count: int | None = None
+    age: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.count is not None:
+            _integer(self.count, "Keep.count", low=0, high=2**40)
+        if self.age is not None:
+            _number(self.age, "Keep.age", low=0, high=MAX_DELAY)
+
+    @classmethod
+    def all(cls) -> Keep:
+        return cls()
+
+    @classmethod
+    def none(cls) -> Keep:
+        return cls(count=0)
+
+    @classmethod
+    def last(cls, count: int) -> Keep:
+        return cls(count=count)
+
+    @classmethod
+    def younger_than(cls, seconds: float) -> Keep:
+        return cls(age=seconds)
+
+    def encode(self) -> tuple[str, str]:
+        """(count, age in ms) as script arguments; '' means unlimited."""
+        count = "" if self.count is None else str(self.count)
+        age = "" if self.age is None else str(int(self.age * 1000))
+        return count, age
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Backoff:
+    """How long to wait before retrying a failed attempt.
+
+    * ``Backoff.fixed(5)``: 5 s every time.
+    * ``Backoff.exponential(1, cap=60, jitter=0.5)``: 1, 2, 4, … s, at most 60, each shortened by a
+      random share of up to 50% so that many failing jobs do not retry in lockstep.
+    * ``Backoff.custom("name")``: a function registered with the worker under that name, given
+      the attempt number and the error; only its name is stored with the job.
+    """
+
+    kind: Literal["fixed", "exponential", "custom"]
+    delay: float = 0.0
+    cap: float | None = None
+    jitter: float = 0.0
+    name: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("fixed", "exponential", "custom"):
+            raise InvalidOptionError(f"unknown backoff kind {self.kind!r}")
+        _number(self.delay, "backoff delay", low=0, high=MAX_DELAY)
+        if self.cap is not None:
+            _number(self.cap, "backoff cap", low=0, high=MAX_DELAY)
+        _number(self.jitter, "backoff jitter", low=0, high=1)
+        if self.kind == "custom" and not (isinstance(self.name, str) and self.name):
+            raise InvalidOptionError("a custom backoff needs the name of a registered function")
+
+    @classmethod
+    def fixed(cls, seconds: float, *, jitter: float = 0.0) -> Backoff:
+        return cls(kind="fixed", delay=seconds, jitter=jitter)
+
+    @classmethod
+    def exponential(cls, seconds: float, *, cap: float | None = None, jitter: float = 0.0) -> Backoff:
+        return cls(kind="exponential", delay=seconds, cap=cap, jitter=jitter)
+
+    @classmethod
+    def custom(cls, name: str) -> Backoff:
+        return cls(kind="custom", name=name)
+
+    def seconds(
+        self,
+        attempt: int,
+        *,
+        rng: random.Random | None = None,
+        error: BaseException | None = None,
+        functions: Mapping[str, BackoffFunction] | None = None,
+    ) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (1 for the first)."""
+        if self.kind == "custom":
+            fn = (functions or {}).get(self.name or "")
+            if fn is None:
+                raise InvalidOptionError(f"no backoff function registered under {self.name!r}")
+            return _number(fn(attempt, error), f"backoff {self.name!r} result", low=0, high=MAX_DELAY)
+        wait = self.delay if self.kind == "fixed" else self.delay * 2.0 ** min(attempt - 1, 62)
+        if self.cap is not None:
+            wait = min(wait, self.cap)
+        if self.jitter:
+            wait *= 1.0 - self.jitter * (rng or random).random()
+        return wait
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": self.kind}
+        if self.kind == "custom":
+            out["name"] = self.name
+        else:
+            out["delay"] = self.delay
+            if self.cap is not None:
+                out["cap"] = self.cap
+            if self.jitter:
+                out["jitter"] = self.jitter
+        return out
+
+    @classmethod
+    def from_json(cls, raw: Any) -> Backoff:
+        if not isinstance(raw, dict):
+            raise CorruptJobError(f"stored backoff is not an object: {raw!r}")
+        try:
+            return cls(**raw)
+        except (TypeError, InvalidOptionError) as exc:
+            raise CorruptJobError(f"stored backoff is invalid: {raw!r}") from exc
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobOptions:
+    """Options of one job. All times are seconds.
+
+    ``priority``: 0 (the default) runs first; otherwise lower runs before higher, up to
+    ``MAX_PRIORITY``, FIFO within one priority (LIFO if ``lifo``). ``attempts`` counts failures
+    allowed in all, first run included. ``timeout`` is enforced by the worker.
+    """
+
+    job_id: str | None = None
+    delay: float = 0.0
+    priority: int = 0
+    lifo: bool = False
+    attempts: int = 1
+    backoff: Backoff | None = None
+    timeout: float | None = None
+    remove_on_complete: Keep = field(default_factory=Keep)
+    remove_on_fail: Keep = field(default_factory=Keep)
+
+    def __post_init__(self) -> None:
+        if self.job_id is not None:
+            validate_job_id(self.job_id)
+        _number(self.delay, "delay", low=0, high=MAX_DELAY)
+        _integer(self.priority, "priority", low=0, high=MAX_PRIORITY)
+        if not isinstance(self.lifo, bool):
+            raise InvalidOptionError(f"lifo must be a bool, not {self.lifo!r}")
+        _integer(self.attempts, "attempts", low=1, high=MAX_ATTEMPTS)
+        if self.backoff is not None and not isinstance(self.backoff, Backoff):
+            raise InvalidOptionError(f"backoff must be a jqc.Backoff, not {self.backoff!r}")
+        if self.timeout is not None:
+            _number(self.timeout, "timeout", low=0.001, high=MAX_DELAY)
+        for name in ("remove_on_complete", "remove_on_fail"):
+            if not isinstance(getattr(self, name), Keep):
+                raise InvalidOptionError(f"{name} must be a jqc.Keep, not {getattr(self, name)!r}")
+
+    def extra_json(self) -> str:
+        """Options only Python reads (backoff, timeout), as stored JSON ('' when none)."""
+        extra: dict[str, Any] = {}
+        if self.backoff is not None:
+            extra["backoff"] = self.backoff.to_json()
+        if self.timeout is not None:
+            extra["timeout"] = self.timeout
+        return _json.encode(extra, what="options") if extra else ""
+
+
+def _ms(fields: Mapping[str, str], key: str) -> float | None:
+    raw = fields.get(key)
+    return None if raw is None else int(raw) / 1000.0
+
+
+def _keep(fields: Mapping[str, str], count_key: str, age_key: str) -> Keep:
+    count, age = fields.get(count_key), fields.get(age_key)
+    return Keep(count=None if count is None else int(count), age=None if age is None else int(age) / 1000.0)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Job:
+    """A snapshot of one job as stored in Redis."""
+
+    queue: str
+    id: str
+    name: str
+    data: Any
+    state: JobState
+    options: JobOptions
+    created_at: float
+    ready_at: float
+    started_at: float | None = None
+    finished_at: float | None = None
+    attempts_made: int = 0
+    stall_count: int = 0
+    retried: int = 0
+    result: Any = None
+    failure_reason: str | None = None
+    traceback: str | None = None
+    progress: Any = None
+    worker: str | None = None
+
+    @classmethod
+    def from_fields(cls, queue: str, job_id: str, fields: Mapping[str, str]) -> Job:
+        """Decode a job hash; raise :class:`CorruptJobError` naming what is wrong."""
+        try:
+            extra = _json.decode(fields["o"], what=f"job {job_id} options") if "o" in fields else {}
+            backoff = Backoff.from_json(extra["backoff"]) if "backoff" in extra else None
+            options = JobOptions(
+                job_id=job_id,
+                delay=0.0,
+                priority=int(fields.get("p", 0)),
+                lifo=fields.get("l") == "1",
+                attempts=int(fields.get("a", 1)),
+                backoff=backoff,
+                timeout=extra.get("timeout"),
+                remove_on_complete=_keep(fields, "kc", "ka"),
+                remove_on_fail=_keep(fields, "fc", "fa"),
+            )
+            created = int(fields["t"]) / 1000.0
+            return cls(
+                queue=queue,
+                id=job_id,
+                name=fields["n"],
+                data=_json.decode(fields["d"], what=f"job {job_id} data"),
+                state=JobState.from_code(fields["s"]),
+                options=options,
+                created_at=created,
+                ready_at=_ms(fields, "r") or created,
+                started_at=_ms(fields, "ps"),
+                finished_at=_ms(fields, "fo"),
+                attempts_made=int(fields.get("am", 0)),
+                stall_count=int(fields.get("sc", 0)),
+                retried=int(fields.get("rt", 0)),
+                result=_json.decode(fields["rv"], what=f"job {job_id} result") if "rv" in fields else None,
+                failure_reason=fields.get("fr"),
+                traceback=fields.get("tb") or None,
+                progress=_json.decode(fields["pg"], what=f"job {job_id} progress") if "pg" in fields else None,
+                worker=fields.get("w"),
+            )
+        except CorruptJobError:
+            raise
+        except KeyError as exc:
+            raise CorruptJobError(f"job {job_id} in queue {queue!r} lacks field {exc.args[0]!r}") from exc
+        except (ValueError, TypeError, InvalidOptionError) as exc:
+            raise CorruptJobError(f"job {job_id} in queue {queue!r} holds an invalid value: {exc}") from exc
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClaimedJob:
+    """A job handed to one worker: valid while ``token`` is the job's current fencing token."""
+
+    job: Job
+    token: int
+    lock_until: float
+
+    @property
+    def id(self) -> str:
+        return self.job.id
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeadLetter:
+    """The record kept of a job that failed for good."""
+
+    job: Job
+    dead_at: float
+    worker: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    """One job to add in :meth:`Queue.add_bulk`."""
+
+    name: str
+    data: Any = None
+    options: JobOptions | None = None

@@ -1,0 +1,17 @@
+-- change_priority: give a job a new priority; a waiting job moves to its new place at once.
+--@include base, enqueue
+-- KEYS[1]  queue key prefix
+-- ARGV[1]  now (ms)          ARGV[2] events cap (unused)
+-- ARGV[3]  job id            ARGV[4] new priority (>= 0)
+-- Returns  {OK} | {JOB_NOT_FOUND, reason}
+local id = ARGV[3]
+local jk = job_key(id)
+local f = redis.call('HMGET', jk, 's', 'l')
+if not f[1] then return {JOB_NOT_FOUND, 'no job ' .. id} end
+local priority = tonumber(ARGV[4])
+if priority > 0 then redis.call('HSET', jk, 'p', priority) else redis.call('HDEL', jk, 'p') end
+if f[1] == 'w' then
+  unqueue_waiting(id)
+  enqueue(id, priority, f[2] == '1', false)
+end
+return {OK}

@@ -1,0 +1,36 @@
+-- fail: a job's holder reports a failed attempt. It is retried (after a backoff delay) while
+-- attempts remain, else it fails for good: filed under failed and written to the dead letters.
+--@include base, enqueue, finish, token
+-- KEYS[1]  queue key prefix
+-- ARGV[1]  now (ms)          ARGV[2] events cap
+-- ARGV[3]  job id            ARGV[4] token
+-- ARGV[5]  failure reason    ARGV[6] traceback ('' if none)
+-- ARGV[7]  worker id
+-- ARGV[8]  retry delay (ms) if attempts remain; -1 = do not retry (fail for good now)
+-- Returns  {OK, 'retry'|'failed', attempts_made} | {LOCK_LOST, reason}
+local id = ARGV[3]
+local f, err = check_token(id, ARGV[4], 'ps', 'r', 't', 'a', 'fc', 'fa', 'p', 'l')
+if err then return err end
+local jk = job_key(id)
+redis.call('ZREM', K_ACTIVE, id)
+local made = redis.call('HINCRBY', jk, 'am', 1)
+local started = tonumber(f[3])
+local wait_ms, run_ms = started - tonumber(f[4] or f[5]), NOW - started
+local delay = tonumber(ARGV[8])
+redis.call('HSET', jk, 'tb', ARGV[6])
+if delay >= 0 and made < tonumber(f[6] or 1) then
+  record_metrics('x', wait_ms, run_ms)
+  redis.call('HSET', jk, 'fr', ARGV[5])
+  redis.call('HDEL', jk, 'k')
+  if delay > 0 then
+    schedule(id, NOW + delay)
+  else
+    redis.call('HSET', jk, 'r', NOW)
+    enqueue(id, tonumber(f[9] or 0), f[10] == '1', false)
+  end
+  emit('retrying', id, 'attempt', made, 'delay', delay, 'reason', ARGV[5])
+  return {OK, 'retry', made}
+end
+record_metrics('f', wait_ms, run_ms)
+fail_for_good(id, ARGV[7], ARGV[5], f[7], f[8])
+return {OK, 'failed', made}

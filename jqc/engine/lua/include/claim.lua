@@ -1,0 +1,78 @@
+-- Claiming: promote due delayed jobs, honour pause, the concurrency limit and the rate window, then
+-- hand out up to `want` jobs, each under a fresh fencing token and a lock deadline.
+local PROMOTE_BATCH = 100
+
+-- Move delayed jobs whose time has come (at most PROMOTE_BATCH per call) to waiting.
+local function promote_due(next_due)
+  if (not next_due) or tonumber(next_due) > NOW then return end
+  local items = redis.call('ZRANGE', K_DELAYED, 0, PROMOTE_BATCH - 1, 'WITHSCORES')
+  for i = 1, #items, 2 do
+    if tonumber(items[i + 1]) > NOW then break end
+    redis.call('ZREM', K_DELAYED, items[i])
+    enqueue_stored(items[i], false)
+    emit('waiting', items[i])
+  end
+  refresh_next_due()
+end
+
+-- Returns {OK, lock_deadline, id, token, fields, id, token, fields, ...} or
+-- {EMPTY, next_due_ms or 0} | {PAUSED, 0} | {RATE_LIMITED, window_reopens_ms} | {CONCURRENCY_LIMITED, 0}.
+local function claim(want, lock_ms, worker)
+  local m = redis.call('HMGET', K_META, 'paused', 'nd', 'rlm', 'rlw', 'rls', 'rln', 'cc')
+  if m[1] == '1' then return {PAUSED, 0} end
+  promote_due(m[2])
+  local room = want
+  if m[7] then
+    local free = tonumber(m[7]) - redis.call('ZCARD', K_ACTIVE)
+    if free <= 0 then return {CONCURRENCY_LIMITED, 0} end
+    if free < room then room = free end
+  end
+  local window, used
+  if m[3] then
+    local width = tonumber(m[4])
+    window = NOW - (NOW % width)
+    used = 0
+    if tonumber(m[5]) == window then used = tonumber(m[6]) end
+    local free = tonumber(m[3]) - used
+    if free <= 0 then return {RATE_LIMITED, window + width} end
+    if free < room then room = free end
+  end
+
+  local ids = {}
+  if room == 1 then
+    local id = redis.call('RPOP', K_WAIT)
+    if id then ids[1] = id end
+  else
+    ids = redis.call('RPOP', K_WAIT, room) or {}
+  end
+  if #ids < room then
+    for _, id in ipairs(redis.call('ZRANGE', K_PRIO, 0, room - #ids - 1)) do
+      redis.call('ZREM', K_PRIO, id)
+      ids[#ids + 1] = id
+    end
+  end
+  if #ids == 0 then
+    return {EMPTY, tonumber(redis.call('HGET', K_META, 'nd')) or 0}
+  end
+
+  local deadline = NOW + lock_ms
+  local out = {OK, deadline}
+  for _, id in ipairs(ids) do
+    local jk = job_key(id)
+    local fields = redis.call('HGETALL', jk)
+    if #fields == 0 then
+      emit('orphan', id)
+    else
+      local token = redis.call('HINCRBY', K_META, 'tok', 1)
+      redis.call('HSET', jk, 's', 'a', 'k', token, 'ps', NOW, 'w', worker)
+      redis.call('ZADD', K_ACTIVE, deadline, id)
+      emit('active', id, 'w', worker)
+      out[#out + 1] = id
+      out[#out + 1] = token
+      out[#out + 1] = fields
+    end
+  end
+  if #out == 2 then return {EMPTY, 0} end
+  if window then redis.call('HSET', K_META, 'rls', window, 'rln', used + (#out - 2) / 3) end
+  return out
+end

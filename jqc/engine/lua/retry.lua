@@ -1,0 +1,31 @@
+-- retry: send failed jobs back to waiting with attempts and stalls reset; their dead-letter
+-- records are withdrawn (a job that fails again is dead-lettered again).
+--@include base, enqueue
+-- KEYS[1]  queue key prefix
+-- ARGV[1]  now (ms)          ARGV[2] events cap
+-- ARGV[3]  job id, or '' for the oldest failed jobs
+-- ARGV[4]  most jobs to retry when ARGV[3] is ''
+-- Returns  {OK, {ids}} or {MORE, {ids}} when more failed jobs remain | {JOB_NOT_FOUND, reason} |
+--          {WRONG_STATE, reason}
+local ids
+if ARGV[3] ~= '' then
+  local state = redis.call('HGET', job_key(ARGV[3]), 's')
+  if not state then return {JOB_NOT_FOUND, 'no job ' .. ARGV[3]} end
+  if state ~= 'f' then return {WRONG_STATE, 'job ' .. ARGV[3] .. ' has not failed'} end
+  ids = {ARGV[3]}
+else
+  ids = redis.call('ZRANGE', K_FAILED, 0, tonumber(ARGV[4]) - 1)
+end
+for _, id in ipairs(ids) do
+  local jk = job_key(id)
+  redis.call('ZREM', K_FAILED, id)
+  redis.call('ZREM', K_DLQ, id)
+  redis.call('DEL', dead_key(id))
+  redis.call('HDEL', jk, 'am', 'sc', 'fo', 'ps')
+  redis.call('HINCRBY', jk, 'rt', 1)
+  redis.call('HSET', jk, 'r', NOW)
+  enqueue_stored(id, false)
+  emit('waiting', id, 'retried', '1')
+end
+if ARGV[3] == '' and redis.call('ZCARD', K_FAILED) > 0 then return {MORE, ids} end
+return {OK, ids}

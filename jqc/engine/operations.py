@@ -1,0 +1,595 @@
+"""Every queue operation, built once as sans-IO calls; Queue and AsyncQueue only run them.
+
+Each method returns a :class:`~jqc.engine.calls.ScriptCall`, a
+:class:`~jqc.engine.calls.CommandCall`, or a generator of them (for bounded loops), never touching a
+client itself. Times in the public API are seconds (float); scripts take whole milliseconds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypedDict
+
+from jqc import _json
+from jqc.clock import Clock, now_ms
+from jqc.engine.calls import CommandCall, Op, ScriptCall, checked, code_of
+from jqc.engine.codes import Code
+from jqc.engine.job import (
+    Backoff,
+    BackoffFunction,
+    ClaimedJob,
+    DeadLetter,
+    Job,
+    JobOptions,
+    JobState,
+    Keep,
+    NewJob,
+)
+from jqc.engine.keys import QueueKeys, validate_job_id, validate_queue_name
+from jqc.engine.metrics import Metrics, MinuteMetrics
+from jqc.errors import InvalidOptionError
+
+BULK_CHUNK = 500
+BATCH = 1000
+MAX_NAME = 200
+MAX_LOCK = 24 * 3600.0
+LISTABLE = ("waiting", "delayed", "active", "completed", "failed", "dead")
+CLEANABLE = ("completed", "failed", "delayed", "waiting")
+
+
+class OptionArgs(TypedDict, total=False):
+    """Keyword overrides of :class:`JobOptions` accepted by ``add``."""
+
+    job_id: str | None
+    delay: float
+    priority: int
+    lifo: bool
+    attempts: int
+    backoff: Backoff | None
+    timeout: float | None
+    remove_on_complete: Keep
+    remove_on_fail: Keep
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimResult:
+    """What a claim got: jobs (status OK), or why none and when to try again.
+
+    ``retry_at`` is the clock time at which something may become claimable (the next delayed
+    job's due time, or when the rate window reopens); None when unknown.
+    """
+
+    status: Code
+    jobs: tuple[ClaimedJob, ...] = ()
+    retry_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    """Jobs per state, from one atomic snapshot."""
+
+    waiting: int
+    delayed: int
+    active: int
+    completed: int
+    failed: int
+    dead: int
+    paused: bool
+
+    @property
+    def total(self) -> int:
+        """Jobs stored in the queue (dead letters are copies of failed jobs, not counted)."""
+        return self.waiting + self.delayed + self.active + self.completed + self.failed
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of a listing and how many there are in all."""
+
+    total: int
+    jobs: tuple[Job, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RecoverResult:
+    """Stalled jobs put back to waiting, and those failed for stalling too often."""
+
+    recovered: tuple[str, ...]
+    failed: tuple[str, ...]
+    more: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One entry of the queue's event stream."""
+
+    id: str
+    name: str
+    job_id: str
+    at: float
+    fields: Mapping[str, str]
+
+
+def _pairs(flat: Sequence[Any]) -> dict[str, str]:
+    it = iter(flat)
+    return dict(zip(it, it, strict=True))
+
+
+def _seconds_to_ms(value: object, name: str, *, low: float = 0.0, high: float = 10 * 365 * 86400.0) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        raise InvalidOptionError(f"{name} must be a number of seconds between {low} and {high}, not {value!r}")
+    return int(round(value * 1000))
+
+
+def _positive_int(value: object, name: str, *, high: int = 1_000_000) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:
+        raise InvalidOptionError(f"{name} must be an int between 1 and {high}, not {value!r}")
+    return value
+
+
+def _worker_id(worker: object) -> str:
+    if not isinstance(worker, str) or not worker or len(worker) > MAX_NAME:
+        raise InvalidOptionError(f"worker id must be a non-empty str of at most {MAX_NAME} characters, not {worker!r}")
+    return worker
+
+
+class QueueOperations:
+    """Builds the calls of one queue. Holds no connection and does no I/O."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        clock: Clock,
+        prefix: str = "jqc",
+        default_options: JobOptions | None = None,
+        max_data_bytes: int = 512 * 1024,
+        events_max_len: int = 10_000,
+        log_max_lines: int = 1000,
+    ) -> None:
+        self.name = validate_queue_name(name)
+        if not isinstance(prefix, str) or not prefix or "{" in prefix or "}" in prefix:
+            raise InvalidOptionError(f"prefix must be a non-empty str without braces, not {prefix!r}")
+        self.keys = QueueKeys(prefix, name)
+        self.clock = clock
+        self.default_options = default_options or JobOptions()
+        self.max_data_bytes = _positive_int(max_data_bytes, "max_data_bytes", high=512 * 1024 * 1024)
+        if isinstance(events_max_len, bool) or not isinstance(events_max_len, int) or events_max_len < 0:
+            raise InvalidOptionError(f"events_max_len must be an int >= 0, not {events_max_len!r}")
+        self.events_max_len = events_max_len
+        self.log_max_lines = _positive_int(log_max_lines, "log_max_lines")
+
+    # -- plumbing ---------------------------------------------------------------------------------
+
+    def _call(self, script: str, *args: str | int | float, parse: Any, now: int | None = None) -> ScriptCall[Any]:
+        stamp = now_ms(self.clock) if now is None else now
+        return ScriptCall(script, (self.keys.base,), (stamp, self.events_max_len, *args), parse)
+
+    def _job(self, job_id: str, fields: Mapping[str, str]) -> Job:
+        return Job.from_fields(self.name, job_id, fields)
+
+    # -- producing --------------------------------------------------------------------------------
+
+    def options(self, options: JobOptions | None, overrides: OptionArgs) -> JobOptions:
+        """Merge per-call overrides onto the given or default options, validating the result."""
+        base = options if options is not None else self.default_options
+        if not isinstance(base, JobOptions):
+            raise InvalidOptionError(f"options must be a jqc.JobOptions, not {base!r}")
+        if not overrides:
+            return base
+        try:
+            return dataclasses.replace(base, **overrides)
+        except TypeError as exc:
+            raise InvalidOptionError(str(exc)) from exc
+
+    def _job_args(self, name: str, data: Any, opts: JobOptions) -> list[str | int]:
+        if not isinstance(name, str) or not name or len(name) > MAX_NAME:
+            raise InvalidOptionError(f"job name must be a non-empty str of at most {MAX_NAME} characters, not {name!r}")
+        kc, ka = opts.remove_on_complete.encode()
+        fc, fa = opts.remove_on_fail.encode()
+        return [
+            opts.job_id or "",
+            name,
+            _json.encode(data, what="data", max_bytes=self.max_data_bytes),
+            int(round(opts.delay * 1000)),
+            opts.priority,
+            "1" if opts.lifo else "",
+            opts.attempts,
+            opts.extra_json(),
+            kc,
+            ka,
+            fc,
+            fa,
+        ]
+
+    def _parse_added(self, reply: Any, now: int, specs: Sequence[tuple[str, Any, JobOptions]]) -> list[Job]:
+        body = checked(reply)
+        jobs: list[Job] = []
+        for i, (name, data, opts) in enumerate(specs):
+            job_id, created, fields = body[1 + 3 * i : 4 + 3 * i]
+            if created:
+                state = JobState.DELAYED if opts.delay > 0 else JobState.WAITING
+                created_at = now / 1000.0
+                jobs.append(
+                    Job(
+                        queue=self.name,
+                        id=job_id,
+                        name=name,
+                        data=data,
+                        state=state,
+                        options=dataclasses.replace(opts, job_id=job_id, delay=0.0),
+                        created_at=created_at,
+                        ready_at=created_at + round(opts.delay * 1000) / 1000.0,
+                    )
+                )
+            else:
+                jobs.append(self._job(job_id, _pairs(fields)))
+        return jobs
+
+    def add(self, name: str, data: Any, opts: JobOptions) -> ScriptCall[Job]:
+        now = now_ms(self.clock)
+        args = self._job_args(name, data, opts)
+        spec = [(name, data, opts)]
+        return self._call("add", 1, *args, parse=lambda r: self._parse_added(r, now, spec)[0], now=now)
+
+    def add_bulk(self, jobs: Iterable[NewJob | tuple[Any, ...]]) -> Op[list[Job]]:
+        """Validate every job first (nothing is written if one is bad), then add in chunks."""
+        specs: list[tuple[str, Any, JobOptions]] = []
+        encoded: list[list[str | int]] = []
+        for item in jobs:
+            if isinstance(item, NewJob):
+                spec = (item.name, item.data, self.options(item.options, {}))
+            elif isinstance(item, tuple) and 1 <= len(item) <= 3:
+                spec = (item[0], item[1] if len(item) > 1 else None, self.options(item[2] if len(item) > 2 else None, {}))
+            else:
+                raise InvalidOptionError(f"add_bulk takes NewJob or (name, data[, options]) tuples, not {item!r}")
+            specs.append(spec)
+            encoded.append(self._job_args(*spec))
+        return self._add_chunks(specs, encoded)
+
+    def _add_chunks(self, specs: list[tuple[str, Any, JobOptions]], encoded: list[list[str | int]]) -> Op[list[Job]]:
+        out: list[Job] = []
+        for start in range(0, len(specs), BULK_CHUNK):
+            chunk = specs[start : start + BULK_CHUNK]
+            args = [a for job in encoded[start : start + BULK_CHUNK] for a in job]
+            now = now_ms(self.clock)
+            added: list[Job] = yield self._call(
+                "add", len(chunk), *args, parse=lambda r, n=now, c=chunk: self._parse_added(r, n, c), now=now
+            )
+            out.extend(added)
+        return out
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    def get_job(self, job_id: str) -> CommandCall[Job | None]:
+        validate_job_id(job_id)
+        return CommandCall(
+            ("HGETALL", self.keys.job(job_id)),
+            lambda r: self._job(job_id, r if isinstance(r, dict) else _pairs(r)) if r else None,
+        )
+
+    def job_logs(self, job_id: str, start: int = 0, end: int = -1) -> CommandCall[list[str]]:
+        validate_job_id(job_id)
+        return CommandCall(("LRANGE", self.keys.log(job_id), start, end), lambda r: list(r))
+
+    def counts(self) -> ScriptCall[Counts]:
+        def parse(reply: Any) -> Counts:
+            b = checked(reply)
+            return Counts(b[1], b[2], b[3], b[4], b[5], b[6], bool(b[7]))
+
+        return self._call("counts", parse=parse)
+
+    def list_jobs(self, state: str, offset: int = 0, limit: int = 100) -> ScriptCall[Page]:
+        if state not in LISTABLE or state == "dead":
+            raise InvalidOptionError(f"state must be one of {LISTABLE[:-1]}, not {state!r}")
+        return self._call("list", state, self._offset(offset), _positive_int(limit, "limit"), parse=self._parse_page)
+
+    def _offset(self, offset: object) -> int:
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+            raise InvalidOptionError(f"offset must be an int >= 0, not {offset!r}")
+        return offset
+
+    def _parse_page(self, reply: Any) -> Page:
+        body = checked(reply)
+        jobs = tuple(self._job(body[i], _pairs(body[i + 1])) for i in range(2, len(body), 2) if body[i + 1])
+        return Page(body[1], jobs)
+
+    def dead_letters(self, offset: int = 0, limit: int = 100) -> ScriptCall[tuple[int, list[DeadLetter]]]:
+        def parse(reply: Any) -> tuple[int, list[DeadLetter]]:
+            body = checked(reply)
+            out = []
+            for i in range(2, len(body), 2):
+                fields = _pairs(body[i + 1])
+                if fields:
+                    out.append(
+                        DeadLetter(
+                            job=self._job(body[i], fields),
+                            dead_at=int(fields.get("dat", 0)) / 1000.0,
+                            worker=fields.get("dw") or None,
+                        )
+                    )
+            return body[1], out
+
+        return self._call("list", "dead", self._offset(offset), _positive_int(limit, "limit"), parse=parse)
+
+    def metrics(self, window_minutes: int = 60) -> ScriptCall[Metrics]:
+        window = _positive_int(window_minutes, "window_minutes", high=100_000)
+        last = now_ms(self.clock) // 60000
+        first = last - window + 1
+
+        def parse(reply: Any) -> Metrics:
+            body = checked(reply)
+            minutes = tuple(MinuteMetrics.from_fields(body[i], _pairs(body[i + 1])) for i in range(1, len(body), 2))
+            return Metrics(minutes, window)
+
+        return self._call("metrics", first, last, parse=parse)
+
+    def events(self, last_id: str = "0", count: int = 100, block: float | None = None) -> CommandCall[list[Event]]:
+        """Events after ``last_id`` ('0' = from the start, '$' = only new ones, with ``block``)."""
+        args: list[str | int] = ["XREAD", "COUNT", _positive_int(count, "count")]
+        if block is not None:
+            args += ["BLOCK", _seconds_to_ms(block, "block", high=3600)]
+        args += ["STREAMS", self.keys.events, last_id]
+
+        def parse(reply: Any) -> list[Event]:
+            out: list[Event] = []
+            if not reply:
+                return out
+            entries = reply[self.keys.events] if isinstance(reply, dict) else reply[0][1]
+            if entries and isinstance(entries[0], list) and len(entries) == 1 and isinstance(entries[0][0], list):
+                entries = entries[0]
+            for entry_id, raw in entries:
+                fields = raw if isinstance(raw, dict) else _pairs(raw)
+                out.append(Event(entry_id, fields.get("e", ""), fields.get("j", ""), int(fields.get("t", 0)) / 1000.0, fields))
+            return out
+
+        return CommandCall(tuple(args), parse)
+
+    # -- administering ----------------------------------------------------------------------------
+
+    def _ok(self, reply: Any) -> None:
+        checked(reply)
+
+    def pause(self, paused: bool) -> ScriptCall[bool]:
+        return self._call("pause", "1" if paused else "0", parse=lambda r: bool(checked(r)[1]))
+
+    def configure(
+        self,
+        *,
+        rate_limit: tuple[int, float] | None | bool = False,
+        concurrency: int | None | bool = False,
+        max_stalls: int | None | bool = False,
+        dead_letter_cap: int | None | bool = False,
+        metrics_minutes: int | None | bool = False,
+    ) -> ScriptCall[None]:
+        """Set queue-wide settings; pass None to clear one, leave it out (False) to keep it."""
+        args: list[str | int] = []
+        if rate_limit is not False:
+            if rate_limit is None:
+                args += ["rlm", "", "rlw", ""]
+            else:
+                if not isinstance(rate_limit, tuple) or len(rate_limit) != 2:
+                    raise InvalidOptionError(f"rate_limit must be (max jobs, per seconds), not {rate_limit!r}")
+                args += ["rlm", _positive_int(rate_limit[0], "rate limit max", high=10**9)]
+                args += ["rlw", _seconds_to_ms(rate_limit[1], "rate limit window", low=0.001, high=86400 * 31)]
+        for key, value, label in (
+            ("cc", concurrency, "concurrency"),
+            ("ms", max_stalls, "max_stalls"),
+            ("dm", dead_letter_cap, "dead_letter_cap"),
+            ("mr", metrics_minutes, "metrics_minutes"),
+        ):
+            if value is False:
+                continue
+            if value is None:
+                args += [key, ""]
+            elif key == "ms" and value == 0:
+                args += [key, 0]
+            else:
+                args += [key, _positive_int(value, label, high=10**9)]
+        return self._call("configure", *args, parse=self._ok)
+
+    def remove(self, job_id: str) -> ScriptCall[None]:
+        return self._call("remove", validate_job_id(job_id), parse=self._ok)
+
+    def promote(self, job_id: str) -> ScriptCall[None]:
+        return self._call("promote", validate_job_id(job_id), parse=self._ok)
+
+    def retry(self, job_id: str) -> ScriptCall[None]:
+        return self._call("retry", validate_job_id(job_id), 1, parse=self._ok)
+
+    def retry_failed(self, limit: int | None = None) -> Op[list[str]]:
+        """Retry the oldest failed jobs (all of them when ``limit`` is None), in batches."""
+        budget = None if limit is None else _positive_int(limit, "limit", high=10**9)
+        done: list[str] = []
+        while budget is None or len(done) < budget:
+            size = BATCH if budget is None else min(BATCH, budget - len(done))
+            code, ids = yield self._call("retry", "", size, parse=lambda r: (code_of(checked(r)), list(r[1])))
+            done.extend(ids)
+            if code != Code.MORE or not ids:
+                break
+        return done
+
+    def change_priority(self, job_id: str, priority: int) -> ScriptCall[None]:
+        opts = JobOptions(priority=priority)
+        return self._call("change_priority", validate_job_id(job_id), opts.priority, parse=self._ok)
+
+    def change_delay(self, job_id: str, delay: float) -> ScriptCall[None]:
+        return self._call("change_delay", validate_job_id(job_id), _seconds_to_ms(delay, "delay"), parse=self._ok)
+
+    def clean(self, state: str, grace: float, limit: int = BATCH) -> ScriptCall[list[str]]:
+        """Delete up to ``limit`` jobs in ``state`` finished (or created) more than ``grace`` s ago."""
+        if state not in CLEANABLE:
+            raise InvalidOptionError(f"state must be one of {CLEANABLE}, not {state!r}")
+        return self._call(
+            "clean", state, _seconds_to_ms(grace, "grace"), _positive_int(limit, "limit"),
+            parse=lambda r: list(checked(r)[1]),
+        )  # fmt: skip
+
+    def drain(self, *, delayed: bool = False) -> Op[int]:
+        deleted = 0
+        while True:
+            code, n = yield self._call("drain", "1" if delayed else "0", BATCH, parse=lambda r: (code_of(checked(r)), r[1]))
+            deleted += n
+            if code != Code.MORE:
+                return deleted
+
+    def obliterate(self, *, force: bool = False) -> Op[int]:
+        """Delete every key of the queue: scripted batches, then a SCAN sweep for strays."""
+        deleted = 0
+        while True:
+            code, n = yield self._call(
+                "obliterate", "1" if force else "0", BATCH, parse=lambda r: (code_of(checked(r)), r[1])
+            )
+            deleted += n
+            if code != Code.MORE:
+                break
+        cursor: Any = 0
+        while True:
+            cursor, found = yield CommandCall(
+                ("SCAN", cursor, "MATCH", self.keys.scan_pattern, "COUNT", BATCH), lambda r: (r[0], list(r[1]))
+            )
+            if found:
+                yield CommandCall(("DEL", *found), lambda r: r)
+            if int(cursor) == 0:
+                return deleted
+
+    # -- working (what the worker runtime and the simulator call) ---------------------------------
+
+    def claim(self, worker: str, *, count: int = 1, lock: float = 30.0, now: int | None = None) -> ScriptCall[ClaimResult]:
+        stamp = now_ms(self.clock) if now is None else now
+        return self._call(
+            "claim",
+            _positive_int(count, "count", high=10_000),
+            _seconds_to_ms(lock, "lock", low=0.001, high=MAX_LOCK),
+            _worker_id(worker),
+            parse=lambda r: self._parse_claim(r, worker, stamp),
+            now=stamp,
+        )
+
+    def _parse_claim(self, reply: Any, worker: str, now: int) -> ClaimResult:
+        body = checked(reply)
+        code = code_of(body)
+        if code != Code.OK:
+            when = body[1] if len(body) > 1 else 0
+            return ClaimResult(code, (), when / 1000.0 if when else None)
+        deadline = body[1] / 1000.0
+        jobs = []
+        for i in range(2, len(body), 3):
+            job_id, token, flat = body[i], body[i + 1], body[i + 2]
+            fields = _pairs(flat)
+            fields.update(s="a", k=str(token), ps=str(now), w=worker)
+            jobs.append(ClaimedJob(job=self._job(job_id, fields), token=int(token), lock_until=deadline))
+        return ClaimResult(Code.OK, tuple(jobs), None)
+
+    def extend(self, held: Sequence[ClaimedJob | tuple[str, int]], *, lock: float = 30.0) -> ScriptCall[dict[str, bool]]:
+        """Renew many locks at once; returns job id -> still held."""
+        pairs = [(h.id, h.token) if isinstance(h, ClaimedJob) else h for h in held]
+        args = [str(a) for pair in pairs for a in pair]
+
+        def parse(reply: Any) -> dict[str, bool]:
+            body = checked(reply)
+            return {job_id: bool(ok) for (job_id, _), ok in zip(pairs, body[2:], strict=True)}
+
+        return self._call("extend", _seconds_to_ms(lock, "lock", low=0.001, high=MAX_LOCK), *args, parse=parse)
+
+    def complete(
+        self,
+        claimed: ClaimedJob,
+        result: Any = None,
+        *,
+        fetch_next: int = 0,
+        lock: float = 30.0,
+        worker: str = "",
+        now: int | None = None,
+    ) -> ScriptCall[ClaimResult | None]:
+        """Report success; with ``fetch_next`` > 0 also claim that many next jobs for ``worker``."""
+        stamp = now_ms(self.clock) if now is None else now
+        text = _json.encode(result, what="result", max_bytes=self.max_data_bytes)
+        if fetch_next:
+            _worker_id(worker)
+
+        def parse(reply: Any) -> ClaimResult | None:
+            body = checked(reply)
+            return self._parse_claim(body[1], worker, stamp) if fetch_next else None
+
+        return self._call(
+            "complete", claimed.id, claimed.token, text, fetch_next,
+            _seconds_to_ms(lock, "lock", low=0.001, high=MAX_LOCK), worker or "-",
+            parse=parse, now=stamp,
+        )  # fmt: skip
+
+    def retry_delay(
+        self,
+        claimed: ClaimedJob,
+        *,
+        error: BaseException | None = None,
+        rng: random.Random | None = None,
+        backoff_functions: Mapping[str, BackoffFunction] | None = None,
+    ) -> float:
+        """Seconds to wait before the next attempt, from the job's backoff policy."""
+        backoff = claimed.job.options.backoff
+        if backoff is None:
+            return 0.0
+        return backoff.seconds(claimed.job.attempts_made + 1, rng=rng, error=error, functions=backoff_functions)
+
+    def fail(
+        self,
+        claimed: ClaimedJob,
+        reason: str,
+        *,
+        traceback: str | None = None,
+        retry: bool = True,
+        delay: float | None = None,
+        error: BaseException | None = None,
+        rng: random.Random | None = None,
+        backoff_functions: Mapping[str, BackoffFunction] | None = None,
+        worker: str = "",
+        now: int | None = None,
+    ) -> ScriptCall[str]:
+        """Report a failed attempt: 'retry' if it will run again, else 'failed' (dead-lettered).
+
+        The retry delay is ``delay`` if given, else the job's backoff policy. If that policy cannot
+        be computed (say, a custom backoff whose function is not registered), the job fails for
+        good with the reason saying why, rather than being lost or retried blindly.
+        """
+        if not isinstance(reason, str):
+            raise InvalidOptionError(f"failure reason must be a str, not {reason!r}")
+        if retry and delay is None:
+            try:
+                delay = self.retry_delay(claimed, error=error, rng=rng, backoff_functions=backoff_functions)
+            except InvalidOptionError as exc:
+                retry, reason = False, f"{reason} (not retried: {exc})"
+        delay_ms = _seconds_to_ms(delay or 0.0, "retry delay") if retry else -1
+        return self._call(
+            "fail", claimed.id, claimed.token, reason[:10_000], (traceback or "")[:100_000], worker or "-", delay_ms,
+            parse=lambda r: str(checked(r)[1]), now=now,
+        )  # fmt: skip
+
+    def release(self, claimed: ClaimedJob, *, delay: float = 0.0, now: int | None = None) -> ScriptCall[None]:
+        """Hand a job back without counting an attempt."""
+        return self._call("release", claimed.id, claimed.token, _seconds_to_ms(delay, "delay"), parse=self._ok, now=now)
+
+    def progress(self, claimed: ClaimedJob, value: Any) -> ScriptCall[None]:
+        text = _json.encode(value, what="progress", max_bytes=64 * 1024)
+        return self._call("progress", claimed.id, claimed.token, text, parse=self._ok)
+
+    def log(self, claimed: ClaimedJob, line: str) -> ScriptCall[int]:
+        if not isinstance(line, str):
+            raise InvalidOptionError(f"a log line must be a str, not {line!r}")
+        return self._call(
+            "log", claimed.id, claimed.token, line[:10_000], self.log_max_lines, parse=lambda r: int(checked(r)[1])
+        )
+
+    def recover_stalled(self, *, limit: int = BATCH, max_stalls: int = 1, now: int | None = None) -> ScriptCall[RecoverResult]:
+        if isinstance(max_stalls, bool) or not isinstance(max_stalls, int) or max_stalls < 0:
+            raise InvalidOptionError(f"max_stalls must be an int >= 0, not {max_stalls!r}")
+
+        def parse(reply: Any) -> RecoverResult:
+            body = checked(reply)
+            return RecoverResult(tuple(body[1]), tuple(body[2]), code_of(body) == Code.MORE)
+
+        return self._call("recover", _positive_int(limit, "limit"), max_stalls, parse=parse, now=now)
+

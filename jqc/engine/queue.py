@@ -1,0 +1,302 @@
+"""Queue (sync) and AsyncQueue (asyncio): thin runners over :class:`QueueOperations`.
+
+Every method builds its call(s) in :mod:`jqc.engine.operations` and hands them to the sync or async
+executor, so the two classes cannot drift apart in behaviour.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Unpack
+
+from jqc.clock import Clock
+from jqc.connection import Connection
+from jqc.engine.calls import Step, T, run_async, run_sync
+from jqc.engine.job import BackoffFunction, ClaimedJob, DeadLetter, Job, JobOptions, NewJob
+from jqc.engine.metrics import Metrics
+from jqc.engine.operations import (
+    BATCH,
+    ClaimResult,
+    Counts,
+    Event,
+    OptionArgs,
+    Page,
+    QueueOperations,
+    RecoverResult,
+)
+from jqc.errors import InvalidOptionError
+
+__all__ = ["AsyncQueue", "Queue"]
+
+
+class _QueueBase:
+    def __init__(
+        self,
+        name: str,
+        connection: Connection,
+        *,
+        clock: Clock | None = None,
+        default_options: JobOptions | None = None,
+        max_data_bytes: int = 512 * 1024,
+        events_max_len: int = 10_000,
+        log_max_lines: int = 1000,
+    ) -> None:
+        if not isinstance(connection, Connection):
+            raise InvalidOptionError(f"connection must come from jqc.connect(), not {connection!r}")
+        self.connection = connection
+        self.ops = QueueOperations(
+            name,
+            clock=clock or connection.clock,
+            prefix=connection.prefix,
+            default_options=default_options,
+            max_data_bytes=max_data_bytes,
+            events_max_len=events_max_len,
+            log_max_lines=log_max_lines,
+        )
+
+    @property
+    def name(self) -> str:
+        return self.ops.name
+
+    @property
+    def clock(self) -> Clock:
+        return self.ops.clock
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r}, {self.connection!r})"
+
+
+class Queue(_QueueBase):
+    """A queue, used from synchronous code. Safe to share between threads."""
+
+    def _run(self, step: Step[T]) -> T:
+        return run_sync(self.connection.sync_client(), step)
+
+    # producing
+    def add(self, name: str, data: Any = None, options: JobOptions | None = None, **overrides: Unpack[OptionArgs]) -> Job:
+        """Add a job; if ``job_id`` names an existing job, return that job unchanged."""
+        return self._run(self.ops.add(name, data, self.ops.options(options, overrides)))
+
+    def add_bulk(self, jobs: Iterable[NewJob | tuple[Any, ...]]) -> list[Job]:
+        """Add many jobs, one round trip per chunk of 500; all are validated before any is written."""
+        return self._run(self.ops.add_bulk(jobs))
+
+    # reading
+    def get_job(self, job_id: str) -> Job | None:
+        return self._run(self.ops.get_job(job_id))
+
+    def job_logs(self, job_id: str, start: int = 0, end: int = -1) -> list[str]:
+        return self._run(self.ops.job_logs(job_id, start, end))
+
+    def counts(self) -> Counts:
+        return self._run(self.ops.counts())
+
+    def list_jobs(self, state: str, offset: int = 0, limit: int = 100) -> Page:
+        return self._run(self.ops.list_jobs(state, offset, limit))
+
+    def dead_letters(self, offset: int = 0, limit: int = 100) -> tuple[int, list[DeadLetter]]:
+        return self._run(self.ops.dead_letters(offset, limit))
+
+    def metrics(self, window_minutes: int = 60) -> Metrics:
+        return self._run(self.ops.metrics(window_minutes))
+
+    def events(self, last_id: str = "0", count: int = 100, block: float | None = None) -> list[Event]:
+        return self._run(self.ops.events(last_id, count, block))
+
+    # administering
+    def pause(self) -> bool:
+        return self._run(self.ops.pause(True))
+
+    def resume(self) -> bool:
+        return self._run(self.ops.pause(False))
+
+    def configure(self, **settings: Any) -> None:
+        self._run(self.ops.configure(**settings))
+
+    def remove(self, job_id: str) -> None:
+        self._run(self.ops.remove(job_id))
+
+    def promote(self, job_id: str) -> None:
+        self._run(self.ops.promote(job_id))
+
+    def retry(self, job_id: str) -> None:
+        self._run(self.ops.retry(job_id))
+
+    def retry_failed(self, limit: int | None = None) -> list[str]:
+        return self._run(self.ops.retry_failed(limit))
+
+    def change_priority(self, job_id: str, priority: int) -> None:
+        self._run(self.ops.change_priority(job_id, priority))
+
+    def change_delay(self, job_id: str, delay: float) -> None:
+        self._run(self.ops.change_delay(job_id, delay))
+
+    def clean(self, state: str, grace: float, limit: int = BATCH) -> list[str]:
+        return self._run(self.ops.clean(state, grace, limit))
+
+    def drain(self, *, delayed: bool = False) -> int:
+        return self._run(self.ops.drain(delayed=delayed))
+
+    def obliterate(self, *, force: bool = False) -> int:
+        return self._run(self.ops.obliterate(force=force))
+
+    # working
+    def claim(self, worker: str, *, count: int = 1, lock: float = 30.0) -> ClaimResult:
+        return self._run(self.ops.claim(worker, count=count, lock=lock))
+
+    def extend(self, held: Sequence[ClaimedJob | tuple[str, int]], *, lock: float = 30.0) -> dict[str, bool]:
+        return self._run(self.ops.extend(held, lock=lock))
+
+    def complete(
+        self, claimed: ClaimedJob, result: Any = None, *, fetch_next: int = 0, lock: float = 30.0, worker: str = ""
+    ) -> ClaimResult | None:
+        return self._run(self.ops.complete(claimed, result, fetch_next=fetch_next, lock=lock, worker=worker))
+
+    def fail(
+        self,
+        claimed: ClaimedJob,
+        reason: str,
+        *,
+        traceback: str | None = None,
+        retry: bool = True,
+        delay: float | None = None,
+        error: BaseException | None = None,
+        rng: random.Random | None = None,
+        backoff_functions: Mapping[str, BackoffFunction] | None = None,
+        worker: str = "",
+    ) -> str:
+        """Report a failed attempt; the delay comes from the job's backoff unless given."""
+        return self._run(
+            self.ops.fail(
+                claimed, reason, traceback=traceback, retry=retry, delay=delay, error=error, rng=rng,
+                backoff_functions=backoff_functions, worker=worker,
+            )  # fmt: skip
+        )
+
+    def release(self, claimed: ClaimedJob, *, delay: float = 0.0) -> None:
+        self._run(self.ops.release(claimed, delay=delay))
+
+    def progress(self, claimed: ClaimedJob, value: Any) -> None:
+        self._run(self.ops.progress(claimed, value))
+
+    def log(self, claimed: ClaimedJob, line: str) -> int:
+        return self._run(self.ops.log(claimed, line))
+
+    def recover_stalled(self, *, limit: int = BATCH, max_stalls: int = 1) -> RecoverResult:
+        return self._run(self.ops.recover_stalled(limit=limit, max_stalls=max_stalls))
+
+
+class AsyncQueue(_QueueBase):
+    """A queue, used from asyncio code. Each event loop gets its own client."""
+
+    async def _run(self, step: Step[T]) -> T:
+        return await run_async(self.connection.async_client(), step)
+
+    async def add(
+        self, name: str, data: Any = None, options: JobOptions | None = None, **overrides: Unpack[OptionArgs]
+    ) -> Job:
+        return await self._run(self.ops.add(name, data, self.ops.options(options, overrides)))
+
+    async def add_bulk(self, jobs: Iterable[NewJob | tuple[Any, ...]]) -> list[Job]:
+        return await self._run(self.ops.add_bulk(jobs))
+
+    async def get_job(self, job_id: str) -> Job | None:
+        return await self._run(self.ops.get_job(job_id))
+
+    async def job_logs(self, job_id: str, start: int = 0, end: int = -1) -> list[str]:
+        return await self._run(self.ops.job_logs(job_id, start, end))
+
+    async def counts(self) -> Counts:
+        return await self._run(self.ops.counts())
+
+    async def list_jobs(self, state: str, offset: int = 0, limit: int = 100) -> Page:
+        return await self._run(self.ops.list_jobs(state, offset, limit))
+
+    async def dead_letters(self, offset: int = 0, limit: int = 100) -> tuple[int, list[DeadLetter]]:
+        return await self._run(self.ops.dead_letters(offset, limit))
+
+    async def metrics(self, window_minutes: int = 60) -> Metrics:
+        return await self._run(self.ops.metrics(window_minutes))
+
+    async def events(self, last_id: str = "0", count: int = 100, block: float | None = None) -> list[Event]:
+        return await self._run(self.ops.events(last_id, count, block))
+
+    async def pause(self) -> bool:
+        return await self._run(self.ops.pause(True))
+
+    async def resume(self) -> bool:
+        return await self._run(self.ops.pause(False))
+
+    async def configure(self, **settings: Any) -> None:
+        await self._run(self.ops.configure(**settings))
+
+    async def remove(self, job_id: str) -> None:
+        await self._run(self.ops.remove(job_id))
+
+    async def promote(self, job_id: str) -> None:
+        await self._run(self.ops.promote(job_id))
+
+    async def retry(self, job_id: str) -> None:
+        await self._run(self.ops.retry(job_id))
+
+    async def retry_failed(self, limit: int | None = None) -> list[str]:
+        return await self._run(self.ops.retry_failed(limit))
+
+    async def change_priority(self, job_id: str, priority: int) -> None:
+        await self._run(self.ops.change_priority(job_id, priority))
+
+    async def change_delay(self, job_id: str, delay: float) -> None:
+        await self._run(self.ops.change_delay(job_id, delay))
+
+    async def clean(self, state: str, grace: float, limit: int = BATCH) -> list[str]:
+        return await self._run(self.ops.clean(state, grace, limit))
+
+    async def drain(self, *, delayed: bool = False) -> int:
+        return await self._run(self.ops.drain(delayed=delayed))
+
+    async def obliterate(self, *, force: bool = False) -> int:
+        return await self._run(self.ops.obliterate(force=force))
+
+    async def claim(self, worker: str, *, count: int = 1, lock: float = 30.0) -> ClaimResult:
+        return await self._run(self.ops.claim(worker, count=count, lock=lock))
+
+    async def extend(self, held: Sequence[ClaimedJob | tuple[str, int]], *, lock: float = 30.0) -> dict[str, bool]:
+        return await self._run(self.ops.extend(held, lock=lock))
+
+    async def complete(
+        self, claimed: ClaimedJob, result: Any = None, *, fetch_next: int = 0, lock: float = 30.0, worker: str = ""
+    ) -> ClaimResult | None:
+        return await self._run(self.ops.complete(claimed, result, fetch_next=fetch_next, lock=lock, worker=worker))
+
+    async def fail(
+        self,
+        claimed: ClaimedJob,
+        reason: str,
+        *,
+        traceback: str | None = None,
+        retry: bool = True,
+        delay: float | None = None,
+        error: BaseException | None = None,
+        rng: random.Random | None = None,
+        backoff_functions: Mapping[str, BackoffFunction] | None = None,
+        worker: str = "",
+    ) -> str:
+        return await self._run(
+            self.ops.fail(
+                claimed, reason, traceback=traceback, retry=retry, delay=delay, error=error, rng=rng,
+                backoff_functions=backoff_functions, worker=worker,
+            )  # fmt: skip
+        )
+
+    async def release(self, claimed: ClaimedJob, *, delay: float = 0.0) -> None:
+        await self._run(self.ops.release(claimed, delay=delay))
+
+    async def progress(self, claimed: ClaimedJob, value: Any) -> None:
+        await self._run(self.ops.progress(claimed, value))
+
+    async def log(self, claimed: ClaimedJob, line: str) -> int:
+        return await self._run(self.ops.log(claimed, line))
+
+    async def recover_stalled(self, *, limit: int = BATCH, max_stalls: int = 1) -> RecoverResult:
+        return await self._run(self.ops.recover_stalled(limit=limit, max_stalls=max_stalls))
