@@ -53,6 +53,7 @@ __all__ = [
     "JobActiveError",
     "JobNotFoundError",
     "JobOptions",
+    "JobStateError",
     "JobState",
     "JqcError",
     "Keep",

@@ -37,7 +37,9 @@ def redact(url: str) -> str:
 class Connection:
     """A handle on one Redis (real or embedded) plus the clock and key prefix jqc uses with it."""
 
-    def __init__(self, url: str | None, *, clock: Clock | None = None, prefix: str = "jqc", **client_options: Any) -> None:
+    def __init__(
+        self, url: str | None, *, clock: Clock | None = None, prefix: str = "jqc", **client_options: Any
+    ) -> None:
         self.url = url or "memory://"
         scheme = urlsplit(self.url).scheme
         if scheme not in (*_SCHEMES, "memory"):
@@ -120,6 +122,8 @@ class Connection:
             await client.aclose()
 
 
-def connect(url: str | None = None, *, clock: Clock | None = None, prefix: str = "jqc", **client_options: Any) -> Connection:
+def connect(
+    url: str | None = None, *, clock: Clock | None = None, prefix: str = "jqc", **client_options: Any
+) -> Connection:
     """Open a connection: embedded when ``url`` is None or ``memory://``, else a real Redis."""
     return Connection(url, clock=clock, prefix=prefix, **client_options)

@@ -12,6 +12,7 @@ import json
 import random
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -45,7 +46,7 @@ def run(
     batch: int = 8,
     url: str | None = None,
     seed: int = 7,
-    out=print,  # noqa: ANN001 - any print-like callable
+    out: Callable[[str], object] = print,
 ) -> Summary:
     rng = random.Random(seed)
     clock = jqc.VirtualClock()
@@ -55,8 +56,11 @@ def run(
     started = time.perf_counter()
     opts = jqc.JobOptions(attempts=3, backoff=jqc.Backoff.exponential(2, cap=30, jitter=0.5))
     queue.add_bulk(
-        jqc.NewJob("thumbnail", {"photoId": str(i), "stage": 0}, jqc.JobOptions(job_id=f"{i}:0", attempts=3,
-                   backoff=opts.backoff, priority=0 if i % 10 else 1))  # fmt: skip
+        jqc.NewJob(
+            "thumbnail",
+            {"photoId": str(i), "stage": 0},
+            jqc.JobOptions(job_id=f"{i}:0", attempts=3, backoff=opts.backoff, priority=0 if i % 10 else 1),
+        )
         for i in range(photos)
     )
     broken = set(rng.sample(range(photos), max(1, photos // 100)))
@@ -91,8 +95,9 @@ def run(
                 queue.complete(claimed, {"photoId": photo, "stage": STAGES[stage]}, worker=name)
                 done[claimed.id] += 1
                 if stage + 1 < len(STAGES):
-                    queue.add(STAGES[stage + 1], {"photoId": photo, "stage": stage + 1}, opts,
-                              job_id=f"{photo}:{stage + 1}")  # fmt: skip
+                    queue.add(
+                        STAGES[stage + 1], {"photoId": photo, "stage": stage + 1}, opts, job_id=f"{photo}:{stage + 1}"
+                    )
                     added += 1
             processed += 1
             if processed == crash_at:

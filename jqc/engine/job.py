@@ -21,7 +21,7 @@ BackoffFunction = Callable[[int, BaseException | None], float]
 """A user backoff: (attempt number that failed, the error if known) -> seconds to wait."""
 
 
-class JobState(str, enum.Enum):
+class JobState(enum.StrEnum):
     """Where a job is. A job is in exactly one state at any instant."""
 
     WAITING = "waiting"

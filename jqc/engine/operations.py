@@ -121,7 +121,7 @@ def _pairs(flat: Sequence[Any]) -> dict[str, str]:
 def _seconds_to_ms(value: object, name: str, *, low: float = 0.0, high: float = 10 * 365 * 86400.0) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
         raise InvalidOptionError(f"{name} must be a number of seconds between {low} and {high}, not {value!r}")
-    return int(round(value * 1000))
+    return round(value * 1000)
 
 
 def _positive_int(value: object, name: str, *, high: int = 1_000_000) -> int:
@@ -194,7 +194,7 @@ class QueueOperations:
             opts.job_id or "",
             name,
             _json.encode(data, what="data", max_bytes=self.max_data_bytes),
-            int(round(opts.delay * 1000)),
+            round(opts.delay * 1000),
             opts.priority,
             "1" if opts.lifo else "",
             opts.attempts,
@@ -243,7 +243,11 @@ class QueueOperations:
             if isinstance(item, NewJob):
                 spec = (item.name, item.data, self.options(item.options, {}))
             elif isinstance(item, tuple) and 1 <= len(item) <= 3:
-                spec = (item[0], item[1] if len(item) > 1 else None, self.options(item[2] if len(item) > 2 else None, {}))
+                spec = (
+                    item[0],
+                    item[1] if len(item) > 1 else None,
+                    self.options(item[2] if len(item) > 2 else None, {}),
+                )
             else:
                 raise InvalidOptionError(f"add_bulk takes NewJob or (name, data[, options]) tuples, not {item!r}")
             specs.append(spec)
@@ -343,7 +347,9 @@ class QueueOperations:
                 entries = entries[0]
             for entry_id, raw in entries:
                 fields = raw if isinstance(raw, dict) else _pairs(raw)
-                out.append(Event(entry_id, fields.get("e", ""), fields.get("j", ""), int(fields.get("t", 0)) / 1000.0, fields))
+                out.append(
+                    Event(entry_id, fields.get("e", ""), fields.get("j", ""), int(fields.get("t", 0)) / 1000.0, fields)
+                )
             return out
 
         return CommandCall(tuple(args), parse)
@@ -359,11 +365,11 @@ class QueueOperations:
     def configure(
         self,
         *,
-        rate_limit: tuple[int, float] | None | bool = False,
-        concurrency: int | None | bool = False,
-        max_stalls: int | None | bool = False,
-        dead_letter_cap: int | None | bool = False,
-        metrics_minutes: int | None | bool = False,
+        rate_limit: tuple[int, float] | bool | None = False,
+        concurrency: int | bool | None = False,
+        max_stalls: int | bool | None = False,
+        dead_letter_cap: int | bool | None = False,
+        metrics_minutes: int | bool | None = False,
     ) -> ScriptCall[None]:
         """Set queue-wide settings; pass None to clear one, leave it out (False) to keep it."""
         args: list[str | int] = []
@@ -424,26 +430,31 @@ class QueueOperations:
         if state not in CLEANABLE:
             raise InvalidOptionError(f"state must be one of {CLEANABLE}, not {state!r}")
         return self._call(
-            "clean", state, _seconds_to_ms(grace, "grace"), _positive_int(limit, "limit"),
+            "clean",
+            state,
+            _seconds_to_ms(grace, "grace"),
+            _positive_int(limit, "limit"),
             parse=lambda r: list(checked(r)[1]),
-        )  # fmt: skip
+        )
 
     def drain(self, *, delayed: bool = False) -> Op[int]:
-        deleted = 0
+        deleted: int = 0
         while True:
-            code, n = yield self._call("drain", "1" if delayed else "0", BATCH, parse=lambda r: (code_of(checked(r)), r[1]))
-            deleted += n
+            code, n = yield self._call(
+                "drain", "1" if delayed else "0", BATCH, parse=lambda r: (code_of(checked(r)), r[1])
+            )
+            deleted += int(n)
             if code != Code.MORE:
                 return deleted
 
     def obliterate(self, *, force: bool = False) -> Op[int]:
         """Delete every key of the queue: scripted batches, then a SCAN sweep for strays."""
-        deleted = 0
+        deleted: int = 0
         while True:
             code, n = yield self._call(
                 "obliterate", "1" if force else "0", BATCH, parse=lambda r: (code_of(checked(r)), r[1])
             )
-            deleted += n
+            deleted += int(n)
             if code != Code.MORE:
                 break
         cursor: Any = 0
@@ -458,7 +469,9 @@ class QueueOperations:
 
     # -- working (what the worker runtime and the simulator call) ---------------------------------
 
-    def claim(self, worker: str, *, count: int = 1, lock: float = 30.0, now: int | None = None) -> ScriptCall[ClaimResult]:
+    def claim(
+        self, worker: str, *, count: int = 1, lock: float = 30.0, now: int | None = None
+    ) -> ScriptCall[ClaimResult]:
         stamp = now_ms(self.clock) if now is None else now
         return self._call(
             "claim",
@@ -484,7 +497,9 @@ class QueueOperations:
             jobs.append(ClaimedJob(job=self._job(job_id, fields), token=int(token), lock_until=deadline))
         return ClaimResult(Code.OK, tuple(jobs), None)
 
-    def extend(self, held: Sequence[ClaimedJob | tuple[str, int]], *, lock: float = 30.0) -> ScriptCall[dict[str, bool]]:
+    def extend(
+        self, held: Sequence[ClaimedJob | tuple[str, int]], *, lock: float = 30.0
+    ) -> ScriptCall[dict[str, bool]]:
         """Renew many locks at once; returns job id -> still held."""
         pairs = [(h.id, h.token) if isinstance(h, ClaimedJob) else h for h in held]
         args = [str(a) for pair in pairs for a in pair]
@@ -516,10 +531,16 @@ class QueueOperations:
             return self._parse_claim(body[1], worker, stamp) if fetch_next else None
 
         return self._call(
-            "complete", claimed.id, claimed.token, text, fetch_next,
-            _seconds_to_ms(lock, "lock", low=0.001, high=MAX_LOCK), worker or "-",
-            parse=parse, now=stamp,
-        )  # fmt: skip
+            "complete",
+            claimed.id,
+            claimed.token,
+            text,
+            fetch_next,
+            _seconds_to_ms(lock, "lock", low=0.001, high=MAX_LOCK),
+            worker or "-",
+            parse=parse,
+            now=stamp,
+        )
 
     def retry_delay(
         self,
@@ -564,9 +585,16 @@ class QueueOperations:
                 retry, reason = False, f"{reason} (not retried: {exc})"
         delay_ms = _seconds_to_ms(delay or 0.0, "retry delay") if retry else -1
         return self._call(
-            "fail", claimed.id, claimed.token, reason[:10_000], (traceback or "")[:100_000], worker or "-", delay_ms,
-            parse=lambda r: str(checked(r)[1]), now=now,
-        )  # fmt: skip
+            "fail",
+            claimed.id,
+            claimed.token,
+            reason[:10_000],
+            (traceback or "")[:100_000],
+            worker or "-",
+            delay_ms,
+            parse=lambda r: str(checked(r)[1]),
+            now=now,
+        )
 
     def release(self, claimed: ClaimedJob, *, delay: float = 0.0, now: int | None = None) -> ScriptCall[None]:
         """Hand a job back without counting an attempt."""
@@ -583,7 +611,9 @@ class QueueOperations:
             "log", claimed.id, claimed.token, line[:10_000], self.log_max_lines, parse=lambda r: int(checked(r)[1])
         )
 
-    def recover_stalled(self, *, limit: int = BATCH, max_stalls: int = 1, now: int | None = None) -> ScriptCall[RecoverResult]:
+    def recover_stalled(
+        self, *, limit: int = BATCH, max_stalls: int = 1, now: int | None = None
+    ) -> ScriptCall[RecoverResult]:
         if isinstance(max_stalls, bool) or not isinstance(max_stalls, int) or max_stalls < 0:
             raise InvalidOptionError(f"max_stalls must be an int >= 0, not {max_stalls!r}")
 
@@ -592,4 +622,3 @@ class QueueOperations:
             return RecoverResult(tuple(body[1]), tuple(body[2]), code_of(body) == Code.MORE)
 
         return self._call("recover", _positive_int(limit, "limit"), max_stalls, parse=parse, now=now)
-

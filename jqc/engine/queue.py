@@ -74,7 +74,9 @@ class Queue(_QueueBase):
         return run_sync(self.connection.sync_client(), step)
 
     # producing
-    def add(self, name: str, data: Any = None, options: JobOptions | None = None, **overrides: Unpack[OptionArgs]) -> Job:
+    def add(
+        self, name: str, data: Any = None, options: JobOptions | None = None, **overrides: Unpack[OptionArgs]
+    ) -> Job:
         """Add a job; if ``job_id`` names an existing job, return that job unchanged."""
         return self._run(self.ops.add(name, data, self.ops.options(options, overrides)))
 
@@ -169,9 +171,16 @@ class Queue(_QueueBase):
         """Report a failed attempt; the delay comes from the job's backoff unless given."""
         return self._run(
             self.ops.fail(
-                claimed, reason, traceback=traceback, retry=retry, delay=delay, error=error, rng=rng,
-                backoff_functions=backoff_functions, worker=worker,
-            )  # fmt: skip
+                claimed,
+                reason,
+                traceback=traceback,
+                retry=retry,
+                delay=delay,
+                error=error,
+                rng=rng,
+                backoff_functions=backoff_functions,
+                worker=worker,
+            )
         )
 
     def release(self, claimed: ClaimedJob, *, delay: float = 0.0) -> None:
@@ -284,9 +293,16 @@ class AsyncQueue(_QueueBase):
     ) -> str:
         return await self._run(
             self.ops.fail(
-                claimed, reason, traceback=traceback, retry=retry, delay=delay, error=error, rng=rng,
-                backoff_functions=backoff_functions, worker=worker,
-            )  # fmt: skip
+                claimed,
+                reason,
+                traceback=traceback,
+                retry=retry,
+                delay=delay,
+                error=error,
+                rng=rng,
+                backoff_functions=backoff_functions,
+                worker=worker,
+            )
         )
 
     async def release(self, claimed: ClaimedJob, *, delay: float = 0.0) -> None:
