@@ -8,7 +8,7 @@ from jqc.connection import Connection, connect
 from jqc.engine.codes import Code
 from jqc.engine.job import Backoff, ClaimedJob, DeadLetter, Job, JobOptions, JobState, Keep, NewJob
 from jqc.engine.metrics import Histogram, Metrics
-from jqc.engine.operations import ClaimResult, Counts, Event, Page, RecoverResult
+from jqc.engine.operations import ClaimResult, Counts, DeadLetterPage, Event, Page, RecoverResult
 from jqc.engine.queue import AsyncQueue, Queue
 from jqc.errors import (
     BackendError,
@@ -43,6 +43,7 @@ __all__ = [
     "Counts",
     "DataNotJsonError",
     "DeadLetter",
+    "DeadLetterPage",
     "Event",
     "Histogram",
     "InvalidInputError",

@@ -116,7 +116,7 @@ def run(
     metrics = queue.metrics(window_minutes=24 * 60)
     wall = time.perf_counter() - started
     completed_ids = set(done)
-    dead_ids = {d.job.id for d in queue.dead_letters(limit=1_000_000)[1]}
+    dead_ids = {d.job.id for d in queue.dead_letters(limit=1_000_000).letters}
     # A photo is lost unless it finished every stage, or its chain ends in a dead letter.
     lost = 0
     for p in range(photos):

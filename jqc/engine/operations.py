@@ -30,7 +30,7 @@ from jqc.engine.job import (
 )
 from jqc.engine.keys import QueueKeys, validate_job_id, validate_queue_name
 from jqc.engine.metrics import Metrics, MinuteMetrics
-from jqc.errors import InvalidOptionError
+from jqc.errors import CorruptJobError, InvalidOptionError
 
 BULK_CHUNK = 500
 BATCH = 1000
@@ -59,12 +59,15 @@ class ClaimResult:
     """What a claim got: jobs (status OK), or why none and when to try again.
 
     ``retry_at`` is the clock time at which something may become claimable (the next delayed
-    job's due time, or when the rate window reopens); None when unknown.
+    job's due time, or when the rate window reopens); None when unknown. ``corrupt`` lists jobs
+    that were claimed but whose stored hash could not be decoded, as (id, token, reason): the
+    claim operation fails each for good with that reason (dead-lettered), so none is run or lost.
     """
 
     status: Code
     jobs: tuple[ClaimedJob, ...] = ()
     retry_at: float | None = None
+    corrupt: tuple[tuple[str, int, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,10 +90,24 @@ class Counts:
 
 @dataclass(frozen=True, slots=True)
 class Page:
-    """One page of a listing and how many there are in all."""
+    """One page of a listing and how many there are in all.
+
+    A job whose stored hash cannot be decoded does not spoil the page: it is listed in
+    ``corrupt`` as (id, reason) instead of ``jobs``.
+    """
 
     total: int
     jobs: tuple[Job, ...]
+    corrupt: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetterPage:
+    """One page of dead letters, newest first, and how many there are in all."""
+
+    total: int
+    letters: tuple[DeadLetter, ...]
+    corrupt: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,26 +313,31 @@ class QueueOperations:
             raise InvalidOptionError(f"offset must be an int >= 0, not {offset!r}")
         return offset
 
-    def _parse_page(self, reply: Any) -> Page:
+    def _decode_listing(self, reply: Any) -> tuple[int, list[tuple[Job, dict[str, str]]], list[tuple[str, str]]]:
         body = checked(reply)
-        jobs = tuple(self._job(body[i], _pairs(body[i + 1])) for i in range(2, len(body), 2) if body[i + 1])
-        return Page(body[1], jobs)
+        decoded, corrupt = [], []
+        for i in range(2, len(body), 2):
+            fields = _pairs(body[i + 1])
+            if not fields:
+                continue  # removed between the index read and the hash read
+            try:
+                decoded.append((self._job(body[i], fields), fields))
+            except CorruptJobError as exc:
+                corrupt.append((body[i], str(exc)))
+        return body[1], decoded, corrupt
 
-    def dead_letters(self, offset: int = 0, limit: int = 100) -> ScriptCall[tuple[int, list[DeadLetter]]]:
-        def parse(reply: Any) -> tuple[int, list[DeadLetter]]:
-            body = checked(reply)
-            out = []
-            for i in range(2, len(body), 2):
-                fields = _pairs(body[i + 1])
-                if fields:
-                    out.append(
-                        DeadLetter(
-                            job=self._job(body[i], fields),
-                            dead_at=int(fields.get("dat", 0)) / 1000.0,
-                            worker=fields.get("dw") or None,
-                        )
-                    )
-            return body[1], out
+    def _parse_page(self, reply: Any) -> Page:
+        total, decoded, corrupt = self._decode_listing(reply)
+        return Page(total, tuple(job for job, _ in decoded), tuple(corrupt))
+
+    def dead_letters(self, offset: int = 0, limit: int = 100) -> ScriptCall[DeadLetterPage]:
+        def parse(reply: Any) -> DeadLetterPage:
+            total, decoded, corrupt = self._decode_listing(reply)
+            letters = tuple(
+                DeadLetter(job=job, dead_at=int(fields.get("dat", 0)) / 1000.0, worker=fields.get("dw") or None)
+                for job, fields in decoded
+            )
+            return DeadLetterPage(total, letters, tuple(corrupt))
 
         return self._call("list", "dead", self._offset(offset), _positive_int(limit, "limit"), parse=parse)
 
@@ -469,11 +491,9 @@ class QueueOperations:
 
     # -- working (what the worker runtime and the simulator call) ---------------------------------
 
-    def claim(
-        self, worker: str, *, count: int = 1, lock: float = 30.0, now: int | None = None
-    ) -> ScriptCall[ClaimResult]:
+    def claim(self, worker: str, *, count: int = 1, lock: float = 30.0, now: int | None = None) -> Op[ClaimResult]:
         stamp = now_ms(self.clock) if now is None else now
-        return self._call(
+        result: ClaimResult = yield self._call(
             "claim",
             _positive_int(count, "count", high=10_000),
             _seconds_to_ms(lock, "lock", low=0.001, high=MAX_LOCK),
@@ -481,6 +501,13 @@ class QueueOperations:
             parse=lambda r: self._parse_claim(r, worker, stamp),
             now=stamp,
         )
+        yield from self.dead_letter_corrupt(result, worker)
+        return result
+
+    def dead_letter_corrupt(self, result: ClaimResult | None, worker: str) -> Op[None]:
+        """Fail for good (the decoding error as reason) every claimed job whose hash is corrupt."""
+        for job_id, token, reason in result.corrupt if result else ():
+            yield self._call("fail", job_id, token, f"corrupt job: {reason}", "", worker or "-", -1, parse=lambda r: r)
 
     def _parse_claim(self, reply: Any, worker: str, now: int) -> ClaimResult:
         body = checked(reply)
@@ -490,12 +517,16 @@ class QueueOperations:
             return ClaimResult(code, (), when / 1000.0 if when else None)
         deadline = body[1] / 1000.0
         jobs = []
+        corrupt = []
         for i in range(2, len(body), 3):
             job_id, token, flat = body[i], body[i + 1], body[i + 2]
             fields = _pairs(flat)
             fields.update(s="a", k=str(token), ps=str(now), w=worker)
-            jobs.append(ClaimedJob(job=self._job(job_id, fields), token=int(token), lock_until=deadline))
-        return ClaimResult(Code.OK, tuple(jobs), None)
+            try:
+                jobs.append(ClaimedJob(job=self._job(job_id, fields), token=int(token), lock_until=deadline))
+            except CorruptJobError as exc:
+                corrupt.append((job_id, int(token), str(exc)))
+        return ClaimResult(Code.OK, tuple(jobs), None, tuple(corrupt))
 
     def extend(
         self, held: Sequence[ClaimedJob | tuple[str, int]], *, lock: float = 30.0
@@ -519,7 +550,7 @@ class QueueOperations:
         lock: float = 30.0,
         worker: str = "",
         now: int | None = None,
-    ) -> ScriptCall[ClaimResult | None]:
+    ) -> Op[ClaimResult | None]:
         """Report success; with ``fetch_next`` > 0 also claim that many next jobs for ``worker``."""
         stamp = now_ms(self.clock) if now is None else now
         text = _json.encode(result, what="result", max_bytes=self.max_data_bytes)
@@ -530,7 +561,7 @@ class QueueOperations:
             body = checked(reply)
             return self._parse_claim(body[1], worker, stamp) if fetch_next else None
 
-        return self._call(
+        following: ClaimResult | None = yield self._call(
             "complete",
             claimed.id,
             claimed.token,
@@ -541,6 +572,8 @@ class QueueOperations:
             parse=parse,
             now=stamp,
         )
+        yield from self.dead_letter_corrupt(following, worker)
+        return following
 
     def retry_delay(
         self,

@@ -13,12 +13,13 @@ from typing import Any, Unpack
 from jqc.clock import Clock
 from jqc.connection import Connection
 from jqc.engine.calls import Step, T, run_async, run_sync
-from jqc.engine.job import BackoffFunction, ClaimedJob, DeadLetter, Job, JobOptions, NewJob
+from jqc.engine.job import BackoffFunction, ClaimedJob, Job, JobOptions, NewJob
 from jqc.engine.metrics import Metrics
 from jqc.engine.operations import (
     BATCH,
     ClaimResult,
     Counts,
+    DeadLetterPage,
     Event,
     OptionArgs,
     Page,
@@ -97,7 +98,7 @@ class Queue(_QueueBase):
     def list_jobs(self, state: str, offset: int = 0, limit: int = 100) -> Page:
         return self._run(self.ops.list_jobs(state, offset, limit))
 
-    def dead_letters(self, offset: int = 0, limit: int = 100) -> tuple[int, list[DeadLetter]]:
+    def dead_letters(self, offset: int = 0, limit: int = 100) -> DeadLetterPage:
         return self._run(self.ops.dead_letters(offset, limit))
 
     def metrics(self, window_minutes: int = 60) -> Metrics:
@@ -222,7 +223,7 @@ class AsyncQueue(_QueueBase):
     async def list_jobs(self, state: str, offset: int = 0, limit: int = 100) -> Page:
         return await self._run(self.ops.list_jobs(state, offset, limit))
 
-    async def dead_letters(self, offset: int = 0, limit: int = 100) -> tuple[int, list[DeadLetter]]:
+    async def dead_letters(self, offset: int = 0, limit: int = 100) -> DeadLetterPage:
         return await self._run(self.ops.dead_letters(offset, limit))
 
     async def metrics(self, window_minutes: int = 60) -> Metrics:

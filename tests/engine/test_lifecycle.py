@@ -262,9 +262,9 @@ def test_fail_without_retry_dead_letters_with_metadata(queue: jqc.Queue, clock: 
     job = queue.add("bad", {"photoId": "9"}, attempts=5)
     claimed = claim_one(queue, worker="worker-7")
     assert queue.fail(claimed, "corrupt image", traceback="tb", retry=False, worker="worker-7") == "failed"
-    total, dead = queue.dead_letters()
-    assert total == 1
-    record = dead[0]
+    page = queue.dead_letters()
+    assert page.total == 1
+    record = page.letters[0]
     assert record.job.id == job.id and record.job.data == {"photoId": "9"}
     assert record.job.failure_reason == "corrupt image" and record.job.traceback == "tb"
     assert record.job.attempts_made == 1
@@ -326,8 +326,8 @@ def test_remove_on_fail_keeps_dead_letter(queue: jqc.Queue) -> None:
     job = queue.add("x", remove_on_fail=Keep.none())
     queue.fail(claim_one(queue), "no")
     assert queue.get_job(job.id) is None
-    total, dead = queue.dead_letters()
-    assert total == 1 and dead[0].job.id == job.id
+    page = queue.dead_letters()
+    assert page.total == 1 and page.letters[0].job.id == job.id
 
 
 # -- tokens, locks and stalls ---------------------------------------------------------------------
@@ -664,7 +664,37 @@ async def test_async_queue_matches_sync_behaviour(aqueue: jqc.AsyncQueue, clock:
     assert await aqueue.fail(got.jobs[1], "no", retry=False) == "failed"
     counts = await aqueue.counts()
     assert (counts.waiting, counts.completed, counts.failed) == (2, 1, 1)
-    assert (await aqueue.dead_letters())[0] == 1
+    assert (await aqueue.dead_letters()).total == 1
     clock.advance(1)
     assert (await aqueue.recover_stalled()).recovered == ()
     assert await aqueue.drain() == 2
+
+
+# -- corrupt stored data --------------------------------------------------------------------------
+
+
+def test_claimed_corrupt_job_is_dead_lettered_not_run_or_lost(queue: jqc.Queue, conn: jqc.Connection) -> None:
+    bad = queue.add("x", {"ok": 1})
+    good = queue.add("y", {"ok": 2})
+    conn.sync_client().hset(queue.ops.keys.job(bad.id), "d", "{not json")
+    got = queue.claim("w", count=2)
+    assert [c.id for c in got.jobs] == [good.id]
+    assert [(job_id, "not valid JSON" in reason) for job_id, _, reason in got.corrupt] == [(bad.id, True)]
+    counts = queue.counts()
+    assert (counts.active, counts.failed, counts.dead) == (1, 1, 1)
+    page = queue.dead_letters()
+    assert page.total == 1 and page.letters == ()
+    assert page.corrupt[0][0] == bad.id  # the record keeps the bad data as it was found
+    reason = conn.sync_client().hget(queue.ops.keys.job(bad.id), "fr")
+    assert reason.startswith("corrupt job:")
+    failed = queue.list_jobs("failed")
+    assert failed.total == 1 and failed.jobs == () and failed.corrupt[0][0] == bad.id
+
+
+def test_corrupt_job_next_claimed_by_complete_is_dead_lettered(queue: jqc.Queue, conn: jqc.Connection) -> None:
+    queue.add("a")
+    bad = queue.add("b")
+    conn.sync_client().hdel(queue.ops.keys.job(bad.id), "n")
+    following = queue.complete(claim_one(queue), fetch_next=1, worker="w")
+    assert following is not None and following.jobs == () and following.corrupt[0][0] == bad.id
+    assert queue.counts().failed == 1 and queue.counts().active == 0

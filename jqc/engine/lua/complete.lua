@@ -15,7 +15,7 @@ if err then return err end
 local jk = job_key(id)
 redis.call('ZREM', K_ACTIVE, id)
 local started = tonumber(f[3])
-record_metrics('c', started - tonumber(f[4] or f[5]), NOW - started)
+record_metrics('c', started - (tonumber(f[4] or f[5]) or started), NOW - started)
 redis.call('HSET', jk, 's', 'c', 'fo', NOW, 'rv', ARGV[5])
 redis.call('HDEL', jk, 'k')
 retire(K_COMPLETED, id, f[6], f[7])

@@ -15,7 +15,7 @@ local jk = job_key(id)
 redis.call('ZREM', K_ACTIVE, id)
 local made = redis.call('HINCRBY', jk, 'am', 1)
 local started = tonumber(f[3])
-local wait_ms, run_ms = started - tonumber(f[4] or f[5]), NOW - started
+local wait_ms, run_ms = started - (tonumber(f[4] or f[5]) or started), NOW - started
 local delay = tonumber(ARGV[8])
 redis.call('HSET', jk, 'tb', ARGV[6])
 if delay >= 0 and made < tonumber(f[6] or 1) then
