@@ -15,13 +15,13 @@ demo: $(VENV)/.installed
 	$(PY) -m jqc demo
 
 test: $(VENV)/.installed
-	$(PY) -m ruff check jqc tests benchmarks
+	$(PY) -m ruff check jqc tests $(wildcard benchmarks)
 	$(PY) -m mypy
 	$(PY) -m pytest -q -p no:cacheprovider
 
 lint: $(VENV)/.installed
-	$(PY) -m ruff check jqc tests benchmarks
-	$(PY) -m ruff format --check jqc tests benchmarks
+	$(PY) -m ruff check jqc tests $(wildcard benchmarks)
+	$(PY) -m ruff format --check jqc tests $(wildcard benchmarks)
 
 typecheck: $(VENV)/.installed
 	$(PY) -m mypy
