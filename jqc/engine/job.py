@@ -256,6 +256,7 @@ class Job:
     attempts_made: int = 0
     stall_count: int = 0
     retried: int = 0
+    replayed: int = 0
     result: Any = None
     failure_reason: str | None = None
     traceback: str | None = None
@@ -294,6 +295,7 @@ class Job:
                 attempts_made=int(fields.get("am", 0)),
                 stall_count=int(fields.get("sc", 0)),
                 retried=int(fields.get("rt", 0)),
+                replayed=int(fields.get("rp", 0)),
                 result=_json.decode(fields["rv"], what=f"job {job_id} result") if "rv" in fields else None,
                 failure_reason=fields.get("fr"),
                 traceback=fields.get("tb") or None,

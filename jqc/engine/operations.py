@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
@@ -340,6 +340,35 @@ class QueueOperations:
             return DeadLetterPage(total, letters, tuple(corrupt))
 
         return self._call("list", "dead", self._offset(offset), _positive_int(limit, "limit"), parse=parse)
+
+    def replay_dead(self, job_id: str) -> ScriptCall[None]:
+        """Send a dead-lettered job back to waiting (attempts reset, replay counted)."""
+        return self._call("replay", validate_job_id(job_id), parse=self._ok)
+
+    def purge_dead(self, job_id: str) -> ScriptCall[int]:
+        """Delete one dead-letter record."""
+        return self._call("purge", validate_job_id(job_id), 1, parse=lambda r: int(checked(r)[1]))
+
+    def purge_all_dead(self) -> Op[int]:
+        """Delete every dead-letter record, in bounded batches."""
+        deleted: int = 0
+        while True:
+            code, n = yield self._call("purge", "", BATCH, parse=lambda r: (code_of(checked(r)), int(r[1])))
+            deleted += n
+            if code != Code.MORE or n == 0:
+                return deleted
+
+    def find_dead(self, match: Callable[[DeadLetter], bool], *, limit: int | None = None) -> Op[list[DeadLetter]]:
+        """Dead letters (newest first) for which ``match`` is true, reading page by page."""
+        found: list[DeadLetter] = []
+        offset = 0
+        while limit is None or len(found) < limit:
+            page: DeadLetterPage = yield self.dead_letters(offset, BATCH)
+            found.extend(letter for letter in page.letters if match(letter))
+            offset += BATCH
+            if offset >= page.total:
+                break
+        return found if limit is None else found[:limit]
 
     def metrics(self, window_minutes: int = 60) -> ScriptCall[Metrics]:
         window = _positive_int(window_minutes, "window_minutes", high=100_000)

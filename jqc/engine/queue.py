@@ -7,13 +7,13 @@ executor, so the two classes cannot drift apart in behaviour.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Unpack
 
 from jqc.clock import Clock
 from jqc.connection import Connection
 from jqc.engine.calls import Step, T, run_async, run_sync
-from jqc.engine.job import BackoffFunction, ClaimedJob, Job, JobOptions, NewJob
+from jqc.engine.job import BackoffFunction, ClaimedJob, DeadLetter, Job, JobOptions, NewJob
 from jqc.engine.metrics import Metrics
 from jqc.engine.operations import (
     BATCH,
@@ -100,6 +100,18 @@ class Queue(_QueueBase):
 
     def dead_letters(self, offset: int = 0, limit: int = 100) -> DeadLetterPage:
         return self._run(self.ops.dead_letters(offset, limit))
+
+    def replay_dead(self, job_id: str) -> None:
+        self._run(self.ops.replay_dead(job_id))
+
+    def purge_dead(self, job_id: str) -> int:
+        return self._run(self.ops.purge_dead(job_id))
+
+    def purge_all_dead(self) -> int:
+        return self._run(self.ops.purge_all_dead())
+
+    def find_dead(self, match: Callable[[DeadLetter], bool], *, limit: int | None = None) -> list[DeadLetter]:
+        return self._run(self.ops.find_dead(match, limit=limit))
 
     def metrics(self, window_minutes: int = 60) -> Metrics:
         return self._run(self.ops.metrics(window_minutes))
@@ -225,6 +237,18 @@ class AsyncQueue(_QueueBase):
 
     async def dead_letters(self, offset: int = 0, limit: int = 100) -> DeadLetterPage:
         return await self._run(self.ops.dead_letters(offset, limit))
+
+    async def replay_dead(self, job_id: str) -> None:
+        await self._run(self.ops.replay_dead(job_id))
+
+    async def purge_dead(self, job_id: str) -> int:
+        return await self._run(self.ops.purge_dead(job_id))
+
+    async def purge_all_dead(self) -> int:
+        return await self._run(self.ops.purge_all_dead())
+
+    async def find_dead(self, match: Callable[[DeadLetter], bool], *, limit: int | None = None) -> list[DeadLetter]:
+        return await self._run(self.ops.find_dead(match, limit=limit))
 
     async def metrics(self, window_minutes: int = 60) -> Metrics:
         return await self._run(self.ops.metrics(window_minutes))

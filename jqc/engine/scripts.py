@@ -15,7 +15,7 @@ _INCLUDE = re.compile(r"^--@include (.+)$", re.MULTILINE)
 NAMES = (
     "add", "claim", "complete", "fail", "extend", "progress", "log", "release", "recover",
     "pause", "configure", "remove", "promote", "retry", "change_priority", "change_delay",
-    "clean", "drain", "obliterate", "list", "counts", "metrics",
+    "clean", "drain", "obliterate", "list", "counts", "metrics", "replay", "purge",
 )  # fmt: skip
 
 

@@ -698,3 +698,65 @@ def test_corrupt_job_next_claimed_by_complete_is_dead_lettered(queue: jqc.Queue,
     following = queue.complete(claim_one(queue), fetch_next=1, worker="w")
     assert following is not None and following.jobs == () and following.corrupt[0][0] == bad.id
     assert queue.counts().failed == 1 and queue.counts().active == 0
+
+
+# -- dead letters ---------------------------------------------------------------------------------
+
+
+def test_replay_dead_letter_of_kept_job(queue: jqc.Queue) -> None:
+    job = queue.add("x", {"v": 1}, attempts=2)
+    queue.fail(claim_one(queue), "a")
+    queue.fail(claim_one(queue), "b")
+    queue.replay_dead(job.id)
+    stored = queue.get_job(job.id)
+    assert stored is not None and stored.state == JobState.WAITING
+    assert stored.attempts_made == 0 and stored.replayed == 1
+    counts = queue.counts()
+    assert (counts.waiting, counts.failed, counts.dead) == (1, 0, 0)
+    queue.complete(claim_one(queue), "fine")
+    assert queue.get_job(job.id).result == "fine"  # type: ignore[union-attr]
+
+
+def test_replay_rebuilds_a_removed_job_from_its_record(queue: jqc.Queue) -> None:
+    job = queue.add("x", {"v": 2}, remove_on_fail=Keep.none())
+    queue.fail(claim_one(queue), "no")
+    assert queue.get_job(job.id) is None
+    queue.replay_dead(job.id)
+    again = claim_one(queue)
+    assert again.id == job.id and again.job.data == {"v": 2} and again.job.replayed == 1
+
+
+def test_replay_refuses_when_the_id_is_live_again(queue: jqc.Queue) -> None:
+    job = queue.add("x", job_id="order-1", remove_on_fail=Keep.none())
+    queue.fail(claim_one(queue), "no")
+    queue.add("x", job_id="order-1")
+    with pytest.raises(jqc.JobStateError):
+        queue.replay_dead(job.id)
+    assert queue.dead_letters().total == 1
+    with pytest.raises(jqc.JobNotFoundError):
+        queue.replay_dead("never-died")
+
+
+def test_find_and_purge_dead_letters(queue: jqc.Queue) -> None:
+    queue.add_bulk([("resize" if i % 2 else "tag", i) for i in range(6)])
+    for i in range(6):
+        queue.fail(claim_one(queue), "timeout" if i < 4 else "corrupt")
+    timeouts = queue.find_dead(lambda d: d.job.failure_reason == "timeout")
+    assert sorted(d.job.data for d in timeouts) == [0, 1, 2, 3]
+    assert len(queue.find_dead(lambda d: d.job.name == "tag", limit=2)) == 2
+    assert queue.purge_dead(timeouts[0].job.id) == 1
+    with pytest.raises(jqc.JobNotFoundError):
+        queue.purge_dead(timeouts[0].job.id)
+    assert queue.purge_all_dead() == 5
+    assert queue.dead_letters().total == 0
+    assert queue.counts().failed == 6
+
+
+def test_dead_letter_cap_drops_oldest(queue: jqc.Queue, clock: jqc.VirtualClock) -> None:
+    queue.configure(dead_letter_cap=3)
+    queue.add_bulk([("x", i) for i in range(5)])
+    for _ in range(5):
+        clock.advance(1)
+        queue.fail(claim_one(queue), "no")
+    page = queue.dead_letters()
+    assert page.total == 3 and [d.job.data for d in page.letters] == [4, 3, 2]
