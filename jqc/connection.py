@@ -108,6 +108,17 @@ class Connection:
 
         return AsyncQueue(name, self, **options)
 
+    def queue_names(self) -> list[str]:
+        """Names of every queue under this connection's prefix, found with SCAN (never KEYS)."""
+        from jqc.engine.keys import meta_scan_pattern
+
+        start = len(self.prefix) + 2
+        names = {
+            key[start : key.index("}", start)]
+            for key in self.sync_client().scan_iter(match=meta_scan_pattern(self.prefix), count=1000)
+        }
+        return sorted(names)
+
     def ping(self) -> bool:
         return bool(self.sync_client().ping())
 

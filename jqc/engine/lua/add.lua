@@ -9,6 +9,7 @@
 -- Returns  {OK, id, created (1|0), fields, ...}: for an id that exists already, created is 0 and
 --          fields holds the existing job's hash (nothing is changed); otherwise fields is empty.
 local GROUP = 12
+redis.call('HSETNX', K_META, 'v', '1') -- marks the queue as existing, for queue listings
 local n = tonumber(ARGV[3])
 local out = {OK}
 for i = 0, n - 1 do

@@ -1,0 +1,102 @@
+"""The jqc command line, run in-process against both backends."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import jqc
+from jqc.cli import main
+
+
+def run(conn: jqc.Connection, *argv: str) -> tuple[int, str]:
+    out = io.StringIO()
+    code = main(list(argv), connection=conn, out=out)
+    return code, out.getvalue()
+
+
+def test_add_then_job_and_jobs(conn: jqc.Connection) -> None:
+    code, out = run(conn, "add", "photos", "thumbnail", '{"photoId": "1"}', "--priority", "2", "--attempts", "3")
+    assert code == 0
+    job_id = out.strip()
+    code, out = run(conn, "job", "photos", job_id, "--json")
+    shown = json.loads(out)
+    assert shown["job"]["data"] == {"photoId": "1"} and shown["job"]["options"]["attempts"] == 3
+    code, out = run(conn, "jobs", "photos", "--state", "waiting")
+    assert code == 0 and "thumbnail" in out and "(1-1 of 1 waiting)" in out
+
+
+def test_add_rejects_bad_json_with_a_clear_error(conn: jqc.Connection, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _ = run(conn, "add", "photos", "x", "{nope")
+    assert code == 1
+    assert "DATA is not valid JSON" in capsys.readouterr().err
+    assert conn.queue("photos").counts().waiting == 0
+
+
+def test_stats_lists_every_queue(conn: jqc.Connection) -> None:
+    conn.queue("a").add("x")
+    conn.queue("b").add("y", job_id="custom")
+    q = conn.queue("b")
+    q.complete(q.claim("w").jobs[0])
+    code, out = run(conn, "stats")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split()[:3] == ["queue", "waiting", "delayed"]
+    assert [line.split()[0] for line in lines[2:4]] == ["a", "b"]
+    code, out = run(conn, "stats", "b", "--json")
+    (stats,) = json.loads(out)
+    assert stats["counts"]["completed"] == 1 and stats["throughput_per_min"] > 0
+
+
+def test_pause_resume_and_retry(conn: jqc.Connection) -> None:
+    q = conn.queue("photos")
+    job = q.add("x")
+    assert run(conn, "pause", "photos") == (0, "photos paused\n")
+    assert run(conn, "pause", "photos") == (0, "photos was already paused\n")
+    assert q.claim("w").status == jqc.Code.PAUSED
+    run(conn, "resume", "photos")
+    q.fail(q.claim("w").jobs[0], "boom")
+    assert run(conn, "retry", "photos", job.id) == (0, "retried 1 job(s)\n")
+    assert q.counts().waiting == 1
+    code, _ = run(conn, "retry", "photos")
+    assert code == 1
+
+
+def test_dlq_list_show_replay_purge(conn: jqc.Connection) -> None:
+    q = conn.queue("photos")
+    q.add_bulk([("resize", i) for i in range(4)])
+    for i in range(4):
+        q.fail(q.claim("w").jobs[0], "timeout" if i < 3 else "corrupt")
+    code, out = run(conn, "dlq", "list", "photos", "--reason", "timeout", "--json")
+    assert sorted(d["job"]["data"] for d in json.loads(out)) == [0, 1, 2]
+    code, out = run(conn, "dlq", "show", "photos", "4")
+    assert json.loads(out)["job"]["failure_reason"] == "corrupt"
+    assert run(conn, "dlq", "replay", "photos", "--reason", "timeout") == (0, "replayed 3 dead letter(s)\n")
+    assert q.counts().waiting == 3 and q.dead_letters().total == 1
+    assert run(conn, "dlq", "purge", "photos", "--all") == (0, "purged 1 dead letter(s)\n")
+    assert q.dead_letters().total == 0
+    code, _ = run(conn, "dlq", "replay", "photos")
+    assert code == 1
+
+
+def test_unknown_job_is_an_error(conn: jqc.Connection, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(conn, "job", "photos", "nope")[0] == 1
+    assert "no job 'nope'" in capsys.readouterr().err
+
+
+def test_python_dash_m_runs_the_demo_and_writes_json(tmp_path: Path) -> None:
+    path = f"{tmp_path}/demo.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "jqc", "demo", "--photos", "200", "--json", path],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    summary = json.loads(Path(path).read_text())
+    assert summary["lost"] == 0 and summary["completed_twice"] == 0
+    assert summary["completed"] + summary["dead_lettered"] == summary["jobs"]
+    assert summary["recovered_stalls"] >= 1
