@@ -8,7 +8,16 @@ from jqc.connection import Connection, connect
 from jqc.engine.codes import Code
 from jqc.engine.job import Backoff, ClaimedJob, DeadLetter, Job, JobOptions, JobState, Keep, NewJob
 from jqc.engine.metrics import Histogram, Metrics
-from jqc.engine.operations import ClaimResult, Counts, DeadLetterPage, Event, Page, RecoverResult
+from jqc.engine.operations import (
+    ClaimResult,
+    CompleteResult,
+    Counts,
+    DeadLetterPage,
+    Event,
+    Page,
+    RecoverResult,
+    WorkerInfo,
+)
 from jqc.engine.queue import AsyncQueue, Queue
 from jqc.errors import (
     BackendError,
@@ -25,8 +34,10 @@ from jqc.errors import (
     LockLostError,
     MissingDependencyError,
     PayloadTooLargeError,
+    PermissionDeniedError,
     ScriptReplyError,
 )
+from jqc.worker import Fail, JobContext, JobControl, RateLimited, Retry, SyncJobContext, Worker, WorkerStats
 
 __version__ = "0.1.0"
 
@@ -38,6 +49,7 @@ __all__ = [
     "ClaimedJob",
     "Clock",
     "Code",
+    "CompleteResult",
     "Connection",
     "CorruptJobError",
     "Counts",
@@ -45,6 +57,7 @@ __all__ = [
     "DeadLetter",
     "DeadLetterPage",
     "Event",
+    "Fail",
     "Histogram",
     "InvalidInputError",
     "InvalidJobIdError",
@@ -52,6 +65,8 @@ __all__ = [
     "InvalidQueueNameError",
     "Job",
     "JobActiveError",
+    "JobContext",
+    "JobControl",
     "JobNotFoundError",
     "JobOptions",
     "JobStateError",
@@ -64,11 +79,18 @@ __all__ = [
     "NewJob",
     "Page",
     "PayloadTooLargeError",
+    "PermissionDeniedError",
     "Queue",
+    "RateLimited",
     "RecoverResult",
+    "Retry",
     "ScriptReplyError",
+    "SyncJobContext",
     "SystemClock",
     "VirtualClock",
+    "Worker",
+    "WorkerInfo",
+    "WorkerStats",
     "connect",
     "__version__",
 ]

@@ -17,7 +17,7 @@ def _check(value: Any, path: str) -> None:
     kind = type(value)
     if value is None or kind is str or kind is bool or kind is int:
         return
-    if kind is float:
+    if isinstance(value, float):  # float subclasses too: json.dumps would refuse their NaN late
         if not math.isfinite(value):
             raise DataNotJsonError(f"{path}: {value!r} is not a finite number and cannot be stored as JSON")
         return
@@ -38,12 +38,18 @@ def _check(value: Any, path: str) -> None:
 
 def encode(value: Any, *, what: str = "data", max_bytes: int | None = None) -> str:
     """Encode ``value`` as compact JSON, or raise a typed error naming the offending path."""
-    _check(value, what)
+    try:
+        _check(value, what)
+    except RecursionError:
+        raise DataNotJsonError(f"{what} is nested too deeply (or contains itself) to be stored as JSON") from None
     text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    if max_bytes is not None:
+    try:
         size = len(text.encode("utf-8"))
-        if size > max_bytes:
-            raise PayloadTooLargeError(f"{what} is {size} bytes as JSON; the limit is {max_bytes} bytes")
+    except UnicodeEncodeError as exc:
+        near = text[max(0, exc.start - 30) : exc.end + 10]
+        raise DataNotJsonError(f"{what} holds a lone surrogate, which UTF-8 cannot carry, near {near!r}") from None
+    if max_bytes is not None and size > max_bytes:
+        raise PayloadTooLargeError(f"{what} is {size} bytes as JSON; the limit is {max_bytes} bytes")
     return text
 
 

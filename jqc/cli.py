@@ -327,6 +327,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", dest="json_path", metavar="PATH", help="also write the summary as JSON")
     _common(p, json_output=False)
     p.set_defaults(handler=cmd_demo, owns_connection=True)
+
+    from jqc.coordinator.cli import add_parsers as add_coordinator_parsers
+
+    add_coordinator_parsers(sub)
     return parser
 
 

@@ -9,12 +9,13 @@ code, and are never logged (:attr:`Connection.safe_url`).
 from __future__ import annotations
 
 import asyncio
+import threading
 import weakref
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from jqc.clock import Clock, SystemClock
-from jqc.errors import InvalidOptionError, MissingDependencyError
+from jqc.errors import BackendError, InvalidOptionError, MissingDependencyError
 
 if TYPE_CHECKING:
     from jqc.engine.queue import AsyncQueue, Queue
@@ -51,6 +52,9 @@ class Connection:
         self.prefix = prefix
         self._options = client_options
         self._sync: Any = None
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._sync_clients: list[Any] = []
         self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
         self._server: Any = None
         if self.embedded:
@@ -69,17 +73,54 @@ class Connection:
         return f"Connection({self.safe_url!r})"
 
     def sync_client(self) -> Any:
-        """The shared sync client (thread-safe connection pool)."""
-        if self._sync is None:
-            if self.embedded:
+        """The sync client of the calling thread.
+
+        On a real server each thread gets a client with one dedicated connection: a connection
+        pool's checkout and return cost about as much as a Redis round trip itself, and a sync
+        call never needs more than one connection. The embedded backend has one shared client.
+        """
+        if self.embedded:
+            if self._sync is None:
                 import fakeredis
 
                 self._sync = fakeredis.FakeRedis(server=self._server, decode_responses=True)
-            else:
-                import redis
+            return self._sync
+        client = getattr(self._local, "client", None)
+        if client is None:
+            import redis
 
-                self._sync = redis.Redis.from_url(self.url, decode_responses=True, **self._options)
-        return self._sync
+            try:
+                client = redis.Redis.from_url(
+                    self.url, decode_responses=True, single_connection_client=True, **self._options
+                )
+            except (redis.RedisError, OSError) as exc:  # it connects at once
+                raise BackendError(f"cannot reach Redis at {self.safe_url}: {exc}") from exc
+            self._local.client = client
+            with self._lock:
+                self._sync_clients.append(client)
+        return client
+
+    def engine_client(self) -> Any:
+        """The client the sync engine path runs scripts on, for the calling thread.
+
+        On a real server this is a minimal hiredis-based client (:mod:`jqc.engine.resp`) with one
+        connection per thread; on the embedded backend it is the shared fakeredis client.
+        """
+        if self.embedded:
+            return self.sync_client()
+        client = getattr(self._local, "engine", None)
+        if client is None:
+            from jqc.engine.resp import RespClient
+
+            client = RespClient(
+                self.url,
+                socket_timeout=self._options.get("socket_timeout"),
+                socket_connect_timeout=self._options.get("socket_connect_timeout"),
+            )
+            self._local.engine = client
+            with self._lock:
+                self._sync_clients.append(client)
+        return client
 
     def async_client(self) -> Any:
         """The asyncio client of the running event loop (one per loop, made on first use)."""
@@ -123,9 +164,15 @@ class Connection:
         return bool(self.sync_client().ping())
 
     def close(self) -> None:
+        """Close every sync client made by this connection (async ones close with aclose)."""
         if self._sync is not None:
             self._sync.close()
             self._sync = None
+        with self._lock:
+            clients, self._sync_clients = self._sync_clients, []
+        for client in clients:
+            client.close()
+        self._local = threading.local()
 
     async def aclose(self) -> None:
         client = self._async.pop(asyncio.get_running_loop(), None)

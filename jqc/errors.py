@@ -64,6 +64,10 @@ class ScriptReplyError(JqcError):
     """A Lua script answered with a code or shape jqc does not understand (a version mismatch or a bug)."""
 
 
+class PermissionDeniedError(JqcError):
+    """The Redis user may not run this operation (its ACL refused the call before anything ran)."""
+
+
 class BackendError(JqcError):
     """Talking to the Redis server (or the embedded backend) failed."""
 

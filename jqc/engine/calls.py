@@ -16,7 +16,7 @@ import redis.exceptions as rex
 
 from jqc.engine.codes import Code, raise_for
 from jqc.engine.scripts import scripts
-from jqc.errors import BackendError, JqcError, ScriptReplyError
+from jqc.errors import BackendError, InvalidInputError, JqcError, PermissionDeniedError, ScriptReplyError
 
 T = TypeVar("T")
 Arg: TypeAlias = str | int | float
@@ -61,6 +61,10 @@ def code_of(reply: list[Any]) -> Code:
 def _wrap(exc: Exception) -> JqcError:
     if isinstance(exc, (rex.ConnectionError, rex.TimeoutError)):
         return BackendError(f"cannot reach Redis: {exc}")
+    if isinstance(exc, rex.NoPermissionError):
+        return PermissionDeniedError(f"the Redis user may not do this: {exc}")
+    if isinstance(exc, UnicodeError):
+        return InvalidInputError(f"an argument cannot be encoded as UTF-8 for Redis: {exc}")
     if isinstance(exc, rex.ResponseError):
         return ScriptReplyError(f"Redis refused the call: {exc}")
     return BackendError(f"backend failure: {type(exc).__name__}: {exc}")

@@ -20,7 +20,6 @@ class Code(enum.IntEnum):
     PAUSED = 2  # the queue is paused
     RATE_LIMITED = 3  # the rate window is full; second element is when it reopens (ms)
     CONCURRENCY_LIMITED = 4  # the queue-wide concurrency limit is reached
-    EXISTS = 5  # add: a job with this id exists already (its fields follow)
     MORE = 6  # a bounded operation stopped at its limit; call again
     JOB_NOT_FOUND = -1
     LOCK_LOST = -2

@@ -286,7 +286,7 @@ class Job:
                 id=job_id,
                 name=fields["n"],
                 data=_json.decode(fields["d"], what=f"job {job_id} data"),
-                state=JobState.from_code(fields["s"]),
+                state=JobState.from_code(fields.get("s", "w")),
                 options=options,
                 created_at=created,
                 ready_at=_ms(fields, "r") or created,

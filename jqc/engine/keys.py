@@ -15,7 +15,8 @@ from jqc.errors import InvalidJobIdError, InvalidQueueNameError
 
 QUEUE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,99}")
 MAX_JOB_ID = 200
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Control characters, and lone surrogates (which UTF-8, and so Redis, cannot carry).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 
 
 def validate_queue_name(name: object) -> str:
@@ -33,7 +34,7 @@ def validate_job_id(job_id: object) -> str:
     if not isinstance(job_id, str) or not job_id or len(job_id) > MAX_JOB_ID or _CONTROL.search(job_id):
         raise InvalidJobIdError(
             f"invalid job id {job_id!r}: use a non-empty str of at most {MAX_JOB_ID} characters "
-            "without control characters"
+            "without control characters or lone surrogates"
         )
     return job_id
 

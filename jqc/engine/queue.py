@@ -18,6 +18,7 @@ from jqc.engine.metrics import Metrics
 from jqc.engine.operations import (
     BATCH,
     ClaimResult,
+    CompleteResult,
     Counts,
     DeadLetterPage,
     Event,
@@ -25,6 +26,7 @@ from jqc.engine.operations import (
     Page,
     QueueOperations,
     RecoverResult,
+    WorkerInfo,
 )
 from jqc.errors import InvalidOptionError
 
@@ -72,7 +74,7 @@ class Queue(_QueueBase):
     """A queue, used from synchronous code. Safe to share between threads."""
 
     def _run(self, step: Step[T]) -> T:
-        return run_sync(self.connection.sync_client(), step)
+        return run_sync(self.connection.engine_client(), step)
 
     # producing
     def add(
@@ -168,6 +170,12 @@ class Queue(_QueueBase):
     ) -> ClaimResult | None:
         return self._run(self.ops.complete(claimed, result, fetch_next=fetch_next, lock=lock, worker=worker))
 
+    def complete_many(
+        self, done: Sequence[tuple[ClaimedJob, Any]], *, fetch_next: int = 0, lock: float = 30.0, worker: str = ""
+    ) -> CompleteResult:
+        """Complete many held jobs and claim up to ``fetch_next`` more, in one round trip."""
+        return self._run(self.ops.complete_many(done, fetch_next=fetch_next, lock=lock, worker=worker))
+
     def fail(
         self,
         claimed: ClaimedJob,
@@ -207,6 +215,10 @@ class Queue(_QueueBase):
 
     def recover_stalled(self, *, limit: int = BATCH, max_stalls: int = 1) -> RecoverResult:
         return self._run(self.ops.recover_stalled(limit=limit, max_stalls=max_stalls))
+
+    def workers(self, *, ttl: float | None = None) -> list[WorkerInfo]:
+        """Live workers of this queue (see :meth:`QueueOperations.workers`)."""
+        return self._run(self.ops.workers(ttl=ttl))
 
 
 class AsyncQueue(_QueueBase):
@@ -303,6 +315,11 @@ class AsyncQueue(_QueueBase):
     ) -> ClaimResult | None:
         return await self._run(self.ops.complete(claimed, result, fetch_next=fetch_next, lock=lock, worker=worker))
 
+    async def complete_many(
+        self, done: Sequence[tuple[ClaimedJob, Any]], *, fetch_next: int = 0, lock: float = 30.0, worker: str = ""
+    ) -> CompleteResult:
+        return await self._run(self.ops.complete_many(done, fetch_next=fetch_next, lock=lock, worker=worker))
+
     async def fail(
         self,
         claimed: ClaimedJob,
@@ -341,3 +358,6 @@ class AsyncQueue(_QueueBase):
 
     async def recover_stalled(self, *, limit: int = BATCH, max_stalls: int = 1) -> RecoverResult:
         return await self._run(self.ops.recover_stalled(limit=limit, max_stalls=max_stalls))
+
+    async def workers(self, *, ttl: float | None = None) -> list[WorkerInfo]:
+        return await self._run(self.ops.workers(ttl=ttl))

@@ -471,7 +471,7 @@ def test_concurrency_limit_is_queue_wide(queue: jqc.Queue) -> None:
 
 
 def test_unknown_setting_is_rejected(queue: jqc.Queue) -> None:
-    with pytest.raises(TypeError):
+    with pytest.raises(jqc.InvalidOptionError, match="bogus"):
         queue.configure(bogus=1)
 
 
@@ -760,3 +760,36 @@ def test_dead_letter_cap_drops_oldest(queue: jqc.Queue, clock: jqc.VirtualClock)
         queue.fail(claim_one(queue), "no")
     page = queue.dead_letters()
     assert page.total == 3 and [d.job.data for d in page.letters] == [4, 3, 2]
+
+
+def test_complete_many_completes_and_claims_next_in_one_call(queue: jqc.Queue, clock: jqc.VirtualClock) -> None:
+    queue.add_bulk([("x", i) for i in range(7)])
+    held = queue.claim("w", count=3, lock=5).jobs
+    zombie = held[2]
+    clock.advance(4)
+    assert queue.extend(held[:2], lock=5) == {held[0].id: True, held[1].id: True}
+    clock.advance(2)
+    assert queue.recover_stalled().recovered == (zombie.id,)  # its token is revoked
+    result = queue.complete_many([(c, {"n": c.job.data}) for c in held], fetch_next=3, worker="w")
+    assert result.completed == (held[0].id, held[1].id)
+    assert result.lost == (zombie.id,)
+    assert result.next is not None and [c.job.data for c in result.next.jobs] == [2, 3, 4]  # 2 ran again
+    assert queue.get_job(held[0].id).result == {"n": 0}  # type: ignore[union-attr]
+    counts = queue.counts()
+    assert (counts.completed, counts.active, counts.waiting) == (2, 3, 2)
+    assert queue.metrics().completed == 2
+
+
+def test_waiting_jobs_store_no_state_field(queue: jqc.Queue, conn: jqc.Connection, clock: jqc.VirtualClock) -> None:
+    job = queue.add("x", attempts=2)
+    client = conn.sync_client()
+    assert client.hget(queue.ops.keys.job(job.id), "s") is None
+    queue.fail(claim_one(queue), "again")  # back to waiting: the state field goes again
+    assert client.hget(queue.ops.keys.job(job.id), "s") is None
+    assert queue.get_job(job.id).state == JobState.WAITING  # type: ignore[union-attr]
+    queue.change_priority(job.id, 3)
+    with pytest.raises(jqc.JobStateError):
+        queue.promote(job.id)
+    queue.remove(job.id)
+    with pytest.raises(jqc.JobNotFoundError):
+        queue.remove(job.id)

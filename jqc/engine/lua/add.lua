@@ -9,8 +9,8 @@
 -- Returns  {OK, id, created (1|0), fields, ...}: for an id that exists already, created is 0 and
 --          fields holds the existing job's hash (nothing is changed); otherwise fields is empty.
 local GROUP = 12
-redis.call('HSETNX', K_META, 'v', '1') -- marks the queue as existing, for queue listings
 local n = tonumber(ARGV[3])
+local marked = false -- meta exists (queue listings find queues by it); an auto id marks it too
 local out = {OK}
 for i = 0, n - 1 do
   local a = 3 + i * GROUP
@@ -20,7 +20,12 @@ for i = 0, n - 1 do
     repeat
       id = tostring(redis.call('HINCRBY', K_META, 'id', 1))
     until redis.call('EXISTS', job_key(id)) == 0
+    marked = true
   else
+    if not marked then
+      redis.call('HSETNX', K_META, 'v', '1')
+      marked = true
+    end
     existing = redis.call('HGETALL', job_key(id))
     if #existing == 0 then existing = nil end
   end
@@ -42,13 +47,16 @@ for i = 0, n - 1 do
       local v = ARGV[a + 7 + j]
       if v ~= '' then fields[#fields + 1] = optional[j]; fields[#fields + 1] = v end
     end
-    redis.call('HSET', jk, unpack(fields))
     if delay > 0 then
-      schedule(id, NOW + delay)
-      emit('added', id, 'n', ARGV[a + 2], 's', 'delayed')
+      fields[#fields + 1] = 's'; fields[#fields + 1] = 'd'
+      fields[#fields + 1] = 'r'; fields[#fields + 1] = NOW + delay
+      redis.call('HSET', jk, unpack(fields))
+      park(id, NOW + delay)
+      emit('added', id, 'delay', delay)
     else
-      enqueue(id, priority, lifo, false)
-      emit('added', id, 'n', ARGV[a + 2], 's', 'waiting')
+      redis.call('HSET', jk, unpack(fields))
+      push_waiting(id, priority, lifo, false)
+      emit('added', id)
     end
     out[#out + 1] = id
     out[#out + 1] = 1

@@ -6,12 +6,13 @@
 -- Returns  {OK} | {JOB_NOT_FOUND, reason}
 local id = ARGV[3]
 local jk = job_key(id)
-local f = redis.call('HMGET', jk, 's', 'l')
-if not f[1] then return {JOB_NOT_FOUND, 'no job ' .. id} end
+local state = job_state(id)
+if not state then return {JOB_NOT_FOUND, 'no job ' .. id} end
+local lifo = redis.call('HGET', jk, 'l') == '1'
 local priority = tonumber(ARGV[4])
 if priority > 0 then redis.call('HSET', jk, 'p', priority) else redis.call('HDEL', jk, 'p') end
-if f[1] == 'w' then
+if state == 'w' then
   unqueue_waiting(id)
-  enqueue(id, priority, f[2] == '1', false)
+  push_waiting(id, priority, lifo, false)
 end
 return {OK}

@@ -13,7 +13,9 @@ local f, err = check_token(id, ARGV[4], 'ps', 'r', 't', 'a', 'fc', 'fa', 'p', 'l
 if err then return err end
 local jk = job_key(id)
 redis.call('ZREM', K_ACTIVE, id)
-local made = redis.call('HINCRBY', jk, 'am', 1)
+-- Not HINCRBY: on a corrupt (non-integer) count it would error after the ZREM above and orphan the job.
+local made = (tonumber(redis.call('HGET', jk, 'am')) or 0) + 1
+redis.call('HSET', jk, 'am', made)
 local started = tonumber(f[3])
 local wait_ms, run_ms = started - (tonumber(f[4] or f[5]) or started), NOW - started
 local delay = tonumber(ARGV[8])
@@ -21,7 +23,6 @@ redis.call('HSET', jk, 'tb', ARGV[6])
 if delay >= 0 and made < tonumber(f[6] or 1) then
   record_metrics('x', wait_ms, run_ms)
   redis.call('HSET', jk, 'fr', ARGV[5])
-  redis.call('HDEL', jk, 'k')
   if delay > 0 then
     schedule(id, NOW + delay)
   else

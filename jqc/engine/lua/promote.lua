@@ -5,7 +5,7 @@
 -- ARGV[3]  job id
 -- Returns  {OK} | {JOB_NOT_FOUND, reason} | {WRONG_STATE, reason}
 local id = ARGV[3]
-local state = redis.call('HGET', job_key(id), 's')
+local state = job_state(id)
 if not state then return {JOB_NOT_FOUND, 'no job ' .. id} end
 if state ~= 'd' then return {WRONG_STATE, 'job ' .. id .. ' is not delayed'} end
 redis.call('ZREM', K_DELAYED, id)

@@ -22,8 +22,9 @@ for i = 1, #items, 2 do
   if not f[1] then
     emit('orphan', id)
   else
-    local stalls = redis.call('HINCRBY', jk, 'sc', 1)
-    redis.call('HDEL', jk, 'k')
+    -- Not HINCRBY: a corrupt count would error after the ZREM above and orphan the job.
+    local stalls = (tonumber(redis.call('HGET', jk, 'sc')) or 0) + 1
+    redis.call('HSET', jk, 'sc', stalls)
     emit('stalled', id, 'w', f[2] or '', 'count', stalls)
     if stalls > max_stalls then
       record_metrics('f', false, false)

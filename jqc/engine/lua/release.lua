@@ -10,7 +10,6 @@ local id = ARGV[3]
 local f, err = check_token(id, ARGV[4], 'p', 'l')
 if err then return err end
 redis.call('ZREM', K_ACTIVE, id)
-redis.call('HDEL', job_key(id), 'k')
 local delay = tonumber(ARGV[5])
 if delay > 0 then
   schedule(id, NOW + delay)

@@ -5,7 +5,7 @@
 -- ARGV[3]  job id
 -- Returns  {OK} | {JOB_NOT_FOUND, reason} | {JOB_ACTIVE, reason}
 local id = ARGV[3]
-local state = redis.call('HGET', job_key(id), 's')
+local state = job_state(id)
 if not state then return {JOB_NOT_FOUND, 'no job ' .. id} end
 if state == 'a' then return {JOB_ACTIVE, 'job ' .. id .. ' is held by a worker'} end
 if state == 'w' then unqueue_waiting(id)

@@ -10,7 +10,7 @@ local id = ARGV[3]
 local dk = dead_key(id)
 if redis.call('EXISTS', dk) == 0 then return {JOB_NOT_FOUND, 'no dead letter for job ' .. id} end
 local jk = job_key(id)
-local state = redis.call('HGET', jk, 's')
+local state = job_state(id)
 if state and state ~= 'f' then
   return {WRONG_STATE, 'job id ' .. id .. ' belongs to a live job again (state ' .. state .. ')'}
 end

@@ -9,7 +9,7 @@
 --          {WRONG_STATE, reason}
 local ids
 if ARGV[3] ~= '' then
-  local state = redis.call('HGET', job_key(ARGV[3]), 's')
+  local state = job_state(ARGV[3])
   if not state then return {JOB_NOT_FOUND, 'no job ' .. ARGV[3]} end
   if state ~= 'f' then return {WRONG_STATE, 'job ' .. ARGV[3] .. ' has not failed'} end
   ids = {ARGV[3]}

@@ -20,6 +20,15 @@ local function job_key(id) return BASE .. 'j:' .. id end
 local function log_key(id) return BASE .. 'l:' .. id end
 local function dead_key(id) return BASE .. 'dl:' .. id end
 
+-- A job's state code: 'w' waiting (stored as no 's' field), 'd', 'a', 'c' or 'f'; false if no job.
+local function job_state(id)
+  local jk = job_key(id)
+  local s = redis.call('HGET', jk, 's')
+  if s then return s end
+  if redis.call('EXISTS', jk) == 1 then return 'w' end
+  return false
+end
+
 -- Append one event to the capped stream: e = event, j = job id, t = caller's clock.
 local function emit(event, id, ...)
   if EVMAX > 0 then

@@ -1,37 +1,49 @@
 -- Placing jobs into the waiting and delayed containers.
 -- Priority 0 jobs sit in the list K_WAIT (LPUSH to add, RPOP to claim: FIFO; RPUSH for LIFO and for
 -- jobs handed back, which run next). Priority > 0 jobs sit in the sorted set K_PRIO, scored
--- priority * 2^32 + sequence, so lower priorities run first and FIFO holds within one priority.
+-- priority * 2^32 + slot, so lower priorities run first; within one priority the same order as the
+-- list: LIFO and handed-back jobs take slots below 2^31 (newest lowest, so they run next, newest
+-- first), other jobs slots from 2^31 up (FIFO).
+-- A waiting job has no 's' field (absent means waiting), which keeps waiting jobs small.
 local PRIO_SHIFT = 4294967296
+local PRIO_HALF = 2147483648
 
-local function enqueue(id, priority, lifo, front)
+-- Put a job into its waiting container (a new job, whose hash has no 's' yet).
+local function push_waiting(id, priority, lifo, front)
   if priority > 0 then
-    local seq = 0
-    if not front then
-      seq = redis.call('HINCRBY', K_META, 'seq', 1) % PRIO_SHIFT
-      if lifo then seq = PRIO_SHIFT - 1 - seq end
-    end
+    local seq = redis.call('HINCRBY', K_META, 'seq', 1) % PRIO_HALF
+    if front or lifo then seq = PRIO_HALF - 1 - seq else seq = PRIO_HALF + seq end
     redis.call('ZADD', K_PRIO, priority * PRIO_SHIFT + seq, id)
   elseif front or lifo then
     redis.call('RPUSH', K_WAIT, id)
   else
     redis.call('LPUSH', K_WAIT, id)
   end
-  redis.call('HSET', job_key(id), 's', 'w')
+end
+
+-- Make a stored job wait again (from delayed, active or failed): push it and clear its state.
+local function enqueue(id, priority, lifo, front)
+  push_waiting(id, priority, lifo, front)
+  redis.call('HDEL', job_key(id), 's')
 end
 
 -- Enqueue a stored job, reading its priority and LIFO flag from its hash.
 local function enqueue_stored(id, front)
   local f = redis.call('HMGET', job_key(id), 'p', 'l')
-  enqueue(id, tonumber(f[1] or 0), f[2] == '1', front)
+  enqueue(id, tonumber(f[1]) or 0, f[2] == '1', front) -- a corrupt priority must not abort mid-move
 end
 
--- Park a job in the delayed set until `due` (ms); keeps the queue's next-due hint in meta.nd.
-local function schedule(id, due)
+-- Index a job in the delayed set until `due` (ms), keeping the next-due hint meta.nd current.
+local function park(id, due)
   redis.call('ZADD', K_DELAYED, due, id)
-  redis.call('HSET', job_key(id), 's', 'd', 'r', due)
   local nd = redis.call('HGET', K_META, 'nd')
   if (not nd) or tonumber(nd) > due then redis.call('HSET', K_META, 'nd', due) end
+end
+
+-- Make a stored job delayed until `due` (ms).
+local function schedule(id, due)
+  park(id, due)
+  redis.call('HSET', job_key(id), 's', 'd', 'r', due)
 end
 
 -- Recompute meta.nd from the head of the delayed set.

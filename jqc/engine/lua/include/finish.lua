@@ -86,7 +86,6 @@ end
 local function fail_for_good(id, worker, reason, fc, fa)
   local jk = job_key(id)
   redis.call('HSET', jk, 's', 'f', 'fo', NOW, 'fr', reason)
-  redis.call('HDEL', jk, 'k')
   dead_letter(id, worker)
   retire(K_FAILED, id, fc, fa)
   emit('failed', id, 'reason', reason)

@@ -3,7 +3,6 @@
 -- reply table {LOCK_LOST, reason} for the caller to return as is.
 local function check_token(id, token, ...)
   local f = redis.call('HMGET', job_key(id), 's', 'k', ...)
-  if not f[1] then return nil, {LOCK_LOST, 'job ' .. id .. ' no longer exists'} end
   if f[1] ~= 'a' or f[2] ~= token then
     return nil, {LOCK_LOST, 'job ' .. id .. ' is no longer held under token ' .. token}
   end

@@ -1,0 +1,296 @@
+"""Least-privilege Redis ACL rules for the roles that use a queue: producer, worker, observer, admin.
+
+Every jqc operation is a Lua script run with ``EVALSHA``, and Redis 7 checks each command a script
+calls, and each key it touches, against the *calling* user's permissions. That check happens when
+the call is made, and Redis does not roll a script back: a script denied half-way keeps the writes
+it made before the denial (``tests/coordinator/test_acl.py`` shows it on a real server). Denying a
+role an operation by key or command permissions alone could therefore leave a queue half-changed.
+
+So the rules work in three layers, each generated from the installed scripts:
+
+1. **Which operations** (scripts): ``+evalsha|<sha>`` allows ``EVALSHA`` only with the SHA1 of each
+   script the role may run (Redis's first-argument rule). ``EVAL``, ``FCALL`` and every other script
+   are refused before anything runs, so a refused operation changes nothing.
+2. **Which commands**: exactly the commands those scripts can call (read from their sources,
+   following the helper functions they use) plus the few plain commands the Python side sends.
+   Inner commands are also plain commands to Redis, so a role can send them directly; the
+   destructive ones a role needs only on a few keys (``DEL`` for a worker: job, log, dead-letter,
+   metrics and worker records) are confined to those keys with a Redis 7 selector.
+3. **Which keys**: only the queue's keys (``P:{Q}:*``), with read/write split where it matters: a
+   producer may only *write* the waiting containers (``%W~``), so even a hand-written ``RPOP`` or
+   ``LRANGE`` on them is refused; it has no access at all to active, finished and dead-letter keys.
+
+What this cannot do: ACL has no per-field rules, so a role may change any field of a hash it must
+write, with plain commands. A producer must write the queue's ``meta`` hash (job ids, priority
+sequence, next-due hint), and so could also set its ``paused`` flag, rate limit or fencing-token
+counter; a worker may pop or ``ZREM`` jobs it was not given. Closing that needs the engine to move
+settings and the token counter out of ``meta`` into keys only an admin (settings) or a worker
+(tokens) may write. ``SCAN`` cannot be confined to a pattern, so only roles that need it (admin,
+and observers of a whole prefix) get it, and it reveals every key name of the database.
+
+The SHAs change whenever a script changes: regenerate and re-apply the rules after upgrading jqc.
+Needs Redis 7.0 or newer (key read/write permissions and selectors).
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import re
+import shlex
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from jqc.engine.keys import validate_queue_name
+from jqc.engine.scripts import scripts
+from jqc.errors import InvalidOptionError
+
+__all__ = ["AclRules", "Role", "apply", "password_sha256", "rules", "script_commands"]
+
+
+class Role(enum.StrEnum):
+    """Who uses a queue, and for what."""
+
+    PRODUCER = "producer"  # add jobs, read a job back
+    WORKER = "worker"  # claim, renew, report progress and outcomes, recover stalled jobs, heartbeat
+    OBSERVER = "observer"  # read counts, metrics, listings, events; store health checks
+    ADMIN = "admin"  # every queue operation, including obliterate; no server administration
+
+
+# Plain (non-script) commands each role's Python side sends.
+_READS = ("hgetall", "hmget", "lrange", "lindex", "zrange", "zrangebyscore", "zscore", "zcount", "zcard", "exists")
+_PLAIN: dict[Role, tuple[str, ...]] = {
+    Role.PRODUCER: ("hgetall",),  # get_job
+    Role.WORKER: ("hgetall", "lrange"),  # get_job, job_logs
+    Role.OBSERVER: (*_READS, "xread", "xrevrange", "hset", "info"),  # snapshots, events, health records
+    Role.ADMIN: (*_READS, "xread", "xrevrange", "hset", "info", "scan", "del"),  # obliterate's sweep
+}
+# Every role may say who it is and keep its connection alive, and load the scripts it may run.
+_ALWAYS = ("ping", "acl|whoami", "script|load")
+
+_WORKER_SCRIPTS = ("claim", "complete", "fail", "extend", "progress", "log", "release", "recover", "heartbeat", "lease")
+_SCRIPTS: dict[Role, tuple[str, ...] | None] = {
+    Role.PRODUCER: ("add",),
+    Role.WORKER: _WORKER_SCRIPTS,
+    Role.OBSERVER: ("counts", "list", "metrics"),
+    Role.ADMIN: None,  # every script
+}
+
+# Key permissions as (suffix glob under "P:{Q}:", "R" | "W" | "RW"). "" is the prefix key itself,
+# which every script receives as KEYS[1]: EVALSHA requires read-write permission on it.
+_KEYS: dict[Role, tuple[tuple[str, str], ...]] = {
+    Role.PRODUCER: (
+        ("", "RW"),
+        ("meta", "RW"),
+        ("j:*", "RW"),
+        ("wait", "W"),
+        ("prio", "W"),
+        ("delayed", "W"),
+        ("events", "W"),
+    ),
+    Role.WORKER: (("*", "RW"),),
+    Role.OBSERVER: (("*", "R"), ("", "RW"), ("health", "RW")),
+    Role.ADMIN: (("*", "RW"),),
+}
+
+# Commands a role needs only on some keys: granted through a selector confined to those keys
+# (unless another role in the same rule set grants the command everywhere).
+_NARROW: dict[Role, dict[str, tuple[str, ...]]] = {
+    Role.WORKER: {
+        "del": ("j:*", "l:*", "dl:*", "m:*", "worker:*", "*-lease"),
+        "ltrim": ("l:*",),
+    },
+    Role.OBSERVER: {"hset": ("health",)},
+}
+
+_FUNCTION = re.compile(r"local function (\w+)\(")
+_CALL = re.compile(r"redis\.p?call\(\s*'([A-Za-z]+)'")
+_COMMENT = re.compile(r"--.*$", re.MULTILINE)
+_GLOB = re.compile(r"([*?\[\]\\])")
+
+
+def script_commands(source: str) -> frozenset[str]:
+    """The Redis commands a script can call (lower case).
+
+    Helpers defined in included files count only when the script's own code reaches them (directly
+    or through other helpers), so a producer is not granted, say, ``LREM`` just because the
+    ``enqueue`` include also defines a function that removes waiting jobs.
+    """
+    lines = _COMMENT.sub("", source).splitlines()
+    functions: dict[str, str] = {}
+    top: list[str] = []
+    i = 0
+    while i < len(lines):
+        match = _FUNCTION.match(lines[i])
+        if not match:
+            top.append(lines[i])
+            i += 1
+            continue
+        body = [lines[i]]
+        one_line = re.search(r"\bend\s*$", lines[i]) is not None
+        i += 1
+        while not one_line and i < len(lines) and not re.match(r"end\b", lines[i]):
+            body.append(lines[i])
+            i += 1
+        if not one_line:
+            if i >= len(lines):  # unexpected layout: count the whole source, never too little
+                return frozenset(c.lower() for c in _CALL.findall(source))
+            i += 1
+        functions[match.group(1)] = "\n".join(body)
+    reached: set[str] = set()
+    pending = ["\n".join(top)]
+    while pending:
+        text = pending.pop()
+        for name, text_of in functions.items():
+            if name not in reached and re.search(rf"\b{name}\s*\(", text):
+                reached.add(name)
+                pending.append(text_of)
+    code = "\n".join(["\n".join(top), *(functions[n] for n in reached)])
+    return frozenset(c.lower() for c in _CALL.findall(code))
+
+
+def _glob_escape(text: str) -> str:
+    return _GLOB.sub(r"\\\1", text)
+
+
+@dataclass(frozen=True, slots=True)
+class AclRules:
+    """The ACL rules of one or more roles on one queue (or every queue under a prefix).
+
+    ``rules`` holds the permission rules only (no ``reset``, no ``on``, no password): pass them to
+    ``ACL SETUSER`` after those, as :meth:`setuser` does.
+    """
+
+    roles: tuple[Role, ...]
+    prefix: str
+    queue: str | None
+    scripts: tuple[str, ...]
+    commands: tuple[str, ...]
+    rules: tuple[str, ...] = field(repr=False)
+
+    def setuser(self, user: str, *, password: str | None = None, password_sha256: str | None = None) -> list[str]:
+        """The ``ACL SETUSER`` arguments that (re)create ``user`` with exactly these rules.
+
+        ``reset`` first, so rerunning it after an upgrade replaces the old rules instead of adding
+        to them. Without a password the user exists but cannot log in until one is added.
+        """
+        _check_user(user)
+        credentials: list[str] = []
+        if password is not None:
+            credentials.append(">" + password)
+        if password_sha256 is not None:
+            if not re.fullmatch(r"[0-9a-f]{64}", password_sha256):
+                raise InvalidOptionError("password_sha256 must be 64 lower-case hex digits")
+            credentials.append("#" + password_sha256)
+        return ["ACL", "SETUSER", user, "reset", "on", *credentials, *self.rules]
+
+    def render(self, user: str, *, password_sha256: str | None = None) -> str:
+        """A ``redis-cli`` / shell line that applies the rules (never contains a clear password)."""
+        return " ".join(shlex.quote(a) for a in self.setuser(user, password_sha256=password_sha256))
+
+    def acl_file_line(self, user: str, *, password_sha256: str | None = None) -> str:
+        """The same user as one line of a Redis ACL file (``aclfile`` setting)."""
+        args = self.setuser(user, password_sha256=password_sha256)[3:]
+        return " ".join(["user", user, *args])
+
+
+def _check_user(user: object) -> None:
+    if not isinstance(user, str) or not re.fullmatch(r"[A-Za-z0-9._@:-]{1,100}", user):
+        raise InvalidOptionError(f"user name must be 1-100 characters from A-Z a-z 0-9 . _ @ : -, not {user!r}")
+
+
+def _roles(role: Role | str | Iterable[Role | str]) -> tuple[Role, ...]:
+    items = [role] if isinstance(role, str) else list(role)
+    out: list[Role] = []
+    for item in items:
+        try:
+            parsed = Role(item)
+        except ValueError:
+            raise InvalidOptionError(f"role must be one of {[r.value for r in Role]}, not {item!r}") from None
+        if parsed not in out:
+            out.append(parsed)
+    if not out:
+        raise InvalidOptionError("name at least one role")
+    return tuple(out)
+
+
+def _mode(a: str, b: str) -> str:
+    both = set(a) | set(b)
+    return "".join(c for c in "RW" if c in both)
+
+
+def _pattern(mode: str, key: str) -> str:
+    return f"%{mode}~{key}" if mode != "RW" else f"~{key}"
+
+
+def rules(
+    role: Role | str | Sequence[Role | str],
+    queue: str | None = None,
+    prefix: str = "jqc",
+    *,
+    db: int | None = None,
+) -> AclRules:
+    """ACL rules for ``role`` (one, or several merged) on ``queue``, or on every queue under ``prefix``.
+
+    ``db`` allows ``SELECT`` of that database only (needed when the URL names a database other
+    than 0; ACL key permissions are not per database).
+    """
+    roles = _roles(role)
+    if queue is not None:
+        validate_queue_name(queue)
+    if not isinstance(prefix, str) or not prefix or "{" in prefix or "}" in prefix:
+        raise InvalidOptionError(f"prefix must be a non-empty str without braces, not {prefix!r}")
+    if db is not None and (isinstance(db, bool) or not isinstance(db, int) or not 0 <= db <= 10_000):
+        raise InvalidOptionError(f"db must be an int between 0 and 10000, not {db!r}")
+    base = f"{_glob_escape(prefix)}:{{{queue if queue is not None else '*'}}}:"
+    loaded = scripts()
+
+    names: list[str] = []
+    commands: set[str] = set(_ALWAYS)
+    keys: dict[str, str] = {}
+    narrow: dict[str, set[str]] = {}
+    wide: set[str] = set()
+    for r in roles:
+        wanted = _SCRIPTS[r]
+        for name in loaded if wanted is None else wanted:
+            if name in loaded and name not in names:
+                names.append(name)
+        role_commands = set(_PLAIN[r])
+        for name in loaded if wanted is None else wanted:
+            if name in loaded:
+                role_commands |= script_commands(loaded[name].source)
+        role_narrow = _NARROW.get(r, {})
+        for command in role_commands:
+            if command in role_narrow:
+                narrow.setdefault(command, set()).update(role_narrow[command])
+            else:
+                wide.add(command)
+        for suffix, mode in _KEYS[r]:
+            keys[suffix] = _mode(keys.get(suffix, ""), mode)
+    if queue is None and (Role.OBSERVER in roles or Role.ADMIN in roles):
+        wide.add("scan")  # finding the queues of a prefix
+    commands |= wide
+    for command in wide:
+        narrow.pop(command, None)
+
+    out: list[str] = ["resetkeys", "resetchannels", "-@all"]
+    if db is not None:
+        out.append(f"+select|{db}")
+    out += [f"+{c}" for c in sorted(commands)]
+    out += [f"+evalsha|{loaded[n].sha}" for n in names]
+    out += [_pattern(mode, base + suffix) for suffix, mode in keys.items()]
+    for command in sorted(narrow):
+        patterns = " ".join(f"~{base}{s}" for s in sorted(narrow[command]))
+        out.append(f"(+{command} {patterns})")
+    return AclRules(roles, prefix, queue, tuple(names), tuple(sorted(commands | set(narrow))), tuple(out))
+
+
+def password_sha256(password: str) -> str:
+    """The hex SHA-256 that Redis stores for a password (``#<hash>`` in an ACL rule)."""
+    return hashlib.sha256(password.encode("utf-8")).hexdigest()
+
+
+def apply(client: Any, user: str, acl: AclRules, *, password: str | None = None) -> None:
+    """Create or replace ``user`` with ``acl`` through a sync redis client allowed ``ACL SETUSER``."""
+    client.execute_command(*acl.setuser(user, password=password))

@@ -1,0 +1,17 @@
+"""The worker runtime: :class:`Worker`, the contexts handed to handlers, and control-flow signals."""
+
+from jqc.worker.context import JobContext, SyncJobContext
+from jqc.worker.control import Fail, JobControl, RateLimited, Retry
+from jqc.worker.runtime import QueueSpec, Worker, WorkerStats
+
+__all__ = [
+    "Fail",
+    "JobContext",
+    "JobControl",
+    "QueueSpec",
+    "RateLimited",
+    "Retry",
+    "SyncJobContext",
+    "Worker",
+    "WorkerStats",
+]

@@ -1,0 +1,146 @@
+"""What a handler gets: its job, and token-checked ``progress()`` and ``log()`` for it.
+
+Async handlers get a :class:`JobContext` (``await ctx.progress(50)``); plain functions run in a
+thread and get a :class:`SyncJobContext`, whose methods block that thread until the write is done
+on the worker's event loop. Every write carries the job's fencing token: once the worker no longer
+holds the job (lock lost, timed out, handed back at shutdown) a write raises
+:class:`~jqc.LockLostError` and changes nothing, so a handler that outlives its claim cannot
+corrupt the job's next run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+from jqc.engine.job import ClaimedJob, Job
+from jqc.engine.queue import AsyncQueue
+from jqc.errors import LockLostError
+
+__all__ = ["JobContext", "SyncJobContext"]
+
+
+class _Base:
+    """Read-only facts about the job, shared by both context kinds."""
+
+    __slots__ = ("_claimed", "_gone", "_queue", "_stop", "worker")
+
+    def __init__(self, queue: AsyncQueue, claimed: ClaimedJob, worker: str) -> None:
+        self._queue = queue
+        self._claimed = claimed
+        self.worker = worker
+        self._stop = threading.Event()
+        self._gone: str | None = None
+
+    @property
+    def job(self) -> Job:
+        """The job as it was when claimed."""
+        return self._claimed.job
+
+    @property
+    def claimed(self) -> ClaimedJob:
+        return self._claimed
+
+    @property
+    def id(self) -> str:
+        return self._claimed.job.id
+
+    @property
+    def name(self) -> str:
+        return self._claimed.job.name
+
+    @property
+    def data(self) -> Any:
+        return self._claimed.job.data
+
+    @property
+    def queue(self) -> str:
+        return self._queue.name
+
+    @property
+    def attempt(self) -> int:
+        """Which attempt this is: 1 for the first run (stalls and hand-backs do not count)."""
+        return self._claimed.job.attempts_made + 1
+
+    @property
+    def token(self) -> int:
+        return self._claimed.token
+
+    @property
+    def cancelled(self) -> bool:
+        """True once the worker has stopped waiting for this handler (lock lost, timeout, shutdown).
+
+        Async handlers are cancelled outright; code running in a thread should poll this (or
+        :attr:`stop_event`) and return early, since its result will be thrown away.
+        """
+        return self._stop.is_set()
+
+    @property
+    def stop_event(self) -> threading.Event:
+        """Set when :attr:`cancelled` becomes true (wait on it from a thread)."""
+        return self._stop
+
+    def _abandon(self, reason: str) -> None:
+        """The worker no longer holds the job: refuse further writes without asking Redis."""
+        if self._gone is None:
+            self._gone = reason
+        self._stop.set()
+
+    def _check(self) -> None:
+        if self._gone is not None:
+            raise LockLostError(f"job {self.id} is no longer held by worker {self.worker}: {self._gone}")
+
+    async def _progress(self, value: Any) -> None:
+        self._check()
+        await self._queue.progress(self._claimed, value)
+
+    async def _log(self, line: str) -> int:
+        self._check()
+        return await self._queue.log(self._claimed, line)
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(queue={self.queue!r}, id={self.id!r}, name={self.name!r}, attempt={self.attempt})"
+        )
+
+
+class JobContext(_Base):
+    """Handed to ``async def`` handlers."""
+
+    __slots__ = ()
+
+    async def progress(self, value: Any) -> None:
+        """Record the job's progress (any JSON value) and announce it on the event stream."""
+        await self._progress(value)
+
+    async def log(self, line: str) -> int:
+        """Append a line to the job's log; returns how many lines it keeps now."""
+        return await self._log(line)
+
+
+class SyncJobContext(_Base):
+    """Handed to plain-function handlers, which run in the worker's thread pool."""
+
+    __slots__ = ("_loop", "_loop_thread")
+
+    def __init__(self, queue: AsyncQueue, claimed: ClaimedJob, worker: str, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(queue, claimed, worker)
+        self._loop = loop
+        self._loop_thread = threading.get_ident()
+
+    def _on_loop(self) -> None:
+        if threading.get_ident() == self._loop_thread:
+            raise RuntimeError("SyncJobContext methods block; call them from the handler's thread, not the event loop")
+
+    def progress(self, value: Any) -> None:
+        """Record the job's progress; blocks this thread until Redis has it."""
+        self._check()
+        self._on_loop()
+        asyncio.run_coroutine_threadsafe(self._progress(value), self._loop).result()
+
+    def log(self, line: str) -> int:
+        """Append a line to the job's log; blocks this thread until Redis has it."""
+        self._check()
+        self._on_loop()
+        return asyncio.run_coroutine_threadsafe(self._log(line), self._loop).result()

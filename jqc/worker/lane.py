@@ -1,0 +1,112 @@
+"""One queue as a worker sees it: its slots, the jobs it holds, and how it waits when idle.
+
+Idle wake-up without polling: when a claim finds nothing, the lane notes the event stream's last
+entry id and claims once more (so a job added in between is seen by that claim), then blocks on
+``XREAD BLOCK`` from that id, on both backends. Events that may make a job claimable wake it at
+once; a clock sleep bounds the wait (the next delayed job's due time, or the poll interval), so it
+also wakes when delayed jobs fall due and when the stream is off. The XREAD block is real time and
+bounded; everything else waits on the injected clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from jqc.engine.calls import CommandCall
+from jqc.engine.codes import Code
+from jqc.engine.job import ClaimedJob
+from jqc.engine.operations import ClaimResult
+from jqc.engine.queue import AsyncQueue
+from jqc.worker.context import JobContext, SyncJobContext
+
+__all__ = ["WAKE_ON", "Held", "Lane", "last_event_id"]
+
+#: Events that may make a job claimable, by why the last claim got nothing. 'delayed' and
+#: 'retrying' may move the next due time earlier, so they wake an idle lane to claim again.
+WAKE_ON: dict[Code, frozenset[str]] = {
+    Code.EMPTY: frozenset({"added", "waiting", "retrying", "delayed", "resumed"}),
+    Code.PAUSED: frozenset({"resumed"}),
+    Code.CONCURRENCY_LIMITED: frozenset(
+        {"completed", "failed", "retrying", "waiting", "delayed", "stalled", "removed"}
+    ),
+    Code.RATE_LIMITED: frozenset(),  # the window reopens at a known time: just sleep until then
+}
+
+
+def last_event_id(queue: AsyncQueue) -> CommandCall[str]:
+    """The id of the newest entry in the queue's event stream ('0-0' when there is none)."""
+
+    def parse(reply: Any) -> str:
+        if reply and isinstance(reply, (list, tuple)) and reply[0]:
+            return str(reply[0][0])
+        return "0-0"
+
+    return CommandCall(("XREVRANGE", queue.ops.keys.events, "+", "-", "COUNT", 1), parse)
+
+
+@dataclass(eq=False)
+class Held:
+    """A job this worker holds: what renewal extends and what shutdown hands back."""
+
+    lane: Lane
+    claimed: ClaimedJob
+    ctx: JobContext | SyncJobContext
+    abort: asyncio.Future[str]
+    hand_back: bool = False  # given up to be released (shutdown), not because the lock was lost
+    settling: bool = False  # the handler is done and its outcome is being reported
+
+    @property
+    def id(self) -> str:
+        return self.claimed.id
+
+    def give_up(self, reason: str, *, hand_back: bool) -> None:
+        """Stop waiting for the handler (it is cancelled if async, abandoned in its thread if not)."""
+        self.ctx._abandon(reason)
+        if not self.abort.done():
+            self.hand_back = hand_back
+            self.abort.set_result(reason)
+
+
+@dataclass(eq=False)
+class Lane:
+    """Per-queue state of one worker."""
+
+    queue: AsyncQueue
+    concurrency: int
+    batch: int
+    held: dict[str, Held] = field(default_factory=dict)
+    slot_freed: asyncio.Event = field(default_factory=asyncio.Event)
+    pause_until: float = 0.0  # claiming paused (a handler raised RateLimited) until this clock time
+    empty_seen: bool = False  # the last claim (or fetch-next) found nothing to do
+    last: ClaimResult | None = None  # the last claim that found nothing, and why (None after a claim got jobs)
+    retry_at: float | None = None  # when the last claim that found nothing said to look again
+    watch_id: str | None = None  # event-stream position while idle; None while busy
+    reader: asyncio.Task[bool] | None = None
+    dispatcher: asyncio.Task[None] | None = None
+
+    @property
+    def name(self) -> str:
+        return self.queue.name
+
+    @property
+    def free(self) -> int:
+        return self.concurrency - len(self.held)
+
+    def note(self, result: ClaimResult) -> None:
+        """Remember what a claim (or a complete's fetch-next) found."""
+        if result.status == Code.OK and result.jobs:
+            self.empty_seen = False
+            self.last = None
+        else:
+            self.empty_seen = True
+            self.last = result
+            self.retry_at = result.retry_at
+
+    def busy(self) -> None:
+        """The lane got jobs: stop watching the event stream until it is idle again."""
+        self.watch_id = None
+        if self.reader is not None:
+            self.reader.cancel()
+            self.reader = None
