@@ -134,7 +134,9 @@ class Connection:
             else:
                 import redis.asyncio
 
-                options = {"max_connections": 1000, **self._options}
+                # No read timeout by default (as for sync clients): a blocking XREAD may wait longer
+                # than redis-py's asyncio default of 5 s.
+                options = {"max_connections": 1000, "socket_timeout": None, **self._options}
                 client = redis.asyncio.Redis.from_url(self.url, decode_responses=True, **options)
             self._async[loop] = client
         return client

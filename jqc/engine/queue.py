@@ -10,7 +10,7 @@ import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Unpack
 
-from jqc.clock import Clock
+from jqc.clock import Clock, hold
 from jqc.connection import Connection
 from jqc.engine.calls import Step, T, run_async, run_sync
 from jqc.engine.job import BackoffFunction, ClaimedJob, DeadLetter, Job, JobOptions, NewJob
@@ -225,7 +225,8 @@ class AsyncQueue(_QueueBase):
     """A queue, used from asyncio code. Each event loop gets its own client."""
 
     async def _run(self, step: Step[T]) -> T:
-        return await run_async(self.connection.async_client(), step)
+        with hold(self.clock):  # a virtual clock must not autojump while the call is in flight
+            return await run_async(self.connection.async_client(), step)
 
     async def add(
         self, name: str, data: Any = None, options: JobOptions | None = None, **overrides: Unpack[OptionArgs]
@@ -266,7 +267,10 @@ class AsyncQueue(_QueueBase):
         return await self._run(self.ops.metrics(window_minutes))
 
     async def events(self, last_id: str = "0", count: int = 100, block: float | None = None) -> list[Event]:
-        return await self._run(self.ops.events(last_id, count, block))
+        step = self.ops.events(last_id, count, block)
+        if block is None:
+            return await self._run(step)
+        return await run_async(self.connection.async_client(), step)  # waiting: time may move
 
     async def pause(self) -> bool:
         return await self._run(self.ops.pause(True))

@@ -1,0 +1,88 @@
+"""The virtual clock: explicit moves, autojump, and holds that keep autojump out of real work."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+import jqc
+from jqc.clock import hold
+
+
+def test_advance_and_move_to() -> None:
+    clock = jqc.VirtualClock(start=100.0)
+    clock.advance(2.5)
+    assert clock.now() == 102.5
+    clock.move_to(50.0)  # a clock jump backwards
+    assert clock.now() == 50.0
+    with pytest.raises(ValueError):
+        clock.advance(-1)
+
+
+def test_sleepers_wake_in_deadline_order_when_time_is_moved() -> None:
+    clock = jqc.VirtualClock(start=0.0)
+    woke: list[str] = []
+
+    async def sleeper(name: str, seconds: float) -> None:
+        await clock.sleep(seconds)
+        woke.append(name)
+
+    async def main() -> None:
+        tasks = [asyncio.ensure_future(sleeper(n, s)) for n, s in (("b", 2), ("a", 1), ("c", 3))]
+        await asyncio.sleep(0)
+        clock.advance(1.5)
+        await asyncio.sleep(0)
+        assert woke == ["a"]
+        clock.advance(10)
+        await asyncio.gather(*tasks)
+
+    asyncio.run(main())
+    assert woke == ["a", "b", "c"]
+
+
+def test_autojump_skips_idle_time() -> None:
+    clock = jqc.VirtualClock(start=0.0, autojump=True)
+
+    async def main() -> float:
+        await clock.sleep(3600)
+        await clock.sleep(60)
+        return clock.now()
+
+    assert asyncio.run(asyncio.wait_for(main(), 5)) == 3660
+
+
+def test_autojump_waits_while_work_is_held() -> None:
+    clock = jqc.VirtualClock(start=0.0, autojump=True)
+    seen: list[float] = []
+
+    async def renewal() -> None:
+        await clock.sleep(10)
+        seen.append(clock.now())
+
+    async def main() -> None:
+        task = asyncio.ensure_future(renewal())
+        with hold(clock):
+            await asyncio.sleep(0.05)  # real work on the wire: virtual time must stand still
+            assert clock.now() == 0.0 and seen == []
+        await asyncio.wait_for(task, 5)
+
+    asyncio.run(main())
+    assert seen == [10.0]
+
+
+def test_freeze_stops_autojump() -> None:
+    clock = jqc.VirtualClock(start=0.0, autojump=True)
+    clock.freeze()
+
+    async def main() -> None:
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(clock.sleep(1), 0.1)
+
+    asyncio.run(main())
+    assert clock.now() == 0.0
+
+
+def test_hold_on_a_system_clock_does_nothing() -> None:
+    with hold(jqc.SystemClock()):
+        pass
