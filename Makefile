@@ -28,7 +28,7 @@ typecheck: $(VENV)/.installed
 
 # Long runs, kept out of `make test`: many hypothesis examples on both backends.
 soak: $(VENV)/.installed
-	JQC_HYPOTHESIS_PROFILE=soak $(PY) -m pytest -q tests/properties
+	JQC_HYPOTHESIS_PROFILE=soak JQC_SIM_SOAK=1 $(PY) -m pytest -q -p no:cacheprovider -m "soak or not soak" tests/properties tests/sim
 
 # bullmq (the Python port) is the peer the engine benchmark compares against. It lives in its own venv
 # because it pins its own redis-py; hiredis too, as jqc has it, so both sides parse replies alike.

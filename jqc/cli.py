@@ -7,7 +7,9 @@ as long as the command) and, where the output is data, ``--json``.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
+import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -236,6 +238,67 @@ def cmd_dlq(args: argparse.Namespace, conn: jqc.Connection, out: TextIO) -> int:
     return 0
 
 
+def load_handler(spec: str) -> Any:
+    """Import ``module:attribute`` (a handler, or a mapping of job names to handlers)."""
+    module_name, _, attribute = spec.partition(":")
+    if not module_name or not attribute:
+        raise jqc.InvalidOptionError(f"handler must be given as MODULE:FUNCTION, not {spec!r}")
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())  # like `python -m`, find modules in the current directory
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise jqc.InvalidOptionError(f"cannot import {module_name!r}: {exc}") from exc
+    target = module
+    for part in attribute.split("."):
+        try:
+            target = getattr(target, part)
+        except AttributeError:
+            raise jqc.InvalidOptionError(f"{module_name!r} has no attribute {attribute!r}") from None
+    return target
+
+
+def cmd_worker(args: argparse.Namespace, conn: jqc.Connection, out: TextIO) -> int:
+    handler = load_handler(args.handler_spec)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    queues = [conn.queue(name) for name in args.queue]
+    worker = jqc.Worker(
+        queues,
+        handler,
+        concurrency=args.concurrency,
+        name=args.name,
+        lock=args.lock,
+        grace=args.grace,
+        timeout=args.timeout,
+    )
+    stats = worker.run(burst=args.burst, delayed=args.burst)
+    if args.json:
+        _emit_json(out, stats)
+    else:
+        out.write(f"worker {worker.id} stopped: {stats}\n")
+    return 0
+
+
+def cmd_workers(args: argparse.Namespace, conn: jqc.Connection, out: TextIO) -> int:
+    workers = conn.queue(args.queue).workers()
+    if args.json:
+        _emit_json(out, workers)
+        return 0
+    now = conn.clock.now()
+    rows = [
+        [w.id, w.host, w.pid, ",".join(w.queues), f"{w.active}/{w.concurrency}", f"{now - w.last_seen:.1f}s ago"]
+        for w in workers
+    ]
+    out.write(table(rows, ["worker", "host", "pid", "queues", "active", "last seen"]) + "\n")
+    return 0
+
+
+def cmd_sim(args: argparse.Namespace, conn: jqc.Connection, out: TextIO) -> int:
+    from jqc.sim.cli import main as sim_main
+
+    return sim_main(args)
+
+
 def cmd_demo(args: argparse.Namespace, conn: jqc.Connection, out: TextIO) -> int:
     from jqc import demo
 
@@ -321,6 +384,23 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.set_defaults(handler=cmd_dlq)
 
+    p = sub.add_parser("worker", help="run a worker process for one or more queues")
+    p.add_argument("handler_spec", metavar="MODULE:FUNCTION", help="handler, or a mapping of job names to handlers")
+    p.add_argument("--queue", action="append", required=True, help="queue to work on (repeat for several)")
+    p.add_argument("--concurrency", type=int, default=10, help="jobs in flight per queue (default 10)")
+    p.add_argument("--name", help="worker name (default: the host name)")
+    p.add_argument("--lock", type=float, default=30.0, help="lock duration in seconds (default 30)")
+    p.add_argument("--grace", type=float, default=30.0, help="seconds in-flight jobs get on SIGTERM (default 30)")
+    p.add_argument("--timeout", type=float, default=None, help="default per-job timeout in seconds")
+    p.add_argument("--burst", action="store_true", help="stop once no job is waiting, delayed or active")
+    _common(p)
+    p.set_defaults(handler=cmd_worker)
+
+    p = sub.add_parser("workers", help="list the live workers of a queue")
+    p.add_argument("queue")
+    _common(p)
+    p.set_defaults(handler=cmd_workers)
+
     p = sub.add_parser("demo", help="run the photo-pipeline demo (embedded backend by default)")
     p.add_argument("--photos", type=int, default=2000)
     p.add_argument("--workers", type=int, default=4)
@@ -329,8 +409,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_demo, owns_connection=True)
 
     from jqc.coordinator.cli import add_parsers as add_coordinator_parsers
+    from jqc.sim.cli import add_parser as add_sim_parser
 
     add_coordinator_parsers(sub)
+    add_sim_parser(sub).set_defaults(handler=cmd_sim, owns_connection=True)
     return parser
 
 

@@ -1,0 +1,60 @@
+"""The jqc simulator: thousands of virtual workers and injected faults on a virtual clock,
+driving the real engine (embedded backend by default, or a real Redis).
+
+    >>> from jqc.sim import SimConfig, run
+    >>> report = run(SimConfig(seed=42, workers=20, jobs=2000))
+    >>> report.ok, report.event_log_sha256
+
+Modules: :mod:`~jqc.sim.workload` (arrivals, service times, job mix), :mod:`~jqc.sim.faults`,
+:mod:`~jqc.sim.checkers` (the model and the invariants), :mod:`~jqc.sim.policy` (scaling),
+:mod:`~jqc.sim.runner` (the event loop), :mod:`~jqc.sim.report`, :mod:`~jqc.sim.theory`
+(Erlang C), :mod:`~jqc.sim.cli` (``jqc sim``).
+"""
+
+from jqc.sim.config import SimConfig
+from jqc.sim.faults import FaultConfig, ScheduledFault, parse_faults
+from jqc.sim.policy import FixedPolicy, HpaPolicy, PoolMetrics, ScalingPolicy
+from jqc.sim.report import Report
+from jqc.sim.runner import Simulator, run
+from jqc.sim.workload import (
+    Bursts,
+    Daily,
+    Empirical,
+    Exponential,
+    Fixed,
+    JobClass,
+    LogNormal,
+    Poisson,
+    Replay,
+    Step,
+    parse_arrival,
+    parse_job_class,
+    parse_service,
+)
+
+__all__ = [
+    "Bursts",
+    "Daily",
+    "Empirical",
+    "Exponential",
+    "FaultConfig",
+    "Fixed",
+    "FixedPolicy",
+    "HpaPolicy",
+    "JobClass",
+    "LogNormal",
+    "Poisson",
+    "PoolMetrics",
+    "Replay",
+    "Report",
+    "ScalingPolicy",
+    "ScheduledFault",
+    "SimConfig",
+    "Simulator",
+    "Step",
+    "parse_arrival",
+    "parse_faults",
+    "parse_job_class",
+    "parse_service",
+    "run",
+]

@@ -1,0 +1,72 @@
+"""Virtual workers and calls in flight."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jqc.engine.calls import Step
+from jqc.errors import BackendError
+from jqc.sim.checkers import Exec
+
+__all__ = ["BUSY", "CLAIMING", "DEAD", "IDLE", "LIVE", "STARTING", "STOPPED", "Call", "Refused", "TimedOut", "Worker"]
+
+STARTING, IDLE, CLAIMING, BUSY, STOPPED, DEAD = "starting", "idle", "claiming", "busy", "stopped", "dead"
+LIVE = (IDLE, CLAIMING, BUSY)
+
+
+class Refused(BackendError):
+    """Redis is restarting: the call was refused before it ran."""
+
+
+class TimedOut(BackendError):
+    """The network lost the request or the reply; the worker gave up waiting."""
+
+
+class Worker:
+    """One virtual worker process (one incarnation of a pool slot).
+
+    ``state`` is one of STARTING, IDLE, CLAIMING (a claim is due or in flight), BUSY (holds
+    ``exec``), STOPPED (scaled down) and DEAD (crashed). ``offset`` is how far its clock is from
+    the virtual clock; ``frozen_until`` and ``cut_until`` are the ends of a pause and a partition.
+    """
+
+    __slots__ = (
+        "clock_tags",
+        "cut_until",
+        "draining",
+        "exec",
+        "fail_next",
+        "frozen_until",
+        "id",
+        "offset",
+        "slot",
+        "state",
+    )
+
+    def __init__(self, slot: int, incarnation: int) -> None:
+        self.slot = slot
+        self.id = f"w{slot}.{incarnation}"
+        self.offset = 0.0
+        self.state = STARTING
+        self.exec: Exec | None = None
+        self.frozen_until = 0.0
+        self.cut_until = 0.0
+        self.draining = False
+        self.fail_next = False
+        self.clock_tags: dict[str, None] = {}
+
+
+class Call:
+    """One engine call in flight: what to run, who sent it, and the worker's stamp."""
+
+    __slots__ = ("delayed", "ex", "extra", "issued", "kind", "stamp", "step", "worker")
+
+    def __init__(self, kind: str, worker: Worker | None, step: Step[Any], stamp: int, ex: Exec | None = None) -> None:
+        self.kind = kind
+        self.worker = worker
+        self.step = step
+        self.stamp = stamp
+        self.ex = ex
+        self.issued = 0.0
+        self.delayed = False
+        self.extra: Any = None
