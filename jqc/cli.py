@@ -302,7 +302,7 @@ def cmd_sim(args: argparse.Namespace, conn: jqc.Connection, out: TextIO) -> int:
 def cmd_demo(args: argparse.Namespace, conn: jqc.Connection, out: TextIO) -> int:
     from jqc import demo
 
-    return demo.main(args.photos, args.workers, args.url, args.json_path)
+    return demo.main(args.photos, args.workers, args.url, args.json_path, args.concurrency)
 
 
 # -- parser -----------------------------------------------------------------------------------------
@@ -404,6 +404,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="run the photo-pipeline demo (embedded backend by default)")
     p.add_argument("--photos", type=int, default=2000)
     p.add_argument("--workers", type=int, default=4)
+    p.add_argument("--concurrency", type=int, default=8, help="jobs in flight per worker (default 8)")
     p.add_argument("--json", dest="json_path", metavar="PATH", help="also write the summary as JSON")
     _common(p, json_output=False)
     p.set_defaults(handler=cmd_demo, owns_connection=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import subprocess
@@ -12,6 +13,7 @@ import pytest
 
 import jqc
 from jqc.cli import main
+from tests.conftest import REDIS_URL, open_backend
 
 
 def run(conn: jqc.Connection, *argv: str) -> tuple[int, str]:
@@ -100,3 +102,45 @@ def test_python_dash_m_runs_the_demo_and_writes_json(tmp_path: Path) -> None:
     assert summary["lost"] == 0 and summary["completed_twice"] == 0
     assert summary["completed"] + summary["dead_lettered"] == summary["jobs"]
     assert summary["recovered_stalls"] >= 1
+
+
+def test_worker_command_runs_a_handler_module_in_burst_mode(tmp_path: Path) -> None:
+    conn = open_backend("redis")
+    try:
+        (tmp_path / "demo_handlers.py").write_text(
+            "def thumb(ctx):\n    return {'photo': ctx.data['photoId'], 'attempt': ctx.attempt}\n"
+        )
+        q = conn.queue("cli-worker")
+        q.add_bulk([("thumb", {"photoId": str(i)}) for i in range(5)])
+        done = subprocess.run(
+            [sys.executable, "-m", "jqc", "worker", "demo_handlers:thumb", "--queue", "cli-worker", "--burst",
+             "--url", REDIS_URL, "--json"],
+            capture_output=True, text=True, timeout=60, check=False, cwd=tmp_path,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["completed"] == 5
+        assert q.counts().completed == 5
+        assert q.get_job("1").result == {"photo": "0", "attempt": 1}  # type: ignore[union-attr]
+    finally:
+        conn.sync_client().flushdb()
+        conn.close()
+
+
+def test_worker_command_rejects_a_bad_handler_spec(conn: jqc.Connection, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(conn, "worker", "no_colon_here", "--queue", "q")[0] == 1
+    assert "MODULE:FUNCTION" in capsys.readouterr().err
+    assert run(conn, "worker", "no_such_module_xyz:f", "--queue", "q")[0] == 1
+    assert "cannot import" in capsys.readouterr().err
+
+
+async def test_workers_command_lists_live_workers(conn: jqc.Connection) -> None:
+    queue = conn.async_queue("photos")
+    worker = jqc.Worker(queue, lambda ctx: None, name="lister", heartbeat=0.5)
+    await worker.start()
+    try:
+        code, out = await asyncio.to_thread(run, conn, "workers", "photos", "--json")
+        (info,) = json.loads(out)
+        assert code == 0 and info["name"] == "lister" and info["queues"] == ["photos"]
+    finally:
+        await worker.close()
+        await conn.aclose()
