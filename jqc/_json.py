@@ -36,13 +36,16 @@ def _check(value: Any, path: str) -> None:
     raise DataNotJsonError(f"{path}: {kind.__name__} is not JSON (allowed: {_ALLOWED})")
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def encode(value: Any, *, what: str = "data", max_bytes: int | None = None) -> str:
     """Encode ``value`` as compact JSON, or raise a typed error naming the offending path."""
     try:
         _check(value, what)
     except RecursionError:
         raise DataNotJsonError(f"{what} is nested too deeply (or contains itself) to be stored as JSON") from None
-    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    text = _ENCODER.encode(value)
     try:
         size = len(text.encode("utf-8"))
     except UnicodeEncodeError as exc:

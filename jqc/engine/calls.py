@@ -40,8 +40,19 @@ class CommandCall(Generic[T]):
     parse: Callable[[Any], T]
 
 
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Several script calls sent together (pipelined where the client can); yields their results.
+
+    Each call still runs as its own atomic script: a batch saves round trips, it is not a
+    transaction. Results come back in order; the first error is raised after all were sent.
+    """
+
+    calls: tuple[ScriptCall[Any], ...]
+
+
 AnyCall: TypeAlias = "ScriptCall[Any] | CommandCall[Any]"
-Op: TypeAlias = Generator["ScriptCall[Any] | CommandCall[Any]", Any, T]
+Op: TypeAlias = Generator["ScriptCall[Any] | CommandCall[Any] | Batch", Any, T]
 Step: TypeAlias = "ScriptCall[T] | CommandCall[T] | Op[T]"
 
 
@@ -98,14 +109,55 @@ async def _send_async(client: Any, call: AnyCall) -> Any:
         raise _wrap(exc) from exc
 
 
+def _parse_all(calls: tuple[ScriptCall[Any], ...], replies: list[Any]) -> list[Any]:
+    """Parse every reply of a batch, then raise the first error (a reply error or a parse error)."""
+    results: list[Any] = []
+    first: BaseException | None = None
+    for call, reply in zip(calls, replies, strict=True):
+        try:
+            if isinstance(reply, Exception):
+                raise _wrap(reply) from reply
+            results.append(call.parse(reply))
+        except JqcError as exc:
+            first = first or exc
+            results.append(None)
+    if first is not None:
+        raise first
+    return results
+
+
+def _send_batch_sync(client: Any, batch: Batch) -> list[Any]:
+    many = getattr(client, "evalsha_many", None)
+    if many is None:  # the embedded backend: no network to save, send one by one
+        return [call.parse(_send_sync(client, call)) for call in batch.calls]
+    items = [(scripts()[c.script], c) for c in batch.calls]
+    try:
+        replies = many([(s.sha, len(c.keys), *c.keys, *c.args) for s, c in items])
+        missing = [i for i, r in enumerate(replies) if isinstance(r, rex.NoScriptError)]
+        if missing:  # NOSCRIPT means the call did not run: load and send just those again
+            for name in {items[i][0].name for i in missing}:
+                client.script_load(scripts()[name].source)
+            again = many(
+                [(items[i][0].sha, len(items[i][1].keys), *items[i][1].keys, *items[i][1].args) for i in missing]
+            )
+            for i, reply in zip(missing, again, strict=True):
+                replies[i] = reply
+    except (rex.RedisError, OSError, ValueError, OverflowError) as exc:
+        raise _wrap(exc) from exc
+    return _parse_all(batch.calls, replies)
+
+
 def run_sync(client: Any, step: Step[T]) -> T:
-    """Run one call or a generator of calls on a sync redis-py style client."""
+    """Run one call or a generator of calls (and batches of calls) on a sync client."""
     if isinstance(step, (ScriptCall, CommandCall)):
         return step.parse(_send_sync(client, step))
     try:
         call = next(step)
         while True:
-            call = step.send(call.parse(_send_sync(client, call)))
+            if isinstance(call, Batch):
+                call = step.send(_send_batch_sync(client, call))
+            else:
+                call = step.send(call.parse(_send_sync(client, call)))
     except StopIteration as stop:
         result: T = stop.value
         return result
@@ -118,7 +170,10 @@ async def run_async(client: Any, step: Step[T]) -> T:
     try:
         call = next(step)
         while True:
-            call = step.send(call.parse(await _send_async(client, call)))
+            if isinstance(call, Batch):
+                call = step.send([c.parse(await _send_async(client, c)) for c in call.calls])
+            else:
+                call = step.send(call.parse(await _send_async(client, call)))
     except StopIteration as stop:
         result: T = stop.value
         return result

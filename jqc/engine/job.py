@@ -241,7 +241,11 @@ def _keep(fields: Mapping[str, str], count_key: str, age_key: str) -> Keep:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Job:
-    """A snapshot of one job as stored in Redis."""
+    """A snapshot of one job as stored in Redis.
+
+    ``options`` says how the job runs; its add-time fields are folded into the job itself (``id``
+    for ``job_id``, ``ready_at`` for ``delay``), so there they are always None and 0.
+    """
 
     queue: str
     id: str
@@ -270,7 +274,7 @@ class Job:
             extra = _json.decode(fields["o"], what=f"job {job_id} options") if "o" in fields else {}
             backoff = Backoff.from_json(extra["backoff"]) if "backoff" in extra else None
             options = JobOptions(
-                job_id=job_id,
+                job_id=None,
                 delay=0.0,
                 priority=int(fields.get("p", 0)),
                 lifo=fields.get("l") == "1",

@@ -98,18 +98,28 @@ class RespClient:
     # -- commands -----------------------------------------------------------------------------
 
     def _roundtrip(self, args: tuple[Any, ...]) -> Any:
+        reply = self._exchange([args])[0]
+        if isinstance(reply, rex.RedisError):
+            raise reply
+        return reply
+
+    def _exchange(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        """Send commands in one write, read one reply each; error replies come back as exceptions."""
         sock = self._sock
         assert sock is not None
+        replies: list[Any] = []
         try:
-            sock.sendall(hiredis.pack_command(args))
+            sock.sendall(b"".join(hiredis.pack_command(args) for args in commands))
             reader = self._reader
-            reply = reader.gets()
-            while reply is False:
-                chunk = sock.recv(_RECV)
-                if not chunk:
-                    raise rex.ConnectionError("Redis closed the connection")
-                reader.feed(chunk)
+            while len(replies) < len(commands):
                 reply = reader.gets()
+                while reply is False:
+                    chunk = sock.recv(_RECV)
+                    if not chunk:
+                        raise rex.ConnectionError("Redis closed the connection")
+                    reader.feed(chunk)
+                    reply = reader.gets()
+                replies.append(_error(reply) if isinstance(reply, hiredis.ReplyError) else reply)
         except rex.ConnectionError:
             self.close()
             raise
@@ -119,9 +129,7 @@ class RespClient:
         except OSError as exc:
             self.close()
             raise rex.ConnectionError(f"lost the connection to Redis: {exc}") from exc
-        if isinstance(reply, hiredis.ReplyError):
-            raise _error(reply)
-        return reply
+        return replies
 
     def execute_command(self, *args: Any) -> Any:
         if self._sock is None:
@@ -130,6 +138,12 @@ class RespClient:
 
     def evalsha(self, sha: str, numkeys: int, *keys_and_args: Any) -> Any:
         return self.execute_command("EVALSHA", sha, numkeys, *keys_and_args)
+
+    def evalsha_many(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        """Pipeline several ``EVALSHA sha numkeys ...`` commands; error replies are returned."""
+        if self._sock is None:
+            self._connect()
+        return self._exchange([("EVALSHA", *args) for args in commands])
 
     def script_load(self, source: str) -> Any:
         return self.execute_command("SCRIPT", "LOAD", source)

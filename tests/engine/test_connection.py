@@ -76,3 +76,11 @@ def test_scripts_reload_after_script_flush(queue: jqc.Queue, conn: jqc.Connectio
     conn.sync_client().script_flush()
     assert queue.counts().waiting == 1
     assert queue.claim("w").jobs
+
+
+def test_pipelined_bulk_add_reloads_scripts_after_script_flush(queue: jqc.Queue, conn: jqc.Connection) -> None:
+    conn.sync_client().script_flush()
+    jobs = queue.add_bulk([("x", i) for i in range(1200)])  # three chunks sent in one round trip
+    assert [j.data for j in jobs] == list(range(1200))
+    assert queue.counts().waiting == 1200
+    assert [c.job.data for c in queue.claim("w", count=3).jobs] == [0, 1, 2]

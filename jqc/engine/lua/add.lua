@@ -2,30 +2,66 @@
 --@include base, enqueue
 -- KEYS[1]  queue key prefix
 -- ARGV[1]  now (ms)          ARGV[2] events cap
--- ARGV[3]  number of jobs N, then N groups of 12 values:
---          id ('' = next auto id), name, data (JSON text), delay_ms, priority, lifo ('1'/''),
---          attempts, options (JSON text or ''), keep-completed count, keep-completed age ms,
---          keep-failed count, keep-failed age ms ('' = keep all)
+-- ARGV[3]  number of option groups G, then G groups of 9 values shared by the jobs that use them:
+--          delay_ms, priority, lifo ('1'/''), attempts, options (JSON text or ''), keep-completed
+--          count, keep-completed age ms, keep-failed count, keep-failed age ms ('' = keep all)
+-- then     number of jobs N, then N groups of 4 values: id ('' = next auto id), name,
+--          data (JSON text), option group (1-based)
 -- Returns  {OK, id, created (1|0), fields, ...}: for an id that exists already, created is 0 and
 --          fields holds the existing job's hash (nothing is changed); otherwise fields is empty.
-local GROUP = 12
-local n = tonumber(ARGV[3])
-local marked = false -- meta exists (queue listings find queues by it); an auto id marks it too
-local out = {OK}
+local OPTION_GROUP, JOB_GROUP = 9, 4
+local groups = {}
+local g = tonumber(ARGV[3])
+for i = 0, g - 1 do
+  local a = 3 + i * OPTION_GROUP
+  local fields = {}
+  if ARGV[a + 2] ~= '0' then fields[#fields + 1] = 'p'; fields[#fields + 1] = ARGV[a + 2] end
+  if ARGV[a + 3] == '1' then fields[#fields + 1] = 'l'; fields[#fields + 1] = '1' end
+  if ARGV[a + 4] ~= '1' then fields[#fields + 1] = 'a'; fields[#fields + 1] = ARGV[a + 4] end
+  local optional = {'o', 'kc', 'ka', 'fc', 'fa'}
+  for j = 1, 5 do
+    if ARGV[a + 4 + j] ~= '' then fields[#fields + 1] = optional[j]; fields[#fields + 1] = ARGV[a + 4 + j] end
+  end
+  groups[i + 1] = {delay = tonumber(ARGV[a + 1]), priority = tonumber(ARGV[a + 2]), lifo = ARGV[a + 3] == '1',
+    fields = fields}
+end
+local base = 4 + g * OPTION_GROUP
+local n = tonumber(ARGV[base])
+
+-- Reserve a block of automatic ids in one call; an id a custom job already uses is skipped.
+local autos = 0
 for i = 0, n - 1 do
-  local a = 3 + i * GROUP
-  local id = ARGV[a + 1]
+  if ARGV[base + 1 + i * JOB_GROUP] == '' then autos = autos + 1 end
+end
+local next_auto, reserved_last = 0, 0
+if autos > 0 then
+  reserved_last = redis.call('HINCRBY', K_META, 'id', autos)
+  next_auto = reserved_last - autos + 1
+else
+  redis.call('HSETNX', K_META, 'v', '1') -- meta must exist: queue listings find queues by it
+end
+local function auto_id()
+  while true do
+    local id
+    if next_auto <= reserved_last then
+      id = string.format('%d', next_auto)
+      next_auto = next_auto + 1
+    else -- the block ran short because custom jobs took some of its ids
+      id = string.format('%d', redis.call('HINCRBY', K_META, 'id', 1))
+    end
+    if redis.call('EXISTS', job_key(id)) == 0 then return id end
+  end
+end
+
+local out = {OK}
+local fifo = {} -- priority-0 FIFO jobs, pushed together at the end (LPUSH keeps their order)
+for i = 0, n - 1 do
+  local a = base + 1 + i * JOB_GROUP
+  local id = ARGV[a]
   local existing = nil
   if id == '' then
-    repeat
-      id = tostring(redis.call('HINCRBY', K_META, 'id', 1))
-    until redis.call('EXISTS', job_key(id)) == 0
-    marked = true
+    id = auto_id()
   else
-    if not marked then
-      redis.call('HSETNX', K_META, 'v', '1')
-      marked = true
-    end
     existing = redis.call('HGETALL', job_key(id))
     if #existing == 0 then existing = nil end
   end
@@ -34,28 +70,22 @@ for i = 0, n - 1 do
     out[#out + 1] = 0
     out[#out + 1] = existing
   else
-    local jk = job_key(id)
-    local delay = tonumber(ARGV[a + 4])
-    local priority = tonumber(ARGV[a + 5])
-    local lifo = ARGV[a + 6] == '1'
-    local fields = {'n', ARGV[a + 2], 'd', ARGV[a + 3], 't', NOW}
-    if priority > 0 then fields[#fields + 1] = 'p'; fields[#fields + 1] = priority end
-    if lifo then fields[#fields + 1] = 'l'; fields[#fields + 1] = '1' end
-    if ARGV[a + 7] ~= '1' then fields[#fields + 1] = 'a'; fields[#fields + 1] = ARGV[a + 7] end
-    local optional = {'o', 'kc', 'ka', 'fc', 'fa'}
-    for j = 1, 5 do
-      local v = ARGV[a + 7 + j]
-      if v ~= '' then fields[#fields + 1] = optional[j]; fields[#fields + 1] = v end
-    end
-    if delay > 0 then
+    local group = groups[tonumber(ARGV[a + 3])]
+    local fields = {'n', ARGV[a + 1], 'd', ARGV[a + 2], 't', NOW}
+    for _, v in ipairs(group.fields) do fields[#fields + 1] = v end
+    if group.delay > 0 then
       fields[#fields + 1] = 's'; fields[#fields + 1] = 'd'
-      fields[#fields + 1] = 'r'; fields[#fields + 1] = NOW + delay
-      redis.call('HSET', jk, unpack(fields))
-      park(id, NOW + delay)
-      emit('added', id, 'delay', delay)
+      fields[#fields + 1] = 'r'; fields[#fields + 1] = NOW + group.delay
+      redis.call('HSET', job_key(id), unpack(fields))
+      park(id, NOW + group.delay)
+      emit('added', id, 'delay', group.delay)
     else
-      redis.call('HSET', jk, unpack(fields))
-      push_waiting(id, priority, lifo, false)
+      redis.call('HSET', job_key(id), unpack(fields))
+      if group.priority == 0 and not group.lifo then
+        fifo[#fifo + 1] = id
+      else
+        push_waiting(id, group.priority, group.lifo, false)
+      end
       emit('added', id)
     end
     out[#out + 1] = id
@@ -63,4 +93,5 @@ for i = 0, n - 1 do
     out[#out + 1] = {}
   end
 end
+if #fifo > 0 then redis.call('LPUSH', K_WAIT, unpack(fifo)) end
 return out
