@@ -793,3 +793,17 @@ def test_waiting_jobs_store_no_state_field(queue: jqc.Queue, conn: jqc.Connectio
     queue.remove(job.id)
     with pytest.raises(jqc.JobNotFoundError):
         queue.remove(job.id)
+
+
+def test_obliterated_queue_never_hands_out_an_old_token(queue: jqc.Queue, clock: jqc.VirtualClock) -> None:
+    queue.add("x", job_id="order-5")
+    old = claim_one(queue, worker="before")
+    queue.obliterate(force=True)
+    clock.advance(0.001)
+    queue.add("x", job_id="order-5")
+    new = claim_one(queue, worker="after")
+    assert new.token != old.token
+    with pytest.raises(jqc.LockLostError):
+        queue.complete(old, "stale")
+    queue.complete(new, "fresh")
+    assert queue.get_job("order-5").result == "fresh"  # type: ignore[union-attr]

@@ -64,6 +64,12 @@ local function claim(want, lock_ms, worker)
       emit('orphan', id)
     else
       local token = redis.call('HINCRBY', K_META, 'tok', 1)
+      if token == 1 then
+        -- A new (or obliterated and recreated) queue starts its tokens at now * 1000, so no token
+        -- of an earlier life of the queue can be handed out again to a job with the same id.
+        token = NOW * 1000 + 1
+        redis.call('HSET', K_META, 'tok', string.format('%d', token))
+      end
       redis.call('HSET', jk, 's', 'a', 'k', token, 'ps', NOW, 'w', worker)
       redis.call('ZADD', K_ACTIVE, deadline, id)
       emit('active', id, 'w', worker)
