@@ -189,7 +189,8 @@ class Model:
             return Claimed(jqc.Code.EMPTY, retry_at=min(j.due for j in delayed) / 1000 if delayed else None)
         for job in taken:
             assert job.due <= now, f"job {job.id} claimed at {now} before it is due at {job.due}"
-            self.tokens += 1
+            # The queue's first claim starts the token counter at now * 1000 (see claim.lua).
+            self.tokens = self.tokens + 1 if self.tokens else now * 1000 + 1
             job.state, job.holder, job.worker, job.deadline = "active", (worker, self.tokens), worker, now + lock_ms
         if self.rate is not None:
             self.rate_used = (window, used + len(taken))
