@@ -5,9 +5,13 @@
 - :mod:`~jqc.coordinator.health`: healthy / degraded / unhealthy from stated rules, stored in Redis;
 - :mod:`~jqc.coordinator.doctor`: checks of the Redis server and of the connected user;
 - :mod:`~jqc.coordinator.acl`: least-privilege ACL rules for producer, worker, observer and admin;
-- :mod:`~jqc.coordinator.cli`: the ``metrics``, ``health``, ``doctor`` and ``acl`` commands.
+- :mod:`~jqc.coordinator.autoscale`: the wait-SLO scaling policy and the coordinator that runs it;
+- :mod:`~jqc.coordinator.lock`: the fenced per-queue coordinator lock and the published decision;
+- :mod:`~jqc.coordinator.pool`: ``jqc pool``, the supervisor of local worker processes;
+- :mod:`~jqc.coordinator.cli`: the ``metrics``, ``health``, ``doctor``, ``acl``, ``pool`` and
+  ``autoscale`` commands.
 
-See ``docs/coordinator.md``.
+See ``docs/coordinator.md`` and ``docs/autoscaling.md``.
 """
 
 from jqc.coordinator.acl import AclRules, Role

@@ -1,4 +1,4 @@
-"""The coordinator's ``jqc`` commands: ``metrics serve|show``, ``health``, ``doctor``, ``acl``.
+"""The coordinator's ``jqc`` commands: ``metrics serve|show``, ``health``, ``doctor``, ``acl``, ``pool``.
 
 :func:`add_parsers` registers them on the ``jqc`` parser's subparsers; each sets ``handler`` to a
 function ``(args, connection, out) -> exit code`` as the commands of :mod:`jqc.cli` do.
@@ -7,8 +7,11 @@ function ``(args, connection, out) -> exit code`` as the commands of :mod:`jqc.c
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import logging
 import os
+import signal
 import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -19,6 +22,8 @@ import jqc
 from jqc.errors import InvalidOptionError
 
 from . import acl, doctor, health, prometheus
+from .autoscale import Coordinator, SloPolicy, Tick, run_coordinator
+from .pool import WorkerPool, default_lock_ttl, run_pool, worker_command
 
 __all__ = ["add_parsers"]
 
@@ -207,11 +212,166 @@ def cmd_acl(args: argparse.Namespace, conn: jqc.Connection, out: TextIO) -> int:
     return 0
 
 
+# -- pool -----------------------------------------------------------------------------------------
+
+
+def cmd_pool(args: argparse.Namespace, conn: jqc.Connection, out: TextIO) -> int:
+    """Supervise local ``jqc worker`` processes, scaled by the wait-SLO policy under the queue's lock."""
+    if conn.embedded:
+        raise InvalidOptionError(
+            "jqc pool needs a real Redis: its workers are separate processes (pass --url or set JQC_REDIS_URL)"
+        )
+    module, sep, function = args.handler_spec.partition(":")
+    if not sep or not module or not function:
+        raise InvalidOptionError(f"handler must be given as MODULE:FUNCTION, not {args.handler_spec!r}")
+    if not 0 <= args.min <= args.max or args.max < 1:
+        raise InvalidOptionError(f"need 0 <= --min <= --max and --max >= 1, not {args.min} and {args.max}")
+    for name in ("slo", "interval", "grace"):
+        if getattr(args, name) <= 0:
+            raise InvalidOptionError(f"--{name} must be > 0")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    env = dict(os.environ)
+    env["JQC_REDIS_URL"] = args.url  # the workers' URL goes through the environment, never argv
+    command = worker_command(
+        args.handler_spec,
+        args.queue,
+        concurrency=args.concurrency,
+        grace=args.grace,
+        lock=args.lock,
+        extra=args.worker_arg or (),
+    )
+    startup = args.startup if args.startup is not None else 5.0
+    pool = WorkerPool(command, env=env, clock=conn.clock, startup=startup, grace=args.grace)
+    policy = SloPolicy(
+        slo=args.slo,
+        startup=startup,
+        concurrency=args.concurrency,
+        scale_down_delay=args.scale_down_delay,
+    )
+    coordinator = Coordinator(
+        conn,
+        args.queue,
+        policy,
+        actuator=pool,
+        min_workers=args.min,
+        max_workers=args.max,
+        lock_ttl=args.lock_ttl if args.lock_ttl is not None else default_lock_ttl(args.interval),
+    )
+    out.write(
+        f"pool for {args.queue!r} on {conn.safe_url}: {args.min}-{args.max} worker(s) x {args.concurrency}, "
+        f"wait SLO {args.slo:g} s, coordinator {coordinator.holder}\n"
+    )
+    out.flush()
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        signals = 0
+
+        def on_signal() -> None:
+            nonlocal signals
+            signals += 1
+            if signals == 1:
+                stop.set()
+            else:
+                pool.hurry()  # a second signal: workers hand their jobs back at once
+
+        installed: list[signal.Signals] = []
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                loop.add_signal_handler(sig, on_signal)
+                installed.append(sig)
+            except (NotImplementedError, RuntimeError):
+                pass
+        try:
+            await run_pool(
+                conn, args.queue, pool, coordinator, interval=args.interval, duration=args.duration, stop=stop, out=out
+            )
+        finally:
+            for sig in installed:
+                loop.remove_signal_handler(sig)
+
+    asyncio.run(main())
+    if args.json:
+        stats = pool.stats
+        data = {
+            "spawned": stats.spawned,
+            "drained": stats.drained,
+            "crashed": stats.crashed,
+            "killed": stats.killed,
+            "ticks": stats.ticks,
+            "led": stats.led,
+            "decisions": stats.decisions,
+        }
+        out.write(json.dumps(data, indent=2) + "\n")
+    return 0
+
+
+def cmd_autoscale(args: argparse.Namespace, conn: jqc.Connection, out: TextIO) -> int:
+    """Run the coordinator without local workers: decide under the lock and publish the target only
+    (for KEDA or a Kubernetes HPA reading ``jqc_target_workers``)."""
+    if not 0 <= args.min <= args.max or args.max < 1:
+        raise InvalidOptionError(f"need 0 <= --min <= --max and --max >= 1, not {args.min} and {args.max}")
+    for name in ("slo", "interval"):
+        if getattr(args, name) <= 0:
+            raise InvalidOptionError(f"--{name} must be > 0")
+    policy = SloPolicy(
+        slo=args.slo,
+        startup=args.startup,
+        concurrency=args.concurrency,
+        scale_down_delay=args.scale_down_delay,
+    )
+    coordinator = Coordinator(
+        conn,
+        args.queue,
+        policy,
+        min_workers=args.min,
+        max_workers=args.max,
+        lock_ttl=args.lock_ttl if args.lock_ttl is not None else default_lock_ttl(args.interval),
+    )
+    last: list[int | None] = [None]
+
+    def report(tick: Tick) -> None:
+        d = tick.decision
+        if args.json:
+            out.write(json.dumps(d.to_dict() if d is not None else {"leader": False, "holder": tick.lease.holder}))
+            out.write("\n")
+        elif d is None:
+            if last[0] is not None or tick.lost:
+                out.write(f"standby: the lock of {args.queue!r} is held by {tick.lease.holder or 'nobody'}\n")
+            last[0] = None
+        elif d.target != last[0]:
+            out.write(f"{_when(d.at)} target {d.target} (token {d.token}): {'; '.join(d.reasons)}\n")
+            last[0] = d.target
+        out.flush()
+
+    async def main() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        installed: list[signal.Signals] = []
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                loop.add_signal_handler(sig, stop.set)
+                installed.append(sig)
+            except (NotImplementedError, RuntimeError):
+                pass
+        try:
+            return await run_coordinator(
+                coordinator, interval=args.interval, duration=args.duration, stop=stop, on_tick=report
+            )
+        finally:
+            for sig in installed:
+                loop.remove_signal_handler(sig)
+
+    asyncio.run(main())
+    return 0
+
+
 # -- parser -----------------------------------------------------------------------------------------
 
 
 def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register ``metrics``, ``health``, ``doctor`` and ``acl`` on the ``jqc`` subparsers."""
+    """Register ``metrics``, ``health``, ``doctor``, ``acl`` and ``pool`` on the ``jqc`` subparsers."""
     p = subparsers.add_parser("metrics", help="Prometheus metrics: serve over HTTP, or show once")
     sub = p.add_subparsers(dest="metrics_command", required=True, metavar="ACTION")
     for name, text in (("serve", "serve the Prometheus exposition over HTTP"), ("show", "print it once")):
@@ -264,3 +424,59 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     p.add_argument("--apply", action="store_true", help="create or replace the user on the server at --url")
     _url(p)
     p.set_defaults(handler=cmd_acl, owns_connection=True)
+
+    p = subparsers.add_parser(
+        "pool",
+        help="supervise local worker processes, scaled to a wait SLO under the queue's coordinator lock",
+        description=(
+            "Runs `jqc worker MODULE:FUNCTION` processes for one queue and scales them between --min and --max "
+            "to keep the p95 queue wait under --slo. One pool per queue decides at a time (a fenced Redis "
+            "lock); others stand by with no workers and take over when it dies. The decision is published "
+            "for other orchestrators as jqc_target_workers."
+        ),
+    )
+    p.add_argument("handler_spec", metavar="MODULE:FUNCTION", help="the workers' handler (as for jqc worker)")
+    p.add_argument("--queue", required=True, help="the queue to work on")
+    p.add_argument("--min", type=int, default=1, help="fewest workers (default 1)")
+    p.add_argument("--max", type=int, default=10, help="most workers (default 10)")
+    p.add_argument("--slo", type=float, default=60.0, help="p95 queue wait to stay under, seconds (default 60)")
+    p.add_argument("--concurrency", type=int, default=10, help="jobs in flight per worker (default 10)")
+    p.add_argument(
+        "--startup",
+        type=float,
+        default=None,
+        help="seconds a worker takes to start (default: 5, raised to what the pool measures)",
+    )
+    p.add_argument("--interval", type=float, default=15.0, help="seconds between decisions (default 15)")
+    p.add_argument("--scale-down-delay", type=float, default=120.0, help="stabilization before scaling down, s")
+    p.add_argument("--lock-ttl", type=float, default=None, help="coordinator lock duration (default 3 x interval)")
+    p.add_argument("--grace", type=float, default=30.0, help="seconds a draining worker gets to finish (default 30)")
+    p.add_argument("--lock", type=float, default=None, help="the workers' job lock duration, s")
+    p.add_argument("--worker-arg", action="append", metavar="ARG", help="extra argument for jqc worker (repeat)")
+    p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    p.add_argument("--json", action="store_true", help="print what the pool did as JSON at the end")
+    _url(p)
+    p.set_defaults(handler=cmd_pool)
+
+    p = subparsers.add_parser(
+        "autoscale",
+        help="decide a queue's worker count under its coordinator lock and publish it (no local workers)",
+        description=(
+            "The coordinator of `jqc pool` without the pool: every --interval it takes or keeps the queue's "
+            "fenced lock, reads the queue's metrics, decides a worker count for the wait SLO and publishes it in "
+            "P:{Q}:autoscale, which `jqc metrics serve` exposes as jqc_target_workers for KEDA or an HPA."
+        ),
+    )
+    p.add_argument("--queue", required=True, help="the queue to decide for")
+    p.add_argument("--min", type=int, default=1, help="fewest workers (default 1)")
+    p.add_argument("--max", type=int, default=10, help="most workers (default 10)")
+    p.add_argument("--slo", type=float, default=60.0, help="p95 queue wait to stay under, seconds (default 60)")
+    p.add_argument("--concurrency", type=int, default=10, help="jobs in flight per worker (default 10)")
+    p.add_argument("--startup", type=float, default=30.0, help="seconds a new worker takes to start (default 30)")
+    p.add_argument("--interval", type=float, default=15.0, help="seconds between decisions (default 15)")
+    p.add_argument("--scale-down-delay", type=float, default=120.0, help="stabilization before scaling down, s")
+    p.add_argument("--lock-ttl", type=float, default=None, help="coordinator lock duration (default 3 x interval)")
+    p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    p.add_argument("--json", action="store_true", help="print every decision as a JSON line")
+    _url(p)
+    p.set_defaults(handler=cmd_autoscale)

@@ -26,6 +26,11 @@ Metric names and labels (``queue`` on every per-queue metric):
 ``jqc_health_status``                  gauge      last stored health check: 0 healthy,
                                                   1 degraded, 2 unhealthy (when checked)
 ``jqc_health_checked_timestamp_seconds`` gauge    when that check ran (queue clock)
+``jqc_target_workers``                 gauge      worker count the queue's coordinator decided
+                                                  (when one publishes; what KEDA or a Kubernetes
+                                                  HPA on an external metric should scale to)
+``jqc_target_workers_timestamp_seconds`` gauge    when that decision was made (coordinator clock)
+``jqc_coordinator_token``              gauge      fencing token of the coordinator that decided
 ``jqc_window_minutes``                 gauge      the window the windowed metrics cover
 ``jqc_scrape_duration_seconds``        gauge      how long reading Redis took (queue clock)
 =====================================  =========  ============================================
@@ -38,7 +43,8 @@ quantiles only, with no ``_count``/``_sum``. A quantile without data in the wind
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from jqc.connection import Connection
@@ -46,6 +52,7 @@ from jqc.engine.calls import Op, run_async, run_sync
 from jqc.errors import InvalidOptionError, JqcError, MissingDependencyError
 
 from .health import HealthReport, read_op
+from .lock import ScaleDecision, read_decision_op
 from .metrics import QueueSnapshot, check_snapshot_options, queue_names_op, snapshot_op
 
 if TYPE_CHECKING:
@@ -78,8 +85,9 @@ def families(
     duration: float | None = None,
     window_minutes: int | None = None,
     quantiles: Sequence[float] = QUANTILES,
+    decisions: Mapping[str, ScaleDecision] | None = None,
 ) -> list[Metric]:
-    """The metric families for some snapshots (pure: reads nothing)."""
+    """The metric families for some snapshots and published scaling decisions (pure: reads nothing)."""
     _require()
     from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
@@ -117,6 +125,13 @@ def families(
     stalled = gauge("jqc_window_stalled_jobs", "Stalled-job recoveries in the window (when counted)")
     health = gauge("jqc_health_status", "Last stored health check: 0 healthy, 1 degraded, 2 unhealthy")
     checked = gauge("jqc_health_checked_timestamp_seconds", "When the last stored health check ran")
+    target = gauge("jqc_target_workers", "Worker count the queue's coordinator decided (autoscaling target)")
+    decided = gauge("jqc_target_workers_timestamp_seconds", "When the coordinator made that decision")
+    token = gauge("jqc_coordinator_token", "Fencing token of the coordinator that made the decision")
+    for name, decision in sorted((decisions or {}).items()):
+        target.add_metric([name], float(decision.target))
+        decided.add_metric([name], decision.at)
+        token.add_metric([name], float(decision.token))
 
     for snap, report in snapshots:
         q = [snap.queue]
@@ -145,11 +160,20 @@ def families(
     return [f for f in out if f.samples or f.name in ("jqc_up",)]
 
 
+@dataclass(frozen=True, slots=True)
+class Scrape:
+    """What one scrape read: each queue's snapshot with its stored health check, and published decisions."""
+
+    snapshots: list[tuple[QueueSnapshot, HealthReport | None]]
+    decisions: dict[str, ScaleDecision]
+
+
 def _scrape_op(
     connection: Connection, queues: Sequence[str] | None, window_minutes: int, worker_ttl: float, stall_scan_limit: int
-) -> Op[list[tuple[QueueSnapshot, HealthReport | None]]]:
+) -> Op[Scrape]:
     names = list(queues) if queues is not None else (yield from queue_names_op(connection.prefix))
     out: list[tuple[QueueSnapshot, HealthReport | None]] = []
+    decisions: dict[str, ScaleDecision] = {}
     for name in names:
         ops = connection.queue(name).ops
         snap = yield from snapshot_op(
@@ -160,7 +184,13 @@ def _scrape_op(
         except JqcError:
             report = None  # an unreadable health record must not hide the queue's metrics
         out.append((snap, report))
-    return out
+        try:
+            decision = yield from read_decision_op(ops)
+        except JqcError:
+            decision = None
+        if decision is not None:
+            decisions[name] = decision
+    return Scrape(out, decisions)
 
 
 class JqcCollector:
@@ -195,21 +225,22 @@ class JqcCollector:
         self.quantiles = tuple(quantiles)
         check_snapshot_options(window_minutes, worker_ttl, stall_scan_limit)  # now, not at the first scrape
 
-    def scrape_op(self) -> Op[list[tuple[QueueSnapshot, HealthReport | None]]]:
+    def scrape_op(self) -> Op[Scrape]:
         return _scrape_op(self.connection, self.queues, self.window_minutes, self.worker_ttl, self.stall_scan_limit)
 
-    def _families(self, read: Callable[[], list[tuple[QueueSnapshot, HealthReport | None]]]) -> list[Metric]:
+    def _families(self, read: Callable[[], Scrape]) -> list[Metric]:
         clock = self.connection.clock
         start = clock.now()
         try:
-            snapshots = read()
+            scrape = read()
         except JqcError:
             return families([], up=False)
         return families(
-            snapshots,
+            scrape.snapshots,
             duration=max(0.0, clock.now() - start),
             window_minutes=self.window_minutes,
             quantiles=self.quantiles,
+            decisions=scrape.decisions,
         )
 
     def collect(self) -> Iterator[Metric]:
@@ -220,14 +251,15 @@ class JqcCollector:
         clock = self.connection.clock
         start = clock.now()
         try:
-            snapshots = await run_async(self.connection.async_client(), self.scrape_op())
+            scrape = await run_async(self.connection.async_client(), self.scrape_op())
         except JqcError:
             return families([], up=False)
         return families(
-            snapshots,
+            scrape.snapshots,
             duration=max(0.0, clock.now() - start),
             window_minutes=self.window_minutes,
             quantiles=self.quantiles,
+            decisions=scrape.decisions,
         )
 
     def describe(self) -> list[Metric]:

@@ -239,6 +239,37 @@ def _keep(fields: Mapping[str, str], count_key: str, age_key: str) -> Keep:
     return Keep(count=None if count is None else int(count), age=None if age is None else int(age) / 1000.0)
 
 
+# Decoded options by their stored fields: the jobs of a queue mostly share a few sets of options,
+# and a JobOptions is immutable, so claiming a job need not validate its options anew each time.
+_OPTIONS: dict[tuple[str | None, ...], JobOptions] = {}
+_OPTIONS_MAX = 1024
+
+
+def _stored_options(job_id: str, fields: Mapping[str, str]) -> JobOptions:
+    g = fields.get
+    key = (g("p"), g("l"), g("a"), g("o"), g("kc"), g("ka"), g("fc"), g("fa"))
+    options = _OPTIONS.get(key)
+    if options is not None:
+        return options
+    extra = _json.decode(fields["o"], what=f"job {job_id} options") if "o" in fields else {}
+    backoff = Backoff.from_json(extra["backoff"]) if "backoff" in extra else None
+    options = JobOptions(
+        job_id=None,
+        delay=0.0,
+        priority=int(fields.get("p", 0)),
+        lifo=fields.get("l") == "1",
+        attempts=int(fields.get("a", 1)),
+        backoff=backoff,
+        timeout=extra.get("timeout"),
+        remove_on_complete=_keep(fields, "kc", "ka"),
+        remove_on_fail=_keep(fields, "fc", "fa"),
+    )
+    if len(_OPTIONS) >= _OPTIONS_MAX:
+        _OPTIONS.clear()
+    _OPTIONS[key] = options
+    return options
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Job:
     """A snapshot of one job as stored in Redis.
@@ -271,19 +302,7 @@ class Job:
     def from_fields(cls, queue: str, job_id: str, fields: Mapping[str, str]) -> Job:
         """Decode a job hash; raise :class:`CorruptJobError` naming what is wrong."""
         try:
-            extra = _json.decode(fields["o"], what=f"job {job_id} options") if "o" in fields else {}
-            backoff = Backoff.from_json(extra["backoff"]) if "backoff" in extra else None
-            options = JobOptions(
-                job_id=None,
-                delay=0.0,
-                priority=int(fields.get("p", 0)),
-                lifo=fields.get("l") == "1",
-                attempts=int(fields.get("a", 1)),
-                backoff=backoff,
-                timeout=extra.get("timeout"),
-                remove_on_complete=_keep(fields, "kc", "ka"),
-                remove_on_fail=_keep(fields, "fc", "fa"),
-            )
+            options = _stored_options(job_id, fields)
             created = int(fields["t"]) / 1000.0
             return cls(
                 queue=queue,

@@ -2,7 +2,7 @@
 
     jqc sim --workers 2000 --jobs 100000 --arrival poisson:rate=60 \\
         --service lognormal:mean=30,sigma=0.5 --faults crash=0.001,pause=0.0005 --seed 42 \\
-        [--url URL] [--policy fixed|hpa] [--json PATH] [--self-check]
+        [--url URL] [--policy fixed|hpa|slo] [--json PATH] [--self-check]
 
 Exit status: 0 when every invariant held (and, with ``--self-check``, both runs gave the same
 event log), 1 otherwise, 2 for bad arguments.
@@ -64,11 +64,16 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     faults.add_argument("--heal-at", type=float, help="no fault starts after this time (default: the last arrival)")
     faults.add_argument("--restart-persist", type=float, default=1.0, help="chance a Redis restart keeps its data")
     pool = p.add_argument_group("workers and scaling")
-    pool.add_argument("--policy", choices=("fixed", "hpa"), default="fixed")
+    pool.add_argument(
+        "--policy",
+        choices=("fixed", "hpa", "slo"),
+        default="fixed",
+        help="slo: the wait-SLO policy of jqc.coordinator.autoscale (uses --slo, --startup-delay, --stabilization)",
+    )
     pool.add_argument("--min-workers", type=int)
     pool.add_argument("--max-workers", type=int)
     pool.add_argument("--target-backlog", type=float, default=1.0, help="hpa: jobs (waiting + active) per worker")
-    pool.add_argument("--stabilization", type=float, default=300.0, help="hpa: scale-down stabilization window, s")
+    pool.add_argument("--stabilization", type=float, default=300.0, help="hpa, slo: scale-down stabilization window, s")
     pool.add_argument("--tick", type=float, default=15.0, help="seconds between policy decisions")
     pool.add_argument("--startup-delay", type=float, default=0.0, help="seconds before a new worker is ready")
     pool.add_argument("--drain-grace", type=float, help="scale-down: release a job still running after this long")

@@ -90,8 +90,8 @@ class SimConfig:
         for name in ("stall_interval", "policy_tick", "idle_poll", "call_timeout", "retry_backoff"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
-        if self.policy not in ("fixed", "hpa"):
-            raise ValueError(f"unknown policy {self.policy!r}: use fixed or hpa")
+        if self.policy not in ("fixed", "hpa", "slo"):
+            raise ValueError(f"unknown policy {self.policy!r}: use fixed, hpa or slo")
 
     @property
     def heartbeat_s(self) -> float:

@@ -38,6 +38,7 @@ class PoolMetrics:
     oldest_wait: float  # age of the oldest waiting job, seconds
     min_workers: int
     max_workers: int
+    service_time: float | None = None  # mean run time of recent jobs, when the caller measures it
 
     @property
     def current(self) -> int:
@@ -98,10 +99,22 @@ class HpaPolicy:
         return desired
 
 
-def make_policy(name: str, workers: int, *, target_backlog: float = 1.0, stabilization: float = 300.0) -> ScalingPolicy:
-    """A policy by its command-line name: ``fixed`` or ``hpa``."""
+def make_policy(
+    name: str,
+    workers: int,
+    *,
+    target_backlog: float = 1.0,
+    stabilization: float = 300.0,
+    slo: float = 60.0,
+    startup: float = 0.0,
+) -> ScalingPolicy:
+    """A policy by its command-line name: ``fixed``, ``hpa`` or ``slo`` (``jqc.coordinator.autoscale.SloPolicy``)."""
     if name == "fixed":
         return FixedPolicy(workers)
     if name == "hpa":
         return HpaPolicy(target_backlog=target_backlog, stabilization=stabilization)
-    raise ValueError(f"unknown policy {name!r}: use fixed or hpa")
+    if name == "slo":
+        from jqc.coordinator.autoscale import SloPolicy
+
+        return SloPolicy(slo=slo, startup=startup, scale_down_delay=stabilization)
+    raise ValueError(f"unknown policy {name!r}: use fixed, hpa or slo")

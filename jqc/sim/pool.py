@@ -7,6 +7,7 @@ Each function takes the :class:`~jqc.sim.runner.Simulator` first; most are its e
 from __future__ import annotations
 
 import heapq
+import math
 from typing import TYPE_CHECKING
 
 from jqc.engine.operations import Counts
@@ -17,6 +18,10 @@ from jqc.sim.workers import BUSY, CLAIMING, DEAD, IDLE, LIVE, STARTING, STOPPED,
 
 if TYPE_CHECKING:
     from jqc.sim.runner import Simulator
+
+#: Seconds of finished attempts whose mean run time a policy sees (as a live coordinator reads it
+#: from the engine's run-time histogram over its metrics window).
+RUN_WINDOW = 300.0
 
 
 def set_target(sim: Simulator, n: int, *, initial: bool = False) -> None:
@@ -137,6 +142,9 @@ def counted(sim: Simulator, result: Counts | BackendError) -> None:
     states = [w.state for w in sim.slots if w is not None]
     draining = sum(1 for w in sim.slots if w is not None and w.draining and w.state in LIVE)
     waits = sorted(sim.tick_waits)
+    runs = sim.recent_runs
+    while runs and runs[0][0] < now - RUN_WINDOW:
+        runs.popleft()
     metrics = PoolMetrics(
         now=now,
         waiting=result.waiting,
@@ -153,6 +161,7 @@ def counted(sim: Simulator, result: Counts | BackendError) -> None:
         oldest_wait=oldest_wait(sim),
         min_workers=sim.bounds[0],
         max_workers=sim.bounds[1],
+        service_time=math.fsum(r for _, r in runs) / len(runs) if runs else None,
     )
     sim.last_tick = (now, sim.completions, sim.arrived)
     sim.tick_waits = []

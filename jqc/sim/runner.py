@@ -23,6 +23,7 @@ import math
 import os
 import random
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -75,7 +76,12 @@ class Simulator:
         self.lock_ms = round(cfg.lock * 1000)
         self.hb = cfg.heartbeat_s
         self.policy: ScalingPolicy = cfg.custom_policy or make_policy(
-            cfg.policy, cfg.workers, target_backlog=cfg.target_backlog, stabilization=cfg.stabilization
+            cfg.policy,
+            cfg.workers,
+            target_backlog=cfg.target_backlog,
+            stabilization=cfg.stabilization,
+            slo=cfg.slo_wait,
+            startup=cfg.startup_delay,
         )
         self.scaling = cfg.custom_policy is not None or cfg.policy != "fixed"
         self.bounds = cfg.pool_bounds
@@ -135,6 +141,7 @@ class Simulator:
         self.lost_by_scaling = 0
         self.last_tick = (0.0, 0, 0)
         self.tick_waits: list[float] = []
+        self.recent_runs: deque[tuple[float, float]] = deque()  # (finished at, run time) of recent attempts
         self.completions = 0
         # what each kind of call means for the model (the true reply) and for its worker (the reply
         # the network delivered)
@@ -716,6 +723,8 @@ class Simulator:
         self.emit(f"complete {call.worker.id} {ex.job.id}:{ex.token} {'ok' if accepted else 'rejected'}")
         if accepted:
             if ex.job.status is Status.HELD:
+                if self.scaling:
+                    self.recent_runs.append((self.q.now, self.q.now - ex.start))
                 self._settle(ex.job, Status.COMPLETED)
             nxt = self._claimed(call.worker, result, call, reply)
             call.extra = (nxt[0] if nxt else None, result)
@@ -730,6 +739,8 @@ class Simulator:
         self.emit(f"fail {call.worker.id} {job.id}:{ex.token} {ex.outcome} {result if accepted else 'rejected'}")
         if not accepted or job.status is not Status.HELD:
             return
+        if self.scaling:
+            self.recent_runs.append((self.q.now, self.q.now - ex.start))
         job.failures += 1
         ck = self.checker
         if job.failures > job.attempts:

@@ -1,0 +1,660 @@
+"""Autoscaling: a policy that targets an SLO on queue wait, and the coordinator that runs it under a lock.
+
+:class:`SloPolicy` implements the simulator's :class:`~jqc.sim.policy.ScalingPolicy` (``decide``
+takes :class:`~jqc.sim.policy.PoolMetrics`), so the same object is evaluated in ``jqc sim`` and run
+live. :class:`LiveMetrics` turns the queue snapshots of :mod:`jqc.coordinator.metrics` into those
+``PoolMetrics``. :class:`Coordinator` takes the queue's fenced lock (:mod:`jqc.coordinator.lock`),
+reads a snapshot, decides, publishes the decision (fenced) and hands the target to an
+:class:`Actuator` (``jqc pool``'s process supervisor, or nothing when an external orchestrator
+reads the published ``jqc_target_workers``).
+
+How :class:`SloPolicy` decides (the details are in ``docs/autoscaling.md``):
+
+1. It averages the arrival rate over a fast and a slow window and measures the mean run time (or
+   takes it from Little's law on the busy workers when the caller does not measure it).
+2. While the two averages agree within ``change_sigmas`` Poisson errors the load is steady: the
+   slow average sizes the pool, inside a dead band of ``band_sigmas`` errors on either side, so
+   noise does not make it flap. A significant change uses the fast average, projected along the
+   trend over the start-up time and one tick when rising.
+3. **Steady state**: the fewest workers for which Erlang C puts the wait percentile (p95) at
+   ``aim * slo``. **Backlog**: when the running workers cannot start every waiting job within the
+   SLO, the workers that can, given that new ones help only after ``startup`` seconds.
+4. **Up at once** to the larger need. **Down slowly**: only to the highest need of the last
+   ``scale_down_delay`` seconds, never below the jobs running, at most ``max_down_step`` of the
+   pool per tick; the actuator drains the workers it stops (they finish their jobs first).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import os
+import socket
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from jqc.clock import hold
+from jqc.connection import Connection
+from jqc.engine.calls import Op, run_async, run_sync
+from jqc.engine.operations import QueueOperations
+from jqc.errors import InvalidOptionError, JqcError
+from jqc.sim.policy import PoolMetrics, ScalingPolicy
+from jqc.sim.theory import wait_quantile
+
+from .lock import Lease, ScaleDecision, acquire, publish, release
+from .metrics import QueueSnapshot, snapshot_op
+
+__all__ = [
+    "Actuator",
+    "Coordinator",
+    "LiveMetrics",
+    "PoolState",
+    "SloPolicy",
+    "Tick",
+    "run_coordinator",
+    "servers_for_wait",
+]
+
+_LN2 = math.log(2.0)
+log = logging.getLogger("jqc.autoscale")
+
+
+def servers_for_wait(rate: float, service: float, wait: float, percentile: float = 95.0, limit: int = 100_000) -> int:
+    """The fewest servers for which M/M/c (Erlang C) puts the ``percentile`` of wait at ``wait`` seconds or less.
+
+    ``rate`` in jobs/s, ``service`` the mean run time in seconds. 0 when nothing arrives; at most
+    ``limit``.
+    """
+    if rate <= 0 or service <= 0:
+        return 0
+    a = rate * service
+    c = max(1, math.floor(a * (1 + 1e-9)) + 1)  # a stable queue needs c > a, rounding included
+    q = percentile / 100.0
+    floor = c
+    while c < limit:
+        if wait_quantile(q, rate, 1.0 / service, c) <= wait:
+            while c > floor and wait_quantile(q, rate, 1.0 / service, c - 1) <= wait:
+                c -= 1  # a long stride may have passed the answer
+            return c
+        # Far from the answer, stride: the square-root staffing rule grows like sqrt(a).
+        c += 1 if c > a + 3 * math.sqrt(a) else max(1, int(math.sqrt(a) / 8))
+    return limit
+
+
+def _check_positive(value: object, name: str, *, allow_zero: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InvalidOptionError(f"{name} must be a number, not {value!r}")
+    if value < 0 or (value == 0 and not allow_zero):
+        raise InvalidOptionError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, not {value!r}")
+    return float(value)
+
+
+_FIRST_SPAN = 15.0  # seconds the first tick's arrival rate is taken to cover
+
+
+@dataclass(slots=True)
+class _Average:
+    """An exponentially weighted average over time, normalised by the weight seen so far, so that
+    early on it is the plain mean of the few samples there are (no start-up bias toward zero)."""
+
+    halflife: float
+    total: float = 0.0
+    weight: float = 0.0
+    span: float = 0.0
+
+    def add(self, value: float, seconds: float) -> None:
+        decay = 0.5 ** (seconds / self.halflife)
+        self.total = self.total * decay + (1 - decay) * value
+        self.weight = self.weight * decay + (1 - decay)
+        self.span += seconds
+
+    @property
+    def value(self) -> float:
+        return self.total / self.weight if self.weight > 0 else 0.0
+
+    def error(self, rate: float) -> float:
+        """The Poisson error of this average of a counted rate: sqrt(r / (2 tau)) once it has seen
+        more than a few time constants, sqrt(r / seconds seen) before."""
+        tau = self.halflife / _LN2
+        return math.sqrt(max(rate, 1e-9) / (2 * tau * -math.expm1(-self.span / (2 * tau)) or 1e-9))
+
+
+@dataclass(slots=True)
+class SloPolicy:
+    """Scale a worker pool so that the ``percentile`` of queue wait stays under ``slo`` seconds.
+
+    ``startup``: seconds a new worker needs before it takes jobs. ``concurrency``: jobs one worker
+    runs at once (a ``jqc worker`` process with ``--concurrency``). ``aim``: the steady state puts
+    the wait percentile at ``aim * slo`` (the rest is margin for noise and reaction time).
+    ``service_time``: a known mean run time (default: measured). The other fields tune the
+    estimates and the scale-down (see the module docstring). After each ``decide``,
+    :attr:`reasons` says why in words and :attr:`values` holds the numbers.
+    """
+
+    slo: float = 60.0
+    percentile: float = 95.0
+    startup: float = 0.0
+    concurrency: int = 1
+    aim: float = 0.5
+    drain_within: float | None = None
+    scale_down_delay: float = 120.0
+    band: float = 0.05
+    band_sigmas: float = 3.0
+    max_down_step: float = 0.25
+    fast_halflife: float = 60.0
+    slow_halflife: float = 300.0
+    service_window: float = 300.0
+    change_sigmas: float = 3.0
+    service_time: float | None = None
+    name: str = "slo"
+    reasons: list[str] = field(default_factory=list)
+    values: dict[str, Any] = field(default_factory=dict)
+    _last: float | None = None
+    _fast: _Average = field(default_factory=lambda: _Average(60.0))
+    _slow: _Average = field(default_factory=lambda: _Average(300.0))
+    _busy: deque[tuple[float, float, float]] = field(default_factory=deque)
+    _down: deque[tuple[float, int]] = field(default_factory=deque)
+    _first: float = 0.0
+    _last_up: float = -math.inf
+
+    def __post_init__(self) -> None:
+        _check_positive(self.slo, "slo")
+        if not 0 < self.percentile < 100:
+            raise InvalidOptionError(f"percentile must be in (0, 100), not {self.percentile!r}")
+        _check_positive(self.startup, "startup", allow_zero=True)
+        if isinstance(self.concurrency, bool) or not isinstance(self.concurrency, int) or self.concurrency < 1:
+            raise InvalidOptionError(f"concurrency must be an int >= 1, not {self.concurrency!r}")
+        if not 0 < self.aim <= 1:
+            raise InvalidOptionError(f"aim must be in (0, 1], not {self.aim!r}")
+        if self.drain_within is not None:
+            _check_positive(self.drain_within, "drain_within")
+        _check_positive(self.scale_down_delay, "scale_down_delay", allow_zero=True)
+        _check_positive(self.band, "band", allow_zero=True)
+        _check_positive(self.band_sigmas, "band_sigmas", allow_zero=True)
+        _check_positive(self.change_sigmas, "change_sigmas")
+        if not 0 < self.max_down_step <= 1:
+            raise InvalidOptionError(f"max_down_step must be in (0, 1], not {self.max_down_step!r}")
+        for name in ("fast_halflife", "slow_halflife", "service_window"):
+            _check_positive(getattr(self, name), name)
+        if self.slow_halflife <= self.fast_halflife:
+            raise InvalidOptionError("slow_halflife must be longer than fast_halflife")
+        if self.service_time is not None:
+            _check_positive(self.service_time, "service_time")
+
+    def reset(self) -> None:
+        """Forget every estimate (a coordinator that just took over starts afresh)."""
+        self._last = None
+        self._busy.clear()
+        self._down.clear()
+        self._last_up = -math.inf
+
+    # -- estimates ------------------------------------------------------------------------------
+
+    def _rates(self, m: PoolMetrics) -> float | None:
+        """Update the moving averages; returns the seconds since the last tick (None at the first).
+
+        A tick's rate is clipped to the fast average plus the larger of itself and four Poisson
+        errors, so a burst (a backlog, which the backlog rule handles) does not pass for a lasting
+        rise in load, while a real rise still shows within a few ticks.
+        """
+        rate = max(0.0, m.arrival_rate)
+        if self._last is None:
+            dt = None
+            self._fast = _Average(self.fast_halflife)
+            self._slow = _Average(self.slow_halflife)
+            self._first = m.now
+            span = _FIRST_SPAN
+        elif m.now <= self._last:
+            return None
+        else:
+            dt = span = m.now - self._last
+            fast = self._fast.value
+            rate = min(rate, fast + max(fast, 4 * math.sqrt(max(fast, 1 / dt) / dt)))
+        self._fast.add(rate, span)
+        self._slow.add(rate, span)
+        self._last = m.now
+        return dt
+
+    def _service(self, m: PoolMetrics, dt: float | None) -> float | None:
+        if self.service_time is not None:
+            return self.service_time
+        if m.service_time is not None and m.service_time > 0:
+            return m.service_time
+        if dt is not None and dt > 0:
+            self._busy.append((m.now, m.busy * dt, m.completion_rate * dt))
+        while self._busy and self._busy[0][0] < m.now - self.service_window:
+            self._busy.popleft()
+        busy = math.fsum(b for _, b, _ in self._busy)
+        done = math.fsum(c for _, _, c in self._busy)
+        return busy / done if done >= 3 else None
+
+    def _levels(self, tick: float) -> tuple[float, float, bool]:
+        """The rates to size with: (scaling up, scaling down, whether the load changed significantly).
+
+        Arrivals are counted, so an average over a time constant tau of a rate r is off by about
+        sqrt(r / (2 tau)) (Poisson). While the fast average stays within ``change_sigmas`` such
+        errors of the slow one, the load is taken as steady and the slow average sizes the pool,
+        with a dead band of ``band_sigmas`` errors (at least ``band`` of the rate) on each side:
+        up when even the low edge needs more workers, down when even the high edge needs fewer.
+        A significant change uses the fast average, projected along the trend over the start-up
+        time and one tick when rising.
+        """
+        tau_f = self.fast_halflife / _LN2
+        tau_s = self.slow_halflife / _LN2
+        fast, slow = self._fast.value, self._slow.value
+        noise_s = self._slow.error(slow)
+        noise = math.sqrt(self._fast.error(fast) ** 2 + noise_s**2)
+        changed = abs(fast - slow) > self.change_sigmas * noise
+        if changed:
+            up = fast
+            if fast > slow:
+                up += (fast - slow) / (tau_s - tau_f) * (self.startup + tick)  # the trend, until new workers help
+            return up, max(fast, up) * (1 + self.band), True
+        half = max(self.band * slow, self.band_sigmas * noise_s)
+        return max(0.0, slow - half), slow + half, False
+
+    def _workers(self, servers: float) -> int:
+        return math.ceil(servers / self.concurrency - 1e-9)
+
+    # -- the decision ---------------------------------------------------------------------------
+
+    def decide(self, m: PoolMetrics) -> int:
+        dt = self._rates(m)
+        service = self._service(m, dt)
+        current = m.target if m.target > 0 else m.current
+        tick = dt if dt is not None else 0.0
+        reasons: list[str] = []
+        rate_up, rate_down, changed = self._levels(tick)
+        wait = self.aim * self.slo
+        busy_workers = self._workers(m.busy)
+        values: dict[str, Any] = {
+            "rate_fast": round(self._fast.value, 6),
+            "rate_slow": round(self._slow.value, 6),
+            "rate_projected": round(rate_up, 6),
+            "rate_changed": changed,
+            "service_s": None if service is None else round(service, 6),
+            "waiting": m.waiting,
+            "busy": m.busy,
+            "oldest_wait_s": round(m.oldest_wait, 3),
+            "wait_p95_s": m.wait_p95,
+            "current": current,
+            "startup_s": self.startup,
+        }
+        if service is None:
+            # Nothing finished yet: no run time to size with. Cover the jobs present, one per slot.
+            up = self._workers(m.busy + m.waiting)
+            down = up
+            reasons.append(f"no run time measured yet: {m.busy + m.waiting} job(s) present, one slot each")
+        else:
+            steady_up = self._workers(servers_for_wait(rate_up, service, wait, self.percentile))
+            steady_down = self._workers(servers_for_wait(rate_down, service, wait, self.percentile))
+            backlog = self._backlog(m, service, rate_up, tick)
+            up = max(steady_up, backlog)
+            down = max(steady_down, up, busy_workers)
+            values.update(steady=steady_up, backlog_need=backlog, down_need=down)
+            reasons.append(
+                f"{rate_up:.3g} jobs/s x {service:.3g} s needs {steady_up} worker(s) "
+                f"for p{self.percentile:g} wait <= {wait:.3g} s"
+            )
+            if backlog > steady_up:
+                reasons.append(
+                    f"{m.waiting} waiting job(s) need {backlog} worker(s) to start within "
+                    f"{self._within(service, tick):.3g} s (start-up {self.startup:g} s)"
+                )
+        self._down.append((m.now, down))
+        while self._down and self._down[0][0] < m.now - self.scale_down_delay:
+            self._down.popleft()
+        target = current
+        if up > current:
+            target = up
+            self._last_up = m.now
+            reasons.append(f"scale up {current} -> {up}")
+        else:
+            settled = min(m.now - self._first, m.now - self._last_up) >= self.scale_down_delay
+            highest = max(n for _, n in self._down)
+            if highest < current and settled:
+                step = max(1, math.floor(self.max_down_step * current))
+                target = max(highest, current - step)
+                reasons.append(
+                    f"scale down {current} -> {target}: at most {highest} needed over the last "
+                    f"{self.scale_down_delay:g} s"
+                )
+            elif highest < current:
+                reasons.append(f"hold {current}: {highest} would do, waiting out the scale-down delay")
+            else:
+                reasons.append(f"hold {current}")
+        clamped = min(max(target, m.min_workers), m.max_workers)
+        if clamped != target:
+            reasons.append(f"clamped to [{m.min_workers}, {m.max_workers}]: {clamped}")
+        values["target"] = clamped
+        self.reasons = reasons
+        self.values = values
+        return clamped
+
+    def _within(self, service: float, tick: float) -> float:
+        """Seconds the jobs waiting now should start within: the SLO, less one tick of reaction."""
+        within = self.drain_within if self.drain_within is not None else self.slo
+        return max(within - tick, service)
+
+    def _backlog(self, m: PoolMetrics, service: float, rate: float, tick: float) -> int:
+        """Workers that start every job waiting now within :meth:`_within` seconds (FIFO).
+
+        The workers running now start a job every ``service / servers`` seconds. If they get
+        through the line in time, nothing more is needed. Otherwise workers asked for now help only
+        after the start-up time, by which the line has grown by the arrivals (at ``rate``) less
+        what the running workers started; from then on, all of them must work off that line and
+        keep up with arrivals by the deadline (or, when start-up alone is longer than the deadline,
+        one run time or tick after they are up).
+        """
+        if m.waiting <= 0:
+            return 0
+        k = self.concurrency
+        running = k * m.ready
+        within = self._within(service, tick)
+        if running > 0 and m.waiting * service / running <= within:
+            return 0
+        line = m.waiting + (rate - running / service) * self.startup
+        if line <= 0:
+            return 0
+        deadline = max(within, self.startup + max(service, tick))
+        servers = line * service / (deadline - self.startup) + rate * service
+        return self._workers(max(servers, running))
+
+
+# -- live metrics -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PoolState:
+    """A pool as its actuator sees it: workers taking jobs, still starting, and draining."""
+
+    ready: int
+    starting: int = 0
+    draining: int = 0
+
+    @property
+    def current(self) -> int:
+        return self.ready + self.starting
+
+
+@dataclass(slots=True)
+class LiveMetrics:
+    """Turns successive :class:`QueueSnapshot` readings into the :class:`PoolMetrics` a policy takes.
+
+    Completions per second come from the engine's per-minute counters of the current and the
+    previous minute (attempts that finished: completed, failed and retried), divided by the exact
+    time they cover. The arrival rate is that plus the change in jobs present (waiting and active)
+    since the previous snapshot. The mean run time comes from the window's run-time histogram.
+    """
+
+    _previous: tuple[float, int] | None = None
+
+    def completion_rate(self, snap: QueueSnapshot) -> float:
+        now_minute = math.floor(snap.at / 60)
+        first = now_minute - 1
+        done = sum(m.completed + m.failed + m.retried for m in snap.metrics.minutes if m.minute >= first)
+        span = snap.at - first * 60.0
+        return done / span if span > 0 else 0.0
+
+    def metrics(
+        self, snap: QueueSnapshot, state: PoolState, *, target: int, min_workers: int, max_workers: int
+    ) -> PoolMetrics:
+        completions = self.completion_rate(snap)
+        present = snap.counts.waiting + snap.counts.active
+        arrivals = completions
+        if self._previous is not None and snap.at > self._previous[0]:
+            arrivals = max(0.0, completions + (present - self._previous[1]) / (snap.at - self._previous[0]))
+        self._previous = (snap.at, present)
+        return PoolMetrics(
+            now=snap.at,
+            waiting=snap.counts.waiting,
+            delayed=snap.counts.delayed,
+            active=snap.counts.active,
+            ready=state.ready,
+            starting=state.starting,
+            draining=state.draining,
+            busy=snap.counts.active,
+            target=target,
+            arrival_rate=arrivals,
+            completion_rate=completions,
+            wait_p95=snap.wait_percentile(95),
+            oldest_wait=snap.oldest_waiting_age or 0.0,
+            min_workers=min_workers,
+            max_workers=max_workers,
+            service_time=snap.metrics.run.mean(),
+        )
+
+
+# -- the coordinator ----------------------------------------------------------------------------
+
+
+class Actuator(Protocol):
+    """What carries a decision out: ``jqc pool``'s supervisor, or anything that changes a worker count."""
+
+    def pool_state(self) -> PoolState | None:
+        """The pool as it is now (None: unknown, judge from the queue's worker registry)."""
+        ...
+
+    def apply(self, target: int) -> None:
+        """Bring the pool to ``target`` workers (draining the ones it stops)."""
+        ...
+
+    def stand_down(self) -> None:
+        """Another coordinator holds the lock now: stop acting (a local pool drains its workers)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """One round of a coordinator: did it lead, what did it decide, did it act."""
+
+    leader: bool
+    lease: Lease
+    decision: ScaleDecision | None = None
+    acted: bool = False
+    lost: bool = False  # it held the lock at the previous tick and does not any more
+
+
+def default_holder() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}"
+
+
+class Coordinator:
+    """Decides one queue's worker count, one coordinator at a time.
+
+    Each :meth:`tick` (or :meth:`atick`): take or keep the queue's coordinator lock; if held, read a
+    snapshot, ask the policy, publish the decision fenced by the lock's token, and, while the lock
+    is still valid on this coordinator's clock (``lock_ttl`` minus ``margin`` after the call was
+    sent), hand the target to the actuator. A coordinator that finds the lock taken does nothing;
+    one that loses it calls ``actuator.stand_down()``. When the holder stops ticking (it died), its
+    lock expires after ``lock_ttl`` and the next coordinator to tick takes over with a larger token.
+    """
+
+    def __init__(
+        self,
+        connection: Connection,
+        queue: str,
+        policy: ScalingPolicy,
+        *,
+        actuator: Actuator | None = None,
+        min_workers: int = 1,
+        max_workers: int = 10,
+        holder: str | None = None,
+        lock_ttl: float = 45.0,
+        margin: float | None = None,
+        window_minutes: int = 5,
+        worker_ttl: float = 30.0,
+    ) -> None:
+        if isinstance(min_workers, bool) or not isinstance(min_workers, int) or min_workers < 0:
+            raise InvalidOptionError(f"min_workers must be an int >= 0, not {min_workers!r}")
+        if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < max(1, min_workers):
+            raise InvalidOptionError(f"max_workers must be an int >= max(1, min_workers), not {max_workers!r}")
+        self.connection = connection
+        self.ops: QueueOperations = connection.queue(queue).ops
+        self.clock = connection.clock
+        self.policy = policy
+        self.actuator = actuator
+        self.min_workers = min_workers
+        self.max_workers = max_workers
+        self.holder = holder or default_holder()
+        self.lock_ttl = _check_positive(lock_ttl, "lock_ttl")
+        self.margin = (
+            min(self.lock_ttl * 0.2, 5.0) if margin is None else _check_positive(margin, "margin", allow_zero=True)
+        )
+        if self.margin >= self.lock_ttl:
+            raise InvalidOptionError("margin must be shorter than lock_ttl")
+        self.window_minutes = window_minutes
+        self.worker_ttl = worker_ttl
+        self.token = 0
+        self.target: int | None = None
+        self.lease: Lease | None = None
+        self.live = LiveMetrics()
+
+    @property
+    def queue(self) -> str:
+        return self.ops.name
+
+    def _state(self, snap: QueueSnapshot) -> PoolState:
+        state = self.actuator.pool_state() if self.actuator is not None else None
+        if state is not None:
+            return state
+        if snap.live_workers is not None:
+            return PoolState(snap.live_workers)
+        return PoolState(self.target if self.target is not None else self.min_workers)
+
+    def tick_op(self) -> Op[Tick]:
+        """The Redis side of one tick (lock, snapshot, decision, fenced publish); acting is left to the caller."""
+        had = self.token
+        lease: Lease = yield acquire(self.ops, self.holder, self.lock_ttl, self.token)
+        if not lease.done:
+            self.token = 0
+            return Tick(False, lease, lost=had > 0)
+        if lease.token != had:
+            self.token = lease.token
+            reset: Callable[[], None] | None = getattr(self.policy, "reset", None)
+            if reset is not None:
+                reset()  # a new term: estimates from an earlier one are stale
+            self.target = None
+        snap: QueueSnapshot = yield from snapshot_op(
+            self.ops, window_minutes=self.window_minutes, worker_ttl=self.worker_ttl
+        )
+        state = self._state(snap)
+        current = (
+            self.target if self.target is not None else min(max(state.current, self.min_workers), self.max_workers)
+        )
+        metrics = self.live.metrics(
+            snap, state, target=current, min_workers=self.min_workers, max_workers=self.max_workers
+        )
+        target = int(self.policy.decide(metrics))
+        target = min(max(target, self.min_workers), self.max_workers)
+        decision = ScaleDecision(
+            queue=self.queue,
+            target=target,
+            reasons=tuple(getattr(self.policy, "reasons", ()) or ()),
+            token=lease.token,
+            holder=self.holder,
+            at=snap.at,
+            policy=self.policy.name,
+            values={
+                **dict(getattr(self.policy, "values", {}) or {}),
+                "min": self.min_workers,
+                "max": self.max_workers,
+                "ready": state.ready,
+                "starting": state.starting,
+                "draining": state.draining,
+            },
+        )
+        published: Lease = yield publish(self.ops, self.holder, lease.token, decision)
+        if not published.done:
+            self.token = 0
+            return Tick(False, published, lost=True)
+        return Tick(True, lease, decision)
+
+    def _act(self, tick: Tick) -> Tick:
+        self.lease = tick.lease
+        if tick.leader and tick.decision is not None:
+            if tick.lease.valid(self.clock.now(), self.margin):
+                self.target = tick.decision.target
+                if self.actuator is not None:
+                    self.actuator.apply(tick.decision.target)
+                return Tick(True, tick.lease, tick.decision, acted=True)
+            return tick
+        if tick.lost and self.actuator is not None:
+            self.actuator.stand_down()
+        return tick
+
+    def may_act(self) -> bool:
+        """True while this coordinator holds the lock with time in hand, on its own clock."""
+        return self.lease is not None and self.token > 0 and self.lease.valid(self.clock.now(), self.margin)
+
+    def tick(self) -> Tick:
+        """One round with the connection's sync client."""
+        return self._act(run_sync(self.connection.sync_client(), self.tick_op()))
+
+    async def atick(self) -> Tick:
+        """One round with the connection's asyncio client."""
+        with hold(self.clock):
+            tick = await run_async(self.connection.async_client(), self.tick_op())
+        return self._act(tick)
+
+    def _release_call(self) -> Any:
+        token, self.token = self.token, 0
+        self.lease = None
+        return release(self.ops, self.holder, token)
+
+    def release(self) -> bool:
+        """Give the lock up (on a clean stop), so a standby takes over at once."""
+        if not self.token:
+            return False
+        done: bool = run_sync(self.connection.sync_client(), self._release_call()).done
+        return done
+
+    async def arelease(self) -> bool:
+        if not self.token:
+            return False
+        with hold(self.clock):
+            lease: Lease = await run_async(self.connection.async_client(), self._release_call())
+        return lease.done
+
+
+async def run_coordinator(
+    coordinator: Coordinator,
+    *,
+    interval: float = 15.0,
+    duration: float | None = None,
+    stop: asyncio.Event | None = None,
+    on_tick: Callable[[Tick], None] | None = None,
+) -> int:
+    """Tick ``coordinator`` every ``interval`` seconds of its clock until ``stop`` is set (or for
+    ``duration`` seconds); returns the ticks at which it led. Redis errors are logged and retried at
+    the next tick. The lock is released at the end, so a standby takes over at once."""
+    clock = coordinator.clock
+    stop = stop or asyncio.Event()
+    started = clock.now()
+    led = 0
+    try:
+        while not stop.is_set() and (duration is None or clock.now() - started < duration):
+            try:
+                tick = await coordinator.atick()
+            except JqcError as exc:
+                log.warning("coordinator of %s: tick failed: %s", coordinator.queue, exc)
+            else:
+                led += tick.leader
+                if on_tick is not None:
+                    on_tick(tick)
+            wait = interval if duration is None else min(interval, max(0.0, started + duration - clock.now()))
+            sleeper = asyncio.ensure_future(clock.sleep(wait))
+            waiter = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({sleeper, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            for task in (sleeper, waiter):
+                task.cancel()
+            await asyncio.gather(sleeper, waiter, return_exceptions=True)
+    finally:
+        try:
+            await coordinator.arelease()
+        except JqcError as exc:
+            log.warning("coordinator of %s: could not release the lock: %s", coordinator.queue, exc)
+    return led
