@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import heapq
 import itertools
 import time
@@ -62,6 +63,20 @@ class SystemClock:
 VIRTUAL_EPOCH = 1_767_225_600.0
 
 
+class _Busy:
+    """One :meth:`VirtualClock.busy` block: open until it exits; ``waiting`` counts its clock sleeps."""
+
+    __slots__ = ("clock", "open", "waiting")
+
+    def __init__(self, clock: VirtualClock) -> None:
+        self.clock = clock
+        self.open = True
+        self.waiting = 0
+
+
+_BUSY: contextvars.ContextVar[_Busy | None] = contextvars.ContextVar("jqc_clock_busy", default=None)
+
+
 class VirtualClock:
     """A clock that only moves when told to (or, with ``autojump``, when everyone is asleep).
 
@@ -73,7 +88,9 @@ class VirtualClock:
     Real work in flight (a Redis round trip, say) leaves the event loop with nothing runnable
     although the program is not idle. Code doing such work wraps it in :meth:`hold` (the engine's
     asyncio calls do), and autojump waits until no hold is left, so virtual time never races
-    past a lock while its renewal is on the wire.
+    past a lock while its renewal is on the wire. :meth:`busy` holds the clock for a piece of work
+    that may itself wait on this clock (a job handler under test): time stands still while it
+    works, and moves while it sleeps on the clock.
     """
 
     def __init__(self, start: float = VIRTUAL_EPOCH, *, autojump: bool = False) -> None:
@@ -84,6 +101,7 @@ class VirtualClock:
         self._jumper: asyncio.Task[None] | None = None
         self._holds = 0
         self._released: asyncio.Event | None = None
+        self._released_loop: asyncio.AbstractEventLoop | None = None
 
     def now(self) -> float:
         return self._now
@@ -99,7 +117,7 @@ class VirtualClock:
         self._now = float(when)
         while self._sleepers and self._sleepers[0][0] <= self._now:
             _, _, fut = heapq.heappop(self._sleepers)
-            if not fut.done():
+            if not fut.done() and not fut.get_loop().is_closed():  # one clock may outlive many loops
                 fut.set_result(None)
 
     def freeze(self) -> None:
@@ -113,9 +131,27 @@ class VirtualClock:
         try:
             yield
         finally:
-            self._holds -= 1
-            if self._holds == 0 and self._released is not None:
-                self._released.set()
+            self._release()
+
+    @contextlib.contextmanager
+    def busy(self) -> Iterator[None]:
+        """Hold the clock while this block (and the tasks it starts) works, except while it waits in
+        this clock's :meth:`sleep`: its real waits do not let autojump move time, its clock sleeps do."""
+        state = _Busy(self)
+        self._holds += 1
+        token = _BUSY.set(state)
+        try:
+            yield
+        finally:
+            _BUSY.reset(token)
+            state.open = False
+            if state.waiting == 0:
+                self._release()
+
+    def _release(self) -> None:
+        self._holds -= 1
+        if self._holds == 0 and self._released is not None:
+            self._released.set()
 
     def next_deadline(self) -> float | None:
         """The earliest pending sleep deadline, if any."""
@@ -127,20 +163,35 @@ class VirtualClock:
         if seconds <= 0:
             await asyncio.sleep(0)
             return
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
         heapq.heappush(self._sleepers, (self._now + seconds, next(self._order), fut))
-        if self.autojump and (self._jumper is None or self._jumper.done()):
-            self._jumper = asyncio.get_running_loop().create_task(self._autojump())
-        await fut
+        jumper = self._jumper
+        if self.autojump and (jumper is None or jumper.done() or jumper.get_loop() is not loop):
+            self._jumper = loop.create_task(self._autojump())
+        busy = _BUSY.get()
+        if busy is None or busy.clock is not self or not busy.open:
+            await fut
+            return
+        busy.waiting += 1  # a busy block asleep on this clock lets time move
+        if busy.waiting == 1:
+            self._release()
+        try:
+            await fut
+        finally:
+            busy.waiting -= 1
+            if busy.waiting == 0 and busy.open:  # (a block that ended meanwhile has no hold to take back)
+                self._holds += 1
 
     async def _autojump(self) -> None:
         # Let every runnable task run first; jump only when the loop has nothing else to do.
         loop = asyncio.get_running_loop()
-        while True:
+        while self.autojump:  # freeze() stops a jumper that is already running, too
             for _ in range(20):
                 await asyncio.sleep(0)
             if self._holds:
-                self._released = self._released or asyncio.Event()
+                if self._released is None or self._released_loop is not loop:  # an Event binds to one loop
+                    self._released, self._released_loop = asyncio.Event(), loop
                 self._released.clear()
                 await self._released.wait()
                 continue

@@ -86,3 +86,67 @@ def test_freeze_stops_autojump() -> None:
 def test_hold_on_a_system_clock_does_nothing() -> None:
     with hold(jqc.SystemClock()):
         pass
+
+
+def test_busy_stands_still_during_real_waits_and_moves_during_clock_sleeps() -> None:
+    clock = jqc.VirtualClock(start=0.0, autojump=True)
+    seen: list[tuple[str, float]] = []
+
+    async def chore() -> None:  # e.g. a lock renewal, due every 10 s
+        while True:
+            await clock.sleep(10)
+            seen.append(("chore", clock.now()))
+
+    async def child() -> None:  # started inside the block: its clock sleep lets time move too
+        await clock.sleep(5)
+        seen.append(("child", clock.now()))
+
+    async def main() -> None:
+        chores = asyncio.ensure_future(chore())
+        with clock.busy():
+            await asyncio.sleep(0.05)  # a handler's real I/O: virtual time stands still
+            seen.append(("real wait done", clock.now()))
+            await clock.sleep(25)  # the handler waits on the clock: time passes, the chore runs twice
+            seen.append(("slept", clock.now()))
+            await asyncio.ensure_future(child())
+        chores.cancel()
+        assert clock._holds == 0
+
+    asyncio.run(asyncio.wait_for(main(), 5))
+    assert seen == [
+        ("real wait done", 0.0),
+        ("chore", 10.0),
+        ("chore", 20.0),
+        ("slept", 25.0),
+        ("chore", 30.0),
+        ("child", 30.0),
+    ]
+
+
+def test_a_clock_serves_one_event_loop_after_another() -> None:
+    clock = jqc.VirtualClock(start=0.0, autojump=True)
+
+    async def main() -> float:
+        task = asyncio.ensure_future(clock.sleep(60))
+        with hold(clock):  # makes autojump wait on an event bound to this loop
+            await asyncio.sleep(0.01)
+        await task
+        return clock.now()
+
+    assert asyncio.run(main()) == 60.0
+    assert asyncio.run(main()) == 120.0  # a second loop: no "bound to a different event loop"
+
+
+def test_freeze_stops_a_jumper_that_is_already_running() -> None:
+    clock = jqc.VirtualClock(start=0.0, autojump=True)
+
+    async def main() -> None:
+        sleeper = asyncio.ensure_future(clock.sleep(100))
+        await asyncio.sleep(0)  # the sleeper is registered and the jumper started
+        clock.freeze()
+        await asyncio.sleep(0.05)
+        assert not sleeper.done() and clock.now() == 0.0
+        clock.advance(100)
+        await asyncio.wait_for(sleeper, 1)
+
+    asyncio.run(main())

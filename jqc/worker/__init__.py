@@ -2,12 +2,13 @@
 
 from jqc.worker.context import JobContext, SyncJobContext
 from jqc.worker.control import Fail, JobControl, RateLimited, Retry
-from jqc.worker.runtime import QueueSpec, Worker, WorkerStats
+from jqc.worker.runtime import JobObserver, QueueSpec, Worker, WorkerStats
 
 __all__ = [
     "Fail",
     "JobContext",
     "JobControl",
+    "JobObserver",
     "QueueSpec",
     "RateLimited",
     "Retry",

@@ -20,6 +20,8 @@ from jqc.errors import LockLostError
 
 __all__ = ["JobContext", "SyncJobContext"]
 
+_EVENT_LOCK = threading.Lock()  # makes a context's stop event at most once, whichever thread asks first
+
 
 class _Base:
     """Read-only facts about the job, shared by both context kinds."""
@@ -30,7 +32,7 @@ class _Base:
         self._queue = queue
         self._claimed = claimed
         self.worker = worker
-        self._stop = threading.Event()
+        self._stop: threading.Event | None = None  # made on first use: most handlers never ask for it
         self._gone: str | None = None
 
     @property
@@ -74,18 +76,28 @@ class _Base:
         Async handlers are cancelled outright; code running in a thread should poll this (or
         :attr:`stop_event`) and return early, since its result will be thrown away.
         """
-        return self._stop.is_set()
+        return self._gone is not None
 
     @property
     def stop_event(self) -> threading.Event:
         """Set when :attr:`cancelled` becomes true (wait on it from a thread)."""
-        return self._stop
+        with _EVENT_LOCK:
+            if self._stop is None:
+                self._stop = threading.Event()
+            event = self._stop
+        # Published before reading _gone, as _abandon writes _gone before reading _stop: one of
+        # the two sees the other's write, so the event is set either way.
+        if self._gone is not None:
+            event.set()
+        return event
 
     def _abandon(self, reason: str) -> None:
         """The worker no longer holds the job: refuse further writes without asking Redis."""
         if self._gone is None:
             self._gone = reason
-        self._stop.set()
+        event = self._stop
+        if event is not None:
+            event.set()
 
     def _check(self) -> None:
         if self._gone is not None:

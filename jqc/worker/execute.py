@@ -102,22 +102,32 @@ async def run_handler(
             fut = loop.run_in_executor(executor, call)
     except Exception as exc:  # e.g. a handler that takes other arguments
         return _from_exception(exc)
-    waits: set[asyncio.Future[Any]] = {fut, abort}
     sleeper: asyncio.Future[None] | None = None
     if timeout is not None:
         sleeper = asyncio.ensure_future(clock.sleep(timeout))
-        waits.add(sleeper)
+    watched = (fut, abort) if sleeper is None else (fut, abort, sleeper)
+    # What asyncio.wait(FIRST_COMPLETED) does, without its sets: it runs for every job.
+    waiter: asyncio.Future[None] = loop.create_future()
+
+    def wake(_: object) -> None:
+        if not waiter.done():
+            waiter.set_result(None)
+
+    for watch in watched:
+        watch.add_done_callback(wake)
     try:
-        done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        await waiter
     except asyncio.CancelledError:
         fut.cancel()
         fut.add_done_callback(_retrieve)
         ctx._abandon("the worker was stopped")
         raise
     finally:
+        for watch in watched:
+            watch.remove_done_callback(wake)
         if sleeper is not None:
             sleeper.cancel()
-    if fut in done:
+    if fut.done():
         if fut.cancelled():
             return Outcome(Kind.ERROR, reason="handler was cancelled")
         failure = fut.exception()
@@ -131,7 +141,7 @@ async def run_handler(
         return Outcome(Kind.DONE, result=result)
     fut.cancel()
     fut.add_done_callback(_retrieve)
-    if abort in done:
+    if abort.done():
         reason = abort.result()
         ctx._abandon(reason)
         return Outcome(Kind.ABORTED, reason=reason)

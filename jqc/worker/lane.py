@@ -21,7 +21,7 @@ from jqc.engine.operations import ClaimResult
 from jqc.engine.queue import AsyncQueue
 from jqc.worker.context import JobContext, SyncJobContext
 
-__all__ = ["WAKE_ON", "Held", "Lane", "last_event_id"]
+__all__ = ["WAKE_ON", "Finished", "Held", "Lane", "last_event_id"]
 
 #: Events that may make a job claimable, by why the last claim got nothing. 'delayed' and
 #: 'retrying' may move the next due time earlier, so they wake an idle lane to claim again.
@@ -69,6 +69,16 @@ class Held:
             self.abort.set_result(reason)
 
 
+@dataclass(eq=False, slots=True)
+class Finished:
+    """A job whose handler returned: its result waits to be reported with the others that finished
+    meanwhile; ``reply`` gets the job its completion claimed next (or None)."""
+
+    held: Held
+    result: Any
+    reply: asyncio.Future[Held | None]
+
+
 @dataclass(eq=False)
 class Lane:
     """Per-queue state of one worker."""
@@ -85,6 +95,8 @@ class Lane:
     watch_id: str | None = None  # event-stream position while idle; None while busy
     reader: asyncio.Task[bool] | None = None
     dispatcher: asyncio.Task[None] | None = None
+    finished: list[Finished] = field(default_factory=list)  # successes not yet reported
+    reporters: int = 0  # tasks reporting ``finished``, one batch per round trip each
 
     @property
     def name(self) -> str:

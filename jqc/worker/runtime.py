@@ -4,8 +4,10 @@ One :class:`Worker` holds, per queue, up to ``concurrency`` jobs. Around the han
 small loops, all timed by the queues' injected clock:
 
 * a dispatcher per queue claims in batches when slots are free; a finishing job claims its
-  successor in the same call (``complete(..., fetch_next=1)``); an idle dispatcher blocks on the
-  queue's event stream (see :mod:`jqc.worker.lane`) instead of polling;
+  successor in the same call (``complete(..., fetch_next=1)``), and jobs that finish while an
+  earlier completion is on its way are reported together, claiming as many successors, in one
+  round trip (``complete_many``); an idle dispatcher blocks on the queue's event stream (see
+  :mod:`jqc.worker.lane`) instead of polling;
 * one renewal loop extends the locks of every held job in one call per queue, every
   ``renew_interval``; a job whose lock turns out lost is given up (its writes would be rejected);
 * one stall loop recovers jobs whose lock expired, on every queue where this worker holds the
@@ -30,22 +32,23 @@ import socket
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeAlias, TypeVar, final
+from typing import Any, Protocol, TypeAlias, TypeVar, final
 
 from jqc import _json
+from jqc.clock import hold
 from jqc.engine.calls import Step, run_async
 from jqc.engine.codes import Code
 from jqc.engine.job import BackoffFunction, ClaimedJob
-from jqc.engine.operations import ClaimResult
+from jqc.engine.operations import ClaimResult, CompleteResult
 from jqc.engine.queue import AsyncQueue, Queue
 from jqc.errors import InvalidInputError, InvalidOptionError, LockLostError
 from jqc.worker import registry
 from jqc.worker.context import JobContext, SyncJobContext
 from jqc.worker.execute import Handler, Kind, Outcome, is_async, run_handler
 from jqc.worker.health import Reconnect
-from jqc.worker.lane import WAKE_ON, Held, Lane, last_event_id
+from jqc.worker.lane import WAKE_ON, Finished, Held, Lane, last_event_id
 
-__all__ = ["QueueSpec", "Worker", "WorkerStats"]
+__all__ = ["JobObserver", "QueueSpec", "Worker", "WorkerStats"]
 
 T = TypeVar("T")
 QueueLike: TypeAlias = AsyncQueue | Queue
@@ -54,6 +57,8 @@ QueueSpec: TypeAlias = QueueLike | Sequence[QueueLike | tuple[QueueLike, int]]
 log = logging.getLogger("jqc.worker")
 
 _MAX_LOCK = 24 * 3600.0
+_REPORT_BATCH = 64  # successes reported in one call at most (bounds the time one script runs)
+_REPORTERS = 1  # report calls in flight per lane (more did not pay: each call costs a round trip of CPU)
 _SERIAL = itertools.count(1)  # keeps worker ids unique in a process even with equally seeded rngs
 
 
@@ -114,6 +119,20 @@ def _consume(task: asyncio.Future[Any]) -> None:
         task.exception()
 
 
+class JobObserver(Protocol):
+    """Told when each handler run starts and ends (``jqc.testing`` records runs and injects faults with it).
+
+    Both are awaited in the job's task on the worker's event loop: ``started`` just before the
+    handler is called, ``finished`` once it returned, raised, timed out or was given up, before the
+    worker reports the outcome. The job stays held (its lock renewed) meanwhile. An exception from
+    either is logged and otherwise ignored; cancellation (the worker being killed) goes through.
+    """
+
+    async def started(self, worker: Worker, ctx: JobContext | SyncJobContext) -> None: ...
+
+    async def finished(self, worker: Worker, ctx: JobContext | SyncJobContext, outcome: Outcome) -> None: ...
+
+
 @final
 class Worker:
     """Runs handlers for the jobs of one or more queues.
@@ -148,6 +167,7 @@ class Worker:
         rng: random.Random | None = None,
         executor: concurrent.futures.Executor | None = None,
         logger: logging.Logger | None = None,
+        observer: JobObserver | None = None,
     ) -> None:
         self.lock = float(_seconds(lock, "lock", low=0.01, high=_MAX_LOCK) or 0)
         default_renew = self.lock / 3
@@ -169,6 +189,7 @@ class Worker:
         self.rng = rng or random.Random()
         self.backoff_functions = dict(backoff_functions or {})
         self.log = logger or log
+        self._observer = observer
 
         self.lanes: list[Lane] = []
         items: Sequence[Any] = [queues] if isinstance(queues, (AsyncQueue, Queue)) else list(queues)
@@ -455,7 +476,8 @@ class Worker:
         return [*self._handlers.values(), *([self._default] if self._default else [])]
 
     async def _run(self, lane: Lane, step: Step[T]) -> T:
-        return await run_async(lane.queue.connection.async_client(), step)
+        with hold(self.clock):  # as AsyncQueue does: a virtual clock must not autojump while the call is in flight
+            return await run_async(lane.queue.connection.async_client(), step)
 
     async def _until_stopped(self, aw: Awaitable[Any]) -> bool:
         """Wait for ``aw`` or the stop signal; True when stopping."""
@@ -500,7 +522,11 @@ class Worker:
                 if len(result.jobs) < asked and lane.watch_id is not None:
                     # This claim emptied the queue and the lane still holds its place in the event
                     # stream: wait for the next event instead of claiming again (at worst a spurious
-                    # wake-up; the last known due time of delayed jobs still bounds the wait).
+                    # wake-up; the last known due time of delayed jobs still bounds the wait). Two
+                    # turns of the loop first, so the handlers just started begin before the lane
+                    # sends its next blocking read.
+                    await asyncio.sleep(0)
+                    await asyncio.sleep(0)
                     await self._idle(lane, ClaimResult(Code.EMPTY, (), lane.retry_at))
                 else:
                     lane.busy()
@@ -611,11 +637,27 @@ class Worker:
                 held.give_up("the worker is shutting down", hand_back=True)
                 outcome = Outcome(Kind.ABORTED, reason="the worker is shutting down")
             else:
-                outcome = await self._execute(held)
+                outcome = await self._observed(held)
             return await self._settle(held, outcome)
         finally:
             if lane.held.get(held.id) is held:
                 del lane.held[held.id]
+
+    async def _observed(self, held: Held) -> Outcome:
+        """Run the job's handler, telling the observer (if any) before and after."""
+        observer = self._observer
+        if observer is None:
+            return await self._execute(held)
+        await self._tell(observer.started(self, held.ctx))
+        outcome = await self._execute(held)
+        await self._tell(observer.finished(self, held.ctx, outcome))
+        return outcome
+
+    async def _tell(self, call: Awaitable[None]) -> None:
+        try:
+            await call
+        except Exception:
+            self.log.exception("worker %s: the job observer failed", self.id)
 
     async def _execute(self, held: Held) -> Outcome:
         job = held.claimed.job
@@ -652,29 +694,91 @@ class Worker:
             return None
         if kind is Kind.DONE:
             try:
-                _json.encode(outcome.result, what="result", max_bytes=queue.ops.max_data_bytes)
+                if outcome.result is not None:  # None always can
+                    _json.encode(outcome.result, what="result", max_bytes=queue.ops.max_data_bytes)
             except InvalidInputError as exc:
                 outcome = Outcome(Kind.FAIL, reason=f"the handler's result cannot be stored: {exc}")
             else:
-                fetch = 1 if self._accepting(lane) else 0
-                got: list[ClaimResult | None] = []
-
-                async def complete() -> None:
-                    got.append(
-                        await queue.complete(claimed, outcome.result, fetch_next=fetch, lock=self.lock, worker=self.id)
-                    )
-
-                if not await self._write(held, "complete", complete):
-                    return None
-                self._stats["completed"] += 1
-                result = got[-1] if got else None
-                if result is not None:
-                    lane.note(result)
-                    if result.status == Code.OK and result.jobs:
-                        return self._hold(lane, result.jobs[0])
-                return None
+                return await self._report_done(held, outcome.result)
         await self._report_failure(held, outcome)
         return None
+
+    async def _report_done(self, held: Held, result: Any) -> Held | None:
+        """Queue a success for the lane's reporter; returns the job its completion claimed next."""
+        lane = held.lane
+        loop = asyncio.get_running_loop()
+        finished = Finished(held, result, loop.create_future())
+        lane.finished.append(finished)
+        if lane.reporters < _REPORTERS:
+            lane.reporters += 1
+            task = loop.create_task(self._report_finished(lane), name=f"jqc-report-{lane.name}")
+            self._runners.add(task)
+            task.add_done_callback(self._runners.discard)
+        return await finished.reply
+
+    async def _report_finished(self, lane: Lane) -> None:
+        """Report the lane's successes, all that finished meanwhile in one round trip, until none is left.
+
+        One job alone goes by ``complete`` (a stale token raises); several by ``complete_many`` (a
+        stale token fails only its own job). Either way each success asks for a successor while the
+        worker accepts work, so a busy lane claims and completes in the same calls.
+        """
+        size = max(1, min(_REPORT_BATCH, -(-lane.concurrency // _REPORTERS)))
+        try:
+            while lane.finished:
+                batch = lane.finished[:size]
+                del lane.finished[:size]
+                try:
+                    await self._complete(lane, batch)
+                finally:
+                    for item in batch:
+                        if not item.reply.done():
+                            item.reply.set_result(None)
+        finally:
+            lane.reporters -= 1
+
+    async def _complete(self, lane: Lane, batch: list[Finished]) -> None:
+        queue = lane.queue
+        fetch = len(batch) if self._accepting(lane) else 0
+        following: ClaimResult | None = None
+        if len(batch) == 1:
+            held, result = batch[0].held, batch[0].result
+            got: list[ClaimResult | None] = []
+
+            async def complete() -> None:
+                got.append(await queue.complete(held.claimed, result, fetch_next=fetch, lock=self.lock, worker=self.id))
+
+            if not await self._write(held, "complete", complete):
+                return
+            self._stats["completed"] += 1
+            following = got[-1] if got else None
+        else:
+            reports: list[CompleteResult] = []
+
+            async def complete_many() -> None:
+                done = [(item.held.claimed, item.result) for item in batch]
+                reports.append(await queue.complete_many(done, fetch_next=fetch, lock=self.lock, worker=self.id))
+
+            if not await self._write_batch(lane, batch, complete_many) or not reports:
+                return
+            report = reports[-1]
+            self._stats["completed"] += len(report.completed)
+            for job_id in report.lost:
+                self._stats["lost"] += 1
+                self.log.warning(
+                    "worker %s: complete of job %s in %s rejected: its lock was lost", self.id, job_id, lane.name
+                )
+            following = report.next
+        if following is None:
+            return
+        lane.note(following)
+        if following.status != Code.OK:
+            return
+        for item, claimed in zip(batch, following.jobs, strict=False):
+            if not item.reply.done():
+                item.reply.set_result(self._hold(lane, claimed))
+            elif not self._killed:  # its runner is gone: give the job a runner of its own
+                self._start_job(lane, claimed)
 
     async def _report_failure(self, held: Held, outcome: Outcome) -> None:
         """A failed attempt (error, timeout, Retry), or a failure for good (Fail)."""
@@ -714,7 +818,13 @@ class Worker:
 
     async def _write(self, held: Held, what: str, call: Callable[[], Awaitable[Any]]) -> bool:
         """Report about a held job, retrying through outages; False if the job was lost or given up."""
-        lane = held.lane
+        return await self._retrying(held.lane, f"job {held.id}", what, call)
+
+    async def _write_batch(self, lane: Lane, batch: list[Finished], call: Callable[[], Awaitable[Any]]) -> bool:
+        """Report about several held jobs in one call, retrying through outages; False if given up."""
+        return await self._retrying(lane, f"jobs {', '.join(item.held.id for item in batch)}", "complete", call)
+
+    async def _retrying(self, lane: Lane, jobs: str, what: str, call: Callable[[], Awaitable[Any]]) -> bool:
         while True:
             if self._killed:
                 return False
@@ -722,14 +832,14 @@ class Worker:
                 await call()
             except LockLostError as exc:
                 self._stats["lost"] += 1
-                self.log.warning("worker %s: %s of job %s in %s rejected: %s", self.id, what, held.id, lane.name, exc)
+                self.log.warning("worker %s: %s of %s in %s rejected: %s", self.id, what, jobs, lane.name, exc)
                 return False
             except Exception as exc:
-                delay = self._health.failed(f"{what} job {held.id} in {lane.name}", exc)
+                delay = self._health.failed(f"{what} {jobs} in {lane.name}", exc)
                 if self._give_up_at is not None and self.clock.now() + delay > self._give_up_at:
                     self.log.warning(
-                        "worker %s: could not %s job %s in %s before stopping; stall recovery will take it back",
-                        self.id, what, held.id, lane.name,
+                        "worker %s: could not %s %s in %s before stopping; stall recovery will take it back",
+                        self.id, what, jobs, lane.name,
                     )  # fmt: skip
                     return False
                 await self.clock.sleep(delay)

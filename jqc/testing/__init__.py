@@ -1,0 +1,34 @@
+"""Testing code that uses jqc: run jobs on a virtual clock, assert on what was enqueued, inject faults.
+
+The pytest fixtures (``jqc_connection``, ``jqc_clock``, ``jqc_queue``, ``jqc_async_queue``,
+``jqc_worker``) come from the plugin jqc registers with pytest; everything they hand out can also
+be built with the helpers here. See ``docs/testing.md``.
+"""
+
+from jqc.testing.assertions import assert_enqueued, enqueued_jobs, refute_enqueued
+from jqc.testing.backend import temporary_connection
+from jqc.testing.drain import BurstWorker, Handlers, QueueLike, adrain, aperform_job, drain, perform_job
+from jqc.testing.faults import Fault, crash_worker, drop_connection, expire_lock
+from jqc.testing.report import DrainError, DrainResult, JobReport, Run
+
+__all__ = [
+    "BurstWorker",
+    "DrainError",
+    "DrainResult",
+    "Fault",
+    "Handlers",
+    "JobReport",
+    "QueueLike",
+    "Run",
+    "adrain",
+    "aperform_job",
+    "assert_enqueued",
+    "crash_worker",
+    "drain",
+    "drop_connection",
+    "enqueued_jobs",
+    "expire_lock",
+    "perform_job",
+    "refute_enqueued",
+    "temporary_connection",
+]
