@@ -36,12 +36,13 @@ import json
 import os
 import platform
 import shlex
-import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from _results import delete_matching, summary, write_results
 
 PAYLOAD = {"photoId": "123", "pipeline": "thumbnail"}
 JOB_NAME = "thumbnail"
@@ -231,19 +232,6 @@ def start_bullmq(python: str, url: str, queue_name: str) -> tuple[BullmqChild | 
 
 
 # -- Redis-side helpers (parent) ------------------------------------------------------------------------
-
-
-def delete_matching(client: Any, pattern: str) -> int:
-    deleted = 0
-    batch: list[str] = []
-    for key in client.scan_iter(match=pattern, count=1000):
-        batch.append(key)
-        if len(batch) >= 1000:
-            deleted += client.unlink(*batch)
-            batch = []
-    if batch:
-        deleted += client.unlink(*batch)
-    return deleted
 
 
 def key_class(key: str, base: str) -> str:
@@ -553,10 +541,6 @@ class Bench:
 # -- reporting ------------------------------------------------------------------------------------------------
 
 
-def summary(values: list[float]) -> dict[str, Any]:
-    return {"runs": values, "median": statistics.median(values), "min": min(values), "max": max(values)}
-
-
 def fmt(value: float, metric: str) -> str:
     return f"{value:,.1f}" if metric == "bytes" else f"{value:,.0f}"
 
@@ -807,14 +791,7 @@ def main(argv: list[str] | None = None) -> int:
         "job_name": JOB_NAME,
     }
     report, md = build_report(bench, meta)
-    out_dir = Path(args.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for name, text in (("engine-latest.json", json.dumps(report, indent=2) + "\n"), ("engine-latest.md", md)):
-        tmp = out_dir / (name + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(out_dir / name)
-    print(md)
-    print(f"written: {out_dir / 'engine-latest.json'}, {out_dir / 'engine-latest.md'}", file=sys.stderr)
+    write_results(args.out_dir, "engine", report, md)
     return 0
 
 

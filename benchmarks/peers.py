@@ -44,13 +44,14 @@ import shlex
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from _results import summary, write_results
 
 ROOT = Path(__file__).resolve().parent.parent
 ADAPTERS = Path(__file__).resolve().parent / "peers"
@@ -514,12 +515,6 @@ class Bench:
 # -- reporting ------------------------------------------------------------------------------------------
 
 
-def summary(values: list[float]) -> dict[str, Any] | None:
-    if not values:
-        return None
-    return {"runs": values, "median": statistics.median(values), "min": min(values), "max": max(values)}
-
-
 def build_report(bench: Bench, meta: dict[str, Any]) -> dict[str, Any]:
     results: dict[str, dict[str, Any]] = {}
     for name, metrics in bench.values.items():
@@ -803,14 +798,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     report = build_report(bench, meta)
     md = markdown(report)
-    out_dir = Path(args.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for name, text in (("peers-latest.json", json.dumps(report, indent=2) + "\n"), ("peers-latest.md", md)):
-        tmp_path = out_dir / (name + ".tmp")
-        tmp_path.write_text(text, encoding="utf-8")
-        tmp_path.replace(out_dir / name)
-    print(md)
-    print(f"written: {out_dir / 'peers-latest.json'}, {out_dir / 'peers-latest.md'}", file=sys.stderr)
+    write_results(args.out_dir, "peers", report, md)
     return 0
 
 

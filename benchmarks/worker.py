@@ -60,6 +60,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+try:
+    from _results import delete_matching, summary, write_results
+except ImportError:  # imported as benchmarks.worker by the jqc worker processes it starts
+    from benchmarks._results import delete_matching, summary, write_results
+
 PAYLOAD = {"photoId": "123", "pipeline": "thumbnail"}
 DEFAULT_URL = "redis://127.0.0.1:6379/13"
 DEFAULT_QUEUE = "benchw"
@@ -382,14 +387,6 @@ class WorkerProcess:
         return self.output
 
 
-def delete_matching(client: Any, pattern: str) -> int:
-    deleted = 0
-    keys = list(client.scan_iter(match=pattern, count=1000))
-    for start in range(0, len(keys), 1000):
-        deleted += client.unlink(*keys[start : start + 1000])
-    return deleted
-
-
 def percentile(values: list[float], pct: float) -> float:
     """Nearest-rank percentile."""
     ordered = sorted(values)
@@ -572,12 +569,6 @@ class Bench:
 
 
 # -- reporting ------------------------------------------------------------------------------------------
-
-
-def summary(values: list[float]) -> dict[str, Any] | None:
-    if not values:
-        return None
-    return {"runs": values, "median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
 def build_report(bench: Bench, meta: dict[str, Any]) -> dict[str, Any]:
@@ -830,14 +821,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     report = build_report(bench, meta)
     md = markdown(report)
-    out_dir = Path(args.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for name, text in (("worker-latest.json", json.dumps(report, indent=2) + "\n"), ("worker-latest.md", md)):
-        tmp = out_dir / (name + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(out_dir / name)
-    print(md)
-    print(f"written: {out_dir / 'worker-latest.json'}, {out_dir / 'worker-latest.md'}", file=sys.stderr)
+    write_results(args.out_dir, "worker", report, md)
     return 0
 
 

@@ -1,0 +1,47 @@
+"""What every benchmark script shares: run statistics, key clean-up, writing the result files.
+
+Scripts import it as ``_results`` (``python benchmarks/<name>.py`` puts this folder on sys.path).
+Standard library only, so the peers' own interpreters can import it too.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+from typing import Any
+
+
+def summary(values: list[float]) -> dict[str, Any] | None:
+    """Median and min-max of repeated runs (None when nothing was measured)."""
+    if not values:
+        return None
+    return {"runs": values, "median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def delete_matching(client: Any, pattern: str) -> int:
+    """UNLINK every key matching ``pattern``, found with SCAN, in batches of 1,000."""
+    deleted = 0
+    batch: list[str] = []
+    for key in client.scan_iter(match=pattern, count=1000):
+        batch.append(key)
+        if len(batch) >= 1000:
+            deleted += client.unlink(*batch)
+            batch = []
+    if batch:
+        deleted += client.unlink(*batch)
+    return deleted
+
+
+def write_results(out_dir: str | Path, stem: str, report: dict[str, Any], md: str) -> None:
+    """Write ``<stem>-latest.json`` and ``.md`` atomically, print the table and where it went."""
+    import sys
+
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    for suffix, text in (("json", json.dumps(report, indent=2) + "\n"), ("md", md)):
+        tmp = folder / f"{stem}-latest.{suffix}.tmp"
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(folder / f"{stem}-latest.{suffix}")
+    print(md)
+    print(f"written: {folder / f'{stem}-latest.json'}, {folder / f'{stem}-latest.md'}", file=sys.stderr)
