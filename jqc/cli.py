@@ -262,6 +262,11 @@ def cmd_worker(args: argparse.Namespace, conn: jqc.Connection, out: TextIO) -> i
     handler = load_handler(args.handler_spec)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     queues = [conn.queue(name) for name in args.queue]
+    observer = None
+    if args.otel:
+        from jqc.worker.tracing import TracingObserver  # raises MissingDependencyError without the extra
+
+        observer = TracingObserver()
     worker = jqc.Worker(
         queues,
         handler,
@@ -270,6 +275,7 @@ def cmd_worker(args: argparse.Namespace, conn: jqc.Connection, out: TextIO) -> i
         lock=args.lock,
         grace=args.grace,
         timeout=args.timeout,
+        observer=observer,
     )
     stats = worker.run(burst=args.burst, delayed=args.burst)
     if args.json:
@@ -393,6 +399,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--grace", type=float, default=30.0, help="seconds in-flight jobs get on SIGTERM (default 30)")
     p.add_argument("--timeout", type=float, default=None, help="default per-job timeout in seconds")
     p.add_argument("--burst", action="store_true", help="stop once no job is waiting, delayed or active")
+    p.add_argument(
+        "--otel",
+        action="store_true",
+        help="an OpenTelemetry span around every job run (needs jqc[otel] and a tracer provider set up by the "
+        "handler module or opentelemetry-instrument)",
+    )
     _common(p)
     p.set_defaults(handler=cmd_worker)
 

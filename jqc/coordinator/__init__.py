@@ -4,7 +4,8 @@
 - :mod:`~jqc.coordinator.prometheus`: the Prometheus exposition (needs ``jqc[prometheus]``);
 - :mod:`~jqc.coordinator.health`: healthy / degraded / unhealthy from stated rules, stored in Redis;
 - :mod:`~jqc.coordinator.doctor`: checks of the Redis server and of the connected user;
-- :mod:`~jqc.coordinator.acl`: least-privilege ACL rules for producer, worker, observer and admin;
+- :mod:`~jqc.coordinator.acl`: least-privilege ACL rules for producer, worker, observer, coordinator and
+  admin;
 - :mod:`~jqc.coordinator.autoscale`: the wait-SLO scaling policy and the coordinator that runs it;
 - :mod:`~jqc.coordinator.lock`: the fenced per-queue coordinator lock and the published decision;
 - :mod:`~jqc.coordinator.pool`: ``jqc pool``, the supervisor of local worker processes;

@@ -1,4 +1,4 @@
-"""Least-privilege Redis ACL rules for the roles that use a queue: producer, worker, observer, admin.
+"""Least-privilege Redis ACL rules for the roles that use a queue: producer, worker, observer, coordinator, admin.
 
 Every jqc operation is a Lua script run with ``EVALSHA``, and Redis 7 checks each command a script
 calls, and each key it touches, against the *calling* user's permissions. That check happens when
@@ -23,10 +23,12 @@ So the rules work in three layers, each generated from the installed scripts:
 What this cannot do: ACL has no per-field rules, so a role may change any field of a hash it must
 write, with plain commands. A producer must write the queue's ``meta`` hash (job ids, priority
 sequence, next-due hint), and so could also set its ``paused`` flag, rate limit or fencing-token
-counter; a worker may pop or ``ZREM`` jobs it was not given. Closing that needs the engine to move
+counter; a worker may pop or ``ZREM`` jobs it was not given; a coordinator must write the lock hash
+``coordinator`` and the decision hash ``autoscale``, so by hand it can take the lock over or publish a
+target without the fencing script (it still cannot touch a job). Closing that needs the engine to move
 settings and the token counter out of ``meta`` into keys only an admin (settings) or a worker
 (tokens) may write. ``SCAN`` cannot be confined to a pattern, so only roles that need it (admin,
-and observers of a whole prefix) get it, and it reveals every key name of the database.
+and observers and coordinators of a whole prefix) get it, and it reveals every key name of the database.
 
 The SHAs change whenever a script changes: regenerate and re-apply the rules after upgrading jqc.
 Needs Redis 7.0 or newer (key read/write permissions and selectors).
@@ -55,15 +57,20 @@ class Role(enum.StrEnum):
     PRODUCER = "producer"  # add jobs, read a job back
     WORKER = "worker"  # claim, renew, report progress and outcomes, recover stalled jobs, heartbeat
     OBSERVER = "observer"  # read counts, metrics, listings, events; store health checks
+    COORDINATOR = "coordinator"  # autoscale, health, metrics: read counts, metrics, the worker registry;
+    # write health checks, the coordinator lock and the published target; never touch a job
     ADMIN = "admin"  # every queue operation, including obliterate; no server administration
 
 
-# Plain (non-script) commands each role's Python side sends.
+# Plain (non-script) commands each role's Python side sends. A queue snapshot sends these besides its
+# scripts (the oldest waiting job, the worker registry, the stall scan).
+_SNAPSHOT_READS = ("lindex", "zrange", "zrangebyscore", "zscore", "zcount", "zcard", "hmget", "exists", "xrevrange")
 _READS = ("hgetall", "hmget", "lrange", "lindex", "zrange", "zrangebyscore", "zscore", "zcount", "zcard", "exists")
 _PLAIN: dict[Role, tuple[str, ...]] = {
     Role.PRODUCER: ("hgetall",),  # get_job
     Role.WORKER: ("hgetall", "lrange"),  # get_job, job_logs
     Role.OBSERVER: (*_READS, "xread", "xrevrange", "hset", "info"),  # snapshots, events, health records
+    Role.COORDINATOR: (*_SNAPSHOT_READS, "hgetall", "hset"),  # snapshots, health and decision records
     Role.ADMIN: (*_READS, "xread", "xrevrange", "hset", "info", "scan", "del"),  # obliterate's sweep
 }
 # Every role may say who it is and keep its connection alive, and load the scripts it may run.
@@ -74,6 +81,7 @@ _SCRIPTS: dict[Role, tuple[str, ...] | None] = {
     Role.PRODUCER: ("add",),
     Role.WORKER: _WORKER_SCRIPTS,
     Role.OBSERVER: ("counts", "list", "metrics"),
+    Role.COORDINATOR: ("counts", "metrics", "coordinator"),
     Role.ADMIN: None,  # every script
 }
 
@@ -91,6 +99,19 @@ _KEYS: dict[Role, tuple[tuple[str, str], ...]] = {
     ),
     Role.WORKER: (("*", "RW"),),
     Role.OBSERVER: (("*", "R"), ("", "RW"), ("health", "RW")),
+    # Reads only what a snapshot reads (no logs, dead-letter records, leases); writes three hashes.
+    Role.COORDINATOR: (
+        ("", "RW"),
+        *((name, "R") for name in ("meta", "wait", "prio", "delayed", "active", "completed", "failed", "dlq")),
+        ("j:*", "R"),
+        ("mi", "R"),
+        ("m:*", "R"),
+        ("workers", "R"),
+        ("events", "R"),
+        ("health", "RW"),
+        ("coordinator", "RW"),
+        ("autoscale", "RW"),
+    ),
     Role.ADMIN: (("*", "RW"),),
 }
 
@@ -102,6 +123,7 @@ _NARROW: dict[Role, dict[str, tuple[str, ...]]] = {
         "ltrim": ("l:*",),
     },
     Role.OBSERVER: {"hset": ("health",)},
+    Role.COORDINATOR: {"hset": ("health", "coordinator", "autoscale"), "hincrby": ("coordinator",)},
 }
 
 _FUNCTION = re.compile(r"local function (\w+)\(")
@@ -268,7 +290,7 @@ def rules(
                 wide.add(command)
         for suffix, mode in _KEYS[r]:
             keys[suffix] = _mode(keys.get(suffix, ""), mode)
-    if queue is None and (Role.OBSERVER in roles or Role.ADMIN in roles):
+    if queue is None and ({Role.OBSERVER, Role.COORDINATOR, Role.ADMIN} & set(roles)):
         wide.add("scan")  # finding the queues of a prefix
     commands |= wide
     for command in wide:

@@ -19,7 +19,12 @@ How :class:`SloPolicy` decides (the details are in ``docs/autoscaling.md``):
 3. **Steady state**: the fewest workers for which Erlang C puts the wait percentile (p95) at
    ``aim * slo``. **Backlog**: when the running workers cannot start every waiting job within the
    SLO, the workers that can, given that new ones help only after ``startup`` seconds.
-4. **Up at once** to the larger need. **Down slowly**: only to the highest need of the last
+4. **Burst reserve**: once bursts recur (two or more in ``burst_memory`` seconds, each a run of
+   ticks whose arrivals were clipped as a burst and that left a line the running workers could not
+   start within the SLO), keep enough servers free on top of the load that the jobs of a repeat of
+   the largest one, which arrive before workers asked for then could start, still start within the
+   SLO (times ``burst_reserve``; 0 turns it off).
+5. **Up at once** to the largest need. **Down slowly**: only to the highest need of the last
    ``scale_down_delay`` seconds, never below the jobs running, at most ``max_down_step`` of the
    pool per tick; the actuator drains the workers it stops (they finish their jobs first).
 """
@@ -129,8 +134,10 @@ class SloPolicy:
     ``startup``: seconds a new worker needs before it takes jobs. ``concurrency``: jobs one worker
     runs at once (a ``jqc worker`` process with ``--concurrency``). ``aim``: the steady state puts
     the wait percentile at ``aim * slo`` (the rest is margin for noise and reaction time).
-    ``service_time``: a known mean run time (default: measured). The other fields tune the
-    estimates and the scale-down (see the module docstring). After each ``decide``,
+    ``service_time``: a known mean run time (default: measured). ``burst_reserve``: the share of
+    the free servers that would absorb a repeat of the largest recent burst to keep once bursts
+    recur (1: all of them, 0: no reserve), ``burst_memory``: for how long a burst is remembered.
+    The other fields tune the estimates and the scale-down (see the module docstring). After each ``decide``,
     :attr:`reasons` says why in words and :attr:`values` holds the numbers.
     """
 
@@ -149,6 +156,8 @@ class SloPolicy:
     service_window: float = 300.0
     change_sigmas: float = 3.0
     service_time: float | None = None
+    burst_reserve: float = 1.0
+    burst_memory: float = 3600.0
     name: str = "slo"
     reasons: list[str] = field(default_factory=list)
     values: dict[str, Any] = field(default_factory=dict)
@@ -159,6 +168,9 @@ class SloPolicy:
     _down: deque[tuple[float, int]] = field(default_factory=deque)
     _first: float = 0.0
     _last_up: float = -math.inf
+    _excess: float = 0.0
+    _episode: list[float] | None = None
+    _bursts: deque[tuple[float, float, float]] = field(default_factory=deque)
 
     def __post_init__(self) -> None:
         _check_positive(self.slo, "slo")
@@ -183,6 +195,8 @@ class SloPolicy:
             raise InvalidOptionError("slow_halflife must be longer than fast_halflife")
         if self.service_time is not None:
             _check_positive(self.service_time, "service_time")
+        _check_positive(self.burst_reserve, "burst_reserve", allow_zero=True)
+        _check_positive(self.burst_memory, "burst_memory", allow_zero=True)
 
     def reset(self) -> None:
         """Forget every estimate (a coordinator that just took over starts afresh)."""
@@ -190,6 +204,9 @@ class SloPolicy:
         self._busy.clear()
         self._down.clear()
         self._last_up = -math.inf
+        self._excess = 0.0
+        self._episode = None
+        self._bursts.clear()
 
     # -- estimates ------------------------------------------------------------------------------
 
@@ -201,6 +218,7 @@ class SloPolicy:
         rise in load, while a real rise still shows within a few ticks.
         """
         rate = max(0.0, m.arrival_rate)
+        self._excess = 0.0
         if self._last is None:
             dt = None
             self._fast = _Average(self.fast_halflife)
@@ -212,7 +230,9 @@ class SloPolicy:
         else:
             dt = span = m.now - self._last
             fast = self._fast.value
-            rate = min(rate, fast + max(fast, 4 * math.sqrt(max(fast, 1 / dt) / dt)))
+            clipped = min(rate, fast + max(fast, 4 * math.sqrt(max(fast, 1 / dt) / dt)))
+            self._excess = (rate - clipped) * dt  # jobs that came in a burst, beyond the load's level
+            rate = clipped
         self._fast.add(rate, span)
         self._slow.add(rate, span)
         self._last = m.now
@@ -292,9 +312,20 @@ class SloPolicy:
             steady_up = self._workers(servers_for_wait(rate_up, service, wait, self.percentile))
             steady_down = self._workers(servers_for_wait(rate_down, service, wait, self.percentile))
             backlog = self._backlog(m, service, rate_up, tick)
-            up = max(steady_up, backlog)
-            down = max(steady_down, up, busy_workers)
-            values.update(steady=steady_up, backlog_need=backlog, down_need=down)
+            self._track_bursts(m.now, service, tick, harmful=backlog > steady_up)
+            reserve = self._reserve()
+            # The reserve comes on top of the load, inside the same dead band as the steady need.
+            reserve_need = self._workers(rate_up * service + reserve) if reserve > 0 else 0
+            reserve_down = self._workers(rate_down * service + reserve) if reserve > 0 else 0
+            up = max(steady_up, backlog, reserve_need)
+            down = max(steady_down, up, busy_workers, reserve_down)
+            values.update(
+                steady=steady_up,
+                backlog_need=backlog,
+                reserve_servers=round(reserve, 3),
+                reserve_need=reserve_need,
+                down_need=down,
+            )
             reasons.append(
                 f"{rate_up:.3g} jobs/s x {service:.3g} s needs {steady_up} worker(s) "
                 f"for p{self.percentile:g} wait <= {wait:.3g} s"
@@ -303,6 +334,12 @@ class SloPolicy:
                 reasons.append(
                     f"{m.waiting} waiting job(s) need {backlog} worker(s) to start within "
                     f"{self._within(service, tick):.3g} s (start-up {self.startup:g} s)"
+                )
+            if reserve_need > max(steady_up, backlog):
+                biggest = max(jobs for _, jobs, _ in self._bursts)
+                reasons.append(
+                    f"{len(self._bursts)} bursts in the last {self.burst_memory:g} s (the largest {biggest:.0f} "
+                    f"job(s)): keep {reserve:.3g} server(s) free on top of the load, {reserve_need} worker(s)"
                 )
         self._down.append((m.now, down))
         while self._down and self._down[0][0] < m.now - self.scale_down_delay:
@@ -338,6 +375,51 @@ class SloPolicy:
         """Seconds the jobs waiting now should start within: the SLO, less one tick of reaction."""
         within = self.drain_within if self.drain_within is not None else self.slo
         return max(within - tick, service)
+
+    def _track_bursts(self, now: float, service: float, tick: float, *, harmful: bool) -> None:
+        """Remember the bursts of the last ``burst_memory`` seconds: runs of ticks whose arrivals
+        were clipped as a burst (:meth:`_rates`) and that made a line the running workers could not
+        start within the SLO. Each is kept as (when it ended, its excess jobs, the servers that a
+        repeat of it needs free, :meth:`_protect`)."""
+        if self._excess > 0:
+            if self._episode is None:
+                self._episode = [0.0, 0.0, 0.0]
+            episode = self._episode
+            episode[0] += self._excess
+            episode[1] += tick
+            episode[2] = max(episode[2], float(harmful))
+        elif self._episode is not None:
+            jobs, width, harm = self._episode
+            self._episode = None
+            if harm:
+                self._bursts.append((now, jobs, self._protect(jobs, width, service, tick)))
+        while self._bursts and self._bursts[0][0] < now - self.burst_memory:
+            self._bursts.popleft()
+
+    def _reserve(self) -> float:
+        """Servers to keep free for the next burst: ``burst_reserve`` times what the largest burst
+        remembered needs (:meth:`_protect`), once bursts recur (two or more in ``burst_memory``
+        seconds); a single one may be a one-off batch, not worth holding workers for."""
+        if self.burst_reserve <= 0 or len(self._bursts) < 2:
+            return 0.0
+        return self.burst_reserve * max(r for _, _, r in self._bursts)
+
+    def _protect(self, jobs: float, width: float, service: float, tick: float) -> float:
+        """Free servers that start every job of a burst of ``jobs`` over ``width`` seconds within the SLO.
+
+        Workers asked for when a burst shows up help only after up to one tick plus the start-up;
+        the jobs of the burst that arrive more than the SLO before that must be started by servers
+        already free. ``r`` free servers start ``r`` jobs at once and ``r / service`` a second
+        after, so the ``k``-th of those jobs, arriving at ``a_k``, starts within the SLO when
+        ``r * (1 + (a_k + slo) / service) >= k``; the last of them needs the most.
+        """
+        within = self.drain_within if self.drain_within is not None else self.slo
+        gap = tick + self.startup - within
+        if gap <= 0:
+            return 0.0
+        head = min(width, gap)
+        exposed = jobs * (head / width if width > 0 else 1.0)
+        return exposed / (1 + (head + within) / service)
 
     def _backlog(self, m: PoolMetrics, service: float, rate: float, tick: float) -> int:
         """Workers that start every job waiting now within :meth:`_within` seconds (FIFO).

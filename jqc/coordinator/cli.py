@@ -247,6 +247,7 @@ def cmd_pool(args: argparse.Namespace, conn: jqc.Connection, out: TextIO) -> int
         startup=startup,
         concurrency=args.concurrency,
         scale_down_delay=args.scale_down_delay,
+        burst_reserve=args.burst_reserve,
     )
     coordinator = Coordinator(
         conn,
@@ -320,6 +321,7 @@ def cmd_autoscale(args: argparse.Namespace, conn: jqc.Connection, out: TextIO) -
         startup=args.startup,
         concurrency=args.concurrency,
         scale_down_delay=args.scale_down_delay,
+        burst_reserve=args.burst_reserve,
     )
     coordinator = Coordinator(
         conn,
@@ -449,6 +451,13 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     )
     p.add_argument("--interval", type=float, default=15.0, help="seconds between decisions (default 15)")
     p.add_argument("--scale-down-delay", type=float, default=120.0, help="stabilization before scaling down, s")
+    p.add_argument(
+        "--burst-reserve",
+        type=float,
+        default=1.0,
+        help="share of the free workers a repeat of the largest recent burst needs, kept once bursts recur "
+        "(0: none; default 1)",
+    )
     p.add_argument("--lock-ttl", type=float, default=None, help="coordinator lock duration (default 3 x interval)")
     p.add_argument("--grace", type=float, default=30.0, help="seconds a draining worker gets to finish (default 30)")
     p.add_argument("--lock", type=float, default=None, help="the workers' job lock duration, s")
@@ -475,6 +484,13 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     p.add_argument("--startup", type=float, default=30.0, help="seconds a new worker takes to start (default 30)")
     p.add_argument("--interval", type=float, default=15.0, help="seconds between decisions (default 15)")
     p.add_argument("--scale-down-delay", type=float, default=120.0, help="stabilization before scaling down, s")
+    p.add_argument(
+        "--burst-reserve",
+        type=float,
+        default=1.0,
+        help="share of the free workers a repeat of the largest recent burst needs, kept once bursts recur "
+        "(0: none; default 1)",
+    )
     p.add_argument("--lock-ttl", type=float, default=None, help="coordinator lock duration (default 3 x interval)")
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     p.add_argument("--json", action="store_true", help="print every decision as a JSON line")

@@ -16,6 +16,9 @@ from jqc.errors import CorruptJobError, InvalidOptionError
 MAX_PRIORITY = 2**21 - 1
 MAX_ATTEMPTS = 1_000_000
 MAX_DELAY = 10 * 365 * 24 * 3600.0  # ten years, in seconds
+MAX_META = 32  # entries of JobOptions.meta
+MAX_META_KEY = 100
+MAX_META_VALUE = 8192  # characters: room for W3C baggage (8192 bytes at most)
 
 BackoffFunction = Callable[[int, BaseException | None], float]
 """A user backoff: (attempt number that failed, the error if known) -> seconds to wait."""
@@ -190,7 +193,9 @@ class JobOptions:
 
     ``priority``: 0 (the default) runs first; otherwise lower runs before higher, up to
     ``MAX_PRIORITY``, FIFO within one priority (LIFO if ``lifo``). ``attempts`` counts failures
-    allowed in all, first run included. ``timeout`` is enforced by the worker.
+    allowed in all, first run included. ``timeout`` is enforced by the worker. ``meta``: a few
+    string pairs carried with the job for whoever runs it, such as a W3C ``traceparent`` from the
+    producer (see :mod:`jqc.worker.tracing`); jqc itself does not read them.
     """
 
     job_id: str | None = None
@@ -202,6 +207,7 @@ class JobOptions:
     timeout: float | None = None
     remove_on_complete: Keep = field(default_factory=Keep)
     remove_on_fail: Keep = field(default_factory=Keep)
+    meta: Mapping[str, str] | None = field(default=None, hash=False)
 
     def __post_init__(self) -> None:
         if self.job_id is not None:
@@ -218,15 +224,33 @@ class JobOptions:
         for name in ("remove_on_complete", "remove_on_fail"):
             if not isinstance(getattr(self, name), Keep):
                 raise InvalidOptionError(f"{name} must be a jqc.Keep, not {getattr(self, name)!r}")
+        if self.meta is not None:
+            object.__setattr__(self, "meta", _meta(self.meta))
 
     def extra_json(self) -> str:
-        """Options only Python reads (backoff, timeout), as stored JSON ('' when none)."""
+        """Options only Python reads (backoff, timeout, meta), as stored JSON ('' when none)."""
         extra: dict[str, Any] = {}
         if self.backoff is not None:
             extra["backoff"] = self.backoff.to_json()
         if self.timeout is not None:
             extra["timeout"] = self.timeout
+        if self.meta:
+            extra["meta"] = dict(self.meta)
         return _json.encode(extra, what="options") if extra else ""
+
+
+def _meta(value: object) -> Mapping[str, str] | None:
+    """A copy of ``value`` if it is a small mapping of str to str (None when empty)."""
+    if not isinstance(value, Mapping):
+        raise InvalidOptionError(f"meta must be a mapping of str to str, not {type(value).__name__} {value!r}")
+    if len(value) > MAX_META:
+        raise InvalidOptionError(f"meta holds at most {MAX_META} entries, not {len(value)}")
+    for key, item in value.items():
+        if not isinstance(key, str) or not 0 < len(key) <= MAX_META_KEY:
+            raise InvalidOptionError(f"meta keys must be str of 1-{MAX_META_KEY} characters, not {key!r}")
+        if not isinstance(item, str) or len(item) > MAX_META_VALUE:
+            raise InvalidOptionError(f"meta[{key!r}] must be a str of at most {MAX_META_VALUE} characters")
+    return dict(value) if value else None
 
 
 def _ms(fields: Mapping[str, str], key: str) -> float | None:
@@ -263,7 +287,10 @@ def _stored_options(job_id: str, fields: Mapping[str, str]) -> JobOptions:
         timeout=extra.get("timeout"),
         remove_on_complete=_keep(fields, "kc", "ka"),
         remove_on_fail=_keep(fields, "fc", "fa"),
+        meta=extra.get("meta"),
     )
+    if options.meta is not None:
+        return options  # meta is mostly per job (a trace context): caching it would only evict the rest
     if len(_OPTIONS) >= _OPTIONS_MAX:
         _OPTIONS.clear()
     _OPTIONS[key] = options

@@ -52,6 +52,7 @@ class OptionArgs(TypedDict, total=False):
     timeout: float | None
     remove_on_complete: Keep
     remove_on_fail: Keep
+    meta: Mapping[str, str] | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,10 +20,13 @@ import redis.exceptions
 
 import jqc
 from jqc import Keep
-from jqc.coordinator import acl, health
+from jqc.coordinator import acl, health, prometheus
+from jqc.coordinator.autoscale import Coordinator, SloPolicy
+from jqc.coordinator.lock import read_decision_op, read_lock
 from jqc.coordinator.metrics import read_snapshot
 from jqc.engine.calls import run_sync
 from jqc.engine.scripts import scripts
+from jqc.worker import registry
 from tests.coordinator.conftest import DB, MakeUser, heartbeat, lease, state
 
 
@@ -333,6 +336,99 @@ def test_prefix_wide_observer_finds_every_queue(make_user: MakeUser, admin: jqc.
     assert [r.queue for r in reports] == ["a", "b"]
 
 
+def test_coordinator_runs_autoscale_health_and_metrics(
+    make_user: MakeUser, admin: jqc.Connection, clock: jqc.VirtualClock
+) -> None:
+    boss = admin.queue("photos")
+    boss.add("a")
+    boss.complete(boss.claim("w").jobs[0])
+    boss.add("b")
+    boss.fail(boss.claim("w").jobs[0], "boom")  # a dead letter, whose record it cannot read
+    boss.add("c")
+    boss.add("d", delay=30)
+    record = {"name": "w1", "active": 0, "concurrency": 4}
+    run_sync(admin.sync_client(), registry.heartbeat(boss.ops, "w1", record, ttl=30.0, prune_after=300.0))
+    user = make_user("coordinator")
+    queue = user.queue("photos")
+    coordinator = Coordinator(user, "photos", SloPolicy(slo=60.0), min_workers=1, max_workers=5, holder="c1")
+    tick = coordinator.tick()  # lock, snapshot (counts, metrics, oldest job, registry), fenced publish
+    assert tick.leader and tick.decision is not None and tick.decision.token == 1
+    assert run_sync(user.sync_client(), read_decision_op(queue.ops)) == tick.decision
+    assert run_sync(user.sync_client(), read_lock(queue.ops)).holder == "c1"
+    clock.advance(15)
+    assert coordinator.tick().leader
+    snap = read_snapshot(queue, stall_scan_limit=100)
+    assert (snap.counts.waiting, snap.counts.dead, snap.live_workers) == (1, 1, 1)
+    assert snap.metrics.completed == 1 and snap.oldest_waiting_age is not None
+    report = health.check(queue)
+    assert health.read_health(boss) == report
+    exposition = prometheus.render(user, ["photos"])
+    assert 'jqc_target_workers{queue="photos"}' in exposition and "jqc_up 1.0" in exposition
+    assert coordinator.release()
+    assert run_sync(admin.sync_client(), read_lock(boss.ops)).holder == ""
+
+
+def test_coordinator_cannot_touch_jobs_obliterate_or_acls(make_user: MakeUser, admin: jqc.Connection) -> None:
+    boss = admin.queue("photos")
+    boss.add("held")
+    held = boss.claim("w").jobs[0]
+    boss.log(held, "a line")
+    job = boss.add("thumbnail")
+    boss.add("later", delay=60)
+    user = make_user("coordinator")
+    queue = user.queue("photos")
+    refused(admin, lambda: queue.claim("w1"))
+    refused(admin, lambda: queue.complete(held, "stolen"))
+    refused(admin, lambda: queue.fail(held, "no"))
+    refused(admin, lambda: queue.extend([held], lock=60))
+    refused(admin, lambda: queue.recover_stalled())
+    refused(admin, lambda: queue.add("new"))
+    refused(admin, lambda: queue.remove(job.id))
+    refused(admin, lambda: queue.drain(delayed=True))
+    refused(admin, lambda: queue.clean("waiting", 0))
+    refused(admin, lambda: queue.purge_all_dead())
+    refused(admin, lambda: queue.pause())
+    refused(admin, lambda: queue.configure(concurrency=1))
+    refused(admin, lambda: queue.obliterate(force=True))
+    refused(admin, lambda: queue.obliterate())
+    for command in (
+        ("RPOP", K + "wait"),
+        ("ZPOPMIN", K + "delayed"),
+        ("ZADD", K + "active", 1, job.id),
+        ("ZREM", K + "active", held.id),
+        ("DEL", K + "j:" + job.id),
+        ("UNLINK", K + "meta"),
+        ("HSET", K + "j:" + job.id, "d", "1"),
+        ("HSET", K + "meta", "paused", "1"),
+        ("HDEL", K + "coordinator", "t"),
+        ("DEL", K + "health"),
+        ("LRANGE", K + "l:" + held.id, 0, -1),  # job logs are out of its reach
+        ("EXPIRE", K + "autoscale", 1),
+        ("SCAN", 0),
+        ("KEYS", "*"),
+        ("FLUSHDB",),
+        ("EVAL", "return 1", 0),
+        ("ACL", "SETUSER", "jqc-test-" + secrets.token_hex(6), "on", "nopass", "+@all"),
+        ("ACL", "DELUSER", "default"),
+        ("ACL", "GETUSER", "default"),
+        ("ACL", "LIST"),
+        ("CONFIG", "GET", "requirepass"),
+    ):
+        refused(admin, plain(user, *command))
+    for command in (("FLUSHALL",), ("SCRIPT", "FLUSH"), ("ACL", "SAVE"), ("CONFIG", "SET", "save", ""), ("SHUTDOWN",)):
+        dry_refused(admin, user, *command)
+    assert boss.counts().total == 3
+
+
+def test_prefix_wide_coordinator_finds_every_queue(make_user: MakeUser, admin: jqc.Connection) -> None:
+    admin.queue("a").add("x")
+    admin.queue("b").add("y")
+    user = make_user("coordinator", queue=None)
+    assert user.queue_names() == ["a", "b"]
+    assert [r.queue for r in health.check_all(user)] == ["a", "b"]
+    assert Coordinator(user, "b", SloPolicy(slo=60.0), holder="c1").tick().leader
+
+
 def test_roles_combine(make_user: MakeUser, admin: jqc.Connection) -> None:
     queue = make_user("producer", "worker").queue("photos")
     queue.add("x")
@@ -400,6 +496,17 @@ def test_worker_rules_confine_del_to_per_job_keys() -> None:
     assert "~jqc:{photos}:j:*" in selector and "meta" not in selector and "wait" not in selector
     assert {"claim", "complete", "fail", "extend", "recover"} <= set(r.scripts)
     assert not {"obliterate", "drain", "remove", "clean", "purge", "pause", "configure"} & set(r.scripts)
+
+
+def test_coordinator_rules_write_only_its_three_hashes() -> None:
+    r = acl.rules("coordinator", "photos")
+    assert set(r.scripts) == {"counts", "metrics", "coordinator"}
+    assert not {"del", "unlink", "rpop", "zrem", "zadd", "lpush", "xadd", "scan", "hdel", "hset"} & commands_of(r)
+    writable = sorted(x.split("~", 1)[1] for x in r.rules if x.startswith("~"))
+    assert writable == ["jqc:{photos}:", *(f"jqc:{{photos}}:{k}" for k in ("autoscale", "coordinator", "health"))]
+    assert "(+hincrby ~jqc:{photos}:coordinator)" in r.rules
+    assert not any(k in x for x in r.rules for k in (":l:*", ":dl:*", "lease"))  # no logs, dead letters, leases
+    assert "+scan" in acl.rules("coordinator", None).rules
 
 
 def test_admin_may_run_every_script_and_scan() -> None:

@@ -17,7 +17,7 @@ from jqc.coordinator.autoscale import LiveMetrics, PoolState, SloPolicy, servers
 from jqc.coordinator.metrics import QueueSnapshot
 from jqc.engine.metrics import Histogram, Metrics, MinuteMetrics, bucket_of
 from jqc.engine.operations import Counts
-from jqc.sim import Fixed, LogNormal, PoolMetrics, SimConfig, Step, run
+from jqc.sim import Bursts, Fixed, LogNormal, PoolMetrics, SimConfig, Step, run
 from jqc.sim.cli import add_parser, build_config
 from jqc.sim.policy import make_policy
 from jqc.sim.theory import wait_quantile
@@ -200,6 +200,68 @@ def test_a_rising_load_is_projected_over_the_start_up() -> None:
     assert after_step(120.0) > after_step(0.0) > 0.4
 
 
+def burst(pool: Pool, jobs: int, *, rate: float = 0.3) -> int:
+    """One tick in which ``jobs`` arrive at once and wait (more than the running workers start in time)."""
+    pool.now += pool.tick
+    m = metrics(
+        now=pool.now, waiting=jobs, ready=pool.target, busy=pool.target, target=pool.target,
+        arrival_rate=rate + jobs / pool.tick, completion_rate=rate, oldest_wait=pool.tick,
+    )  # fmt: skip
+    pool.target = pool.policy.decide(m)
+    pool.history.append(pool.target)
+    return pool.target
+
+
+def test_recurring_bursts_keep_a_reserve_that_a_single_burst_does_not() -> None:
+    policy = SloPolicy(slo=60.0, startup=60.0, scale_down_delay=120.0, burst_memory=3600.0)
+    pool = Pool(policy, workers=12, seed=5)
+    steady = servers_for_wait(0.3, 30.0, 30.0)
+    for _ in range(40):
+        pool.step(0.3)
+    assert burst(pool, 200) > steady  # the backlog rule scales up at once
+    for _ in range(80):  # 20 minutes: back down, and no reserve for a single burst
+        pool.step(0.3)
+    assert pool.target <= steady + 2, pool.history[-10:]
+    assert policy.values["reserve_servers"] == 0
+    burst(pool, 200)
+    for _ in range(80):
+        pool.step(0.3)
+    # A repeat would arrive before new workers could start (tick 15 s + start-up 60 s > SLO 60 s):
+    # the jobs of its first 15 s must be started by servers already free, r * (1 + 75 / 30) >= ~200.
+    reserve = policy.values["reserve_servers"]
+    assert 45 < reserve < 60
+    assert pool.target >= steady + 40
+    assert policy.values["reserve_need"] <= pool.target <= policy.values["down_need"]  # inside the dead band
+    assert any("bursts in the last 3600 s" in r for r in policy.reasons)
+    for _ in range(4 * 80):  # the first burst is forgotten after burst_memory: the reserve goes
+        pool.step(0.3)
+    assert policy.values["reserve_servers"] == 0 and pool.target <= steady + 2
+
+
+def test_no_reserve_when_new_workers_start_in_time_or_when_switched_off() -> None:
+    for policy in (
+        SloPolicy(slo=60.0, startup=30.0),  # tick + start-up < SLO: new workers are in time
+        SloPolicy(slo=60.0, startup=60.0, burst_reserve=0.0),
+    ):
+        pool = Pool(policy, workers=12, seed=5)
+        for _ in range(3):
+            for _ in range(40):
+                pool.step(0.3)
+            burst(pool, 200)
+        for _ in range(40):
+            pool.step(0.3)
+        assert policy.values["reserve_servers"] == 0
+        assert pool.target <= servers_for_wait(0.3, 30.0, 30.0) + 2
+
+
+def test_a_steady_or_stepping_load_never_counts_as_bursts() -> None:
+    policy = SloPolicy(slo=60.0, startup=60.0)
+    pool = Pool(policy, workers=5, seed=11)
+    for i in range(4 * 240):  # four hours: Poisson noise, then a step to four times the rate
+        pool.step(0.2 if i < 480 else 0.8)
+    assert not policy._bursts and policy.values["reserve_servers"] == 0
+
+
 def test_reset_forgets_the_estimates() -> None:
     policy = SloPolicy(slo=60.0)
     policy.decide(metrics(now=0.0, arrival_rate=5.0))
@@ -220,6 +282,8 @@ def test_reset_forgets_the_estimates() -> None:
         {"fast_halflife": 600, "slow_halflife": 300},
         {"service_time": -2},
         {"change_sigmas": 0},
+        {"burst_reserve": -1},
+        {"burst_memory": -5},
     ],
 )
 def test_bad_options_are_refused(options: dict[str, Any]) -> None:
@@ -304,3 +368,36 @@ def test_slo_policy_in_the_simulator_follows_a_step_without_violations() -> None
     assert max(row["workers"] for row in report.timeline) > 6  # scaled up for the step
     fixed = run(config.replace(policy="fixed", workers=30, min_workers=None, max_workers=None, service=Fixed(10.0)))
     assert fixed.ok and sc["worker_seconds"] < fixed.scaling["worker_seconds"]
+
+
+def test_the_burst_reserve_in_the_simulator_shortens_the_waits_of_recurring_bursts() -> None:
+    def burst_run(reserve: float) -> Any:
+        config = SimConfig(
+            seed=2,
+            workers=3,
+            jobs=None,
+            duration=1500.0,
+            arrival=Bursts(rate=0.1, size=60, every=400.0, width=10.0, first=200.0),
+            service=LogNormal(10.0, 0.5),
+            policy="slo",
+            min_workers=2,
+            max_workers=40,
+            startup_delay=30.0,  # tick 10 s + start-up 30 s > SLO 20 s: only free workers are in time
+            slo_wait=20.0,
+            policy_tick=10.0,
+            lock=30.0,
+            keep_completed=False,
+            custom_policy=SloPolicy(slo=20.0, startup=30.0, scale_down_delay=60.0, burst_reserve=reserve),
+        )
+        report = run(config)
+        assert report.ok, report.render()
+        return report
+
+    without, with_reserve = burst_run(0.0), burst_run(1.0)
+
+    def worst_late_p95(report: Any) -> float:  # the bursts at minutes 16.7 and 23.3 (after two were seen)
+        return max(row["wait_p95_s"] for row in report.timeline if row["minute"] >= 17)
+
+    assert worst_late_p95(with_reserve) < 0.75 * worst_late_p95(without)
+    assert with_reserve.scaling["slo_violation_minutes"] < without.scaling["slo_violation_minutes"]
+    assert with_reserve.scaling["worker_seconds"] > without.scaling["worker_seconds"]  # what it costs
