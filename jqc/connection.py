@@ -59,11 +59,13 @@ class Connection:
         self._server: Any = None
         if self.embedded:
             try:
-                import fakeredis
+                import fakeredis  # noqa: F401
                 import lupa  # noqa: F401  (fakeredis needs it to run Lua)
             except ImportError as exc:  # pragma: no cover - both are dependencies of jqc
                 raise MissingDependencyError("the embedded backend needs: pip install 'fakeredis[lua]'") from exc
-            self._server = fakeredis.FakeServer(version=(7, 0))
+            from jqc.engine.embedded_lua import new_server
+
+            self._server = new_server()  # compiles each script once instead of on every call
 
     @property
     def safe_url(self) -> str:
