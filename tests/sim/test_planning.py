@@ -156,6 +156,11 @@ def test_pooled_quantile_takes_every_wait_together() -> None:
     samples = measure_many(configs)
     together = sorted(samples[0].waits + samples[1].waits)
     assert pooled_quantile(samples, 0.95) == together[379]
+    finishes = sorted(samples[0].finishes + samples[1].finishes)
+    assert pooled_quantile(samples, 0.95, of="finishes") == finishes[math.ceil(0.95 * len(finishes)) - 1]
+    assert all(f >= w for f, w in zip(finishes, together, strict=True))  # order statistics: finishing includes waiting
+    with pytest.raises(ValueError):
+        pooled_quantile(samples, 0.95, of="service")
 
 
 def test_erlang_c_workers_is_the_smallest_pool_meeting_the_slo() -> None:
