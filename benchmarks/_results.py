@@ -19,6 +19,13 @@ def summary(values: list[float]) -> dict[str, Any] | None:
     return {"runs": values, "median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
+def percentile(values: list[float], pct: float) -> float:
+    """Nearest-rank percentile: the smallest value with at least ``pct`` % of the values at or below it."""
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * pct // 100))
+    return ordered[int(rank) - 1]
+
+
 def delete_matching(client: Any, pattern: str) -> int:
     """UNLINK every key matching ``pattern``, found with SCAN, in batches of 1,000."""
     deleted = 0

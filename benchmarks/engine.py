@@ -3,7 +3,10 @@
 
 What it measures, side by side and in the same run (payload {"photoId": "123", "pipeline": "thumbnail"}):
 
-1. adds/s, one job at a time (jqc ``Queue.add`` vs bullmq ``await Queue.add``);
+1. adds/s, one job at a time (jqc ``Queue.add`` vs bullmq ``await Queue.add``), measured as
+   benchmarks/peers.py does: a fresh payload dict per job, each add awaited before the next, after a
+   warm-up, interleaved in ``--add-rounds`` rounds (jqc and bullmq taking turns, N / rounds jobs
+   each), so both figures cover the same stretch of time; the adding process's CPU time is recorded;
 2. bulk adds/s (jqc ``add_bulk`` vs bullmq ``addBulk``, both given lists of ``--bulk-batch`` jobs);
 3. no-op jobs claimed and completed per second from one process, 10 jobs in flight on each side
    (jqc: ``claim`` 10, then ``complete_many`` of the 10 held jobs claiming the next 10, one round trip
@@ -19,7 +22,7 @@ claim/complete) and jqc on the embedded fakeredis backend (smaller N). Every mea
 and jqc/bullmq ratios taken run by run. Results go to benchmarks/results/engine-latest.{json,md}.
 
 The bullmq half runs in a subprocess under its own interpreter (bullmq pins its own redis-py):
-``--bullmq-python`` or $BULLMQ_PYTHON, else ./.bench-venv-bullmq/bin/python (``make bench`` creates it).
+``--bullmq-python`` or $BULLMQ_PYTHON, else ./.bench-venvs/bullmq/bin/python (``make bench-engine`` creates it).
 That subprocess is this file run with ``--bullmq-child``: it reads one JSON command per line on stdin and
 answers one JSON line. Only the keys of the benchmark queues (``<prefix>:{bench}:*`` and
 ``bull:bench:*``) are ever deleted; nothing is flushed.
@@ -49,7 +52,7 @@ JOB_NAME = "thumbnail"
 DEFAULT_URL = "redis://127.0.0.1:6379/13"
 BULLMQ_VERSION = "3.4.4"
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_BULLMQ_PYTHON = ROOT / ".bench-venv-bullmq" / "bin" / "python"
+DEFAULT_BULLMQ_PYTHON = ROOT / ".bench-venvs" / "bullmq" / "bin" / "python"
 TARGETS = {"add": 2.0, "bulk": 3.0, "process": 4.0}  # jqc/bullmq at least
 BYTES_TARGET = 170.0  # jqc bytes per waiting job at most
 METRICS = {
@@ -76,12 +79,12 @@ async def _bull_add_batches(queue: Any, n: int, batch: int) -> float:
 
 
 async def _bull_adds(queue: Any, url: str, cmd: dict[str, Any]) -> dict[str, Any]:
-    n = cmd["n"]
+    jobs = [dict(PAYLOAD) for _ in range(cmd["n"])]  # one dict per job, as in real use
     add = queue.add
-    t0 = time.perf_counter()
-    for _ in range(n):
-        await add(JOB_NAME, PAYLOAD)
-    return {"seconds": time.perf_counter() - t0}
+    c0, t0 = time.process_time(), time.perf_counter()
+    for data in jobs:
+        await add(JOB_NAME, data)
+    return {"seconds": time.perf_counter() - t0, "cpu": time.process_time() - c0}
 
 
 async def _bull_bulk(queue: Any, url: str, cmd: dict[str, Any]) -> dict[str, Any]:
@@ -280,6 +283,18 @@ def commandstats(client: Any) -> dict[str, tuple[int, int]]:
     return out
 
 
+def commandstats_delta_raw(
+    before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]]
+) -> dict[str, tuple[int, int]]:
+    """cmd -> (calls, usec) added between two commandstats readings."""
+    out = {}
+    for name, (c, u) in after.items():
+        c0, u0 = before.get(name, (0, 0))
+        if c > c0:
+            out[name] = (c - c0, u - u0)
+    return out
+
+
 def commandstats_delta(
     before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]], jobs: int
 ) -> dict[str, Any]:
@@ -307,12 +322,18 @@ def jqc_clear(q: Any) -> None:
     q.obliterate(force=True)
 
 
-def jqc_adds(q: Any, n: int) -> float:
+def jqc_timed_adds(q: Any, n: int) -> tuple[float, float]:
+    """(seconds, CPU seconds of this process) for n single adds, each with its own payload dict."""
+    jobs = [dict(PAYLOAD) for _ in range(n)]  # one dict per job, as in real use
     add = q.add
-    t0 = time.perf_counter()
-    for _ in range(n):
-        add(JOB_NAME, PAYLOAD)
-    return time.perf_counter() - t0
+    c0, t0 = time.process_time(), time.perf_counter()
+    for data in jobs:
+        add(JOB_NAME, data)
+    return time.perf_counter() - t0, time.process_time() - c0
+
+
+def jqc_adds(q: Any, n: int) -> float:
+    return jqc_timed_adds(q, n)[0]
 
 
 def jqc_bulk(q: Any, n: int, batch: int) -> float:
@@ -435,13 +456,46 @@ class Bench:
             self.server.setdefault(side, {})[metric] = commandstats_delta(before, commandstats(self.client), jobs)
         return seconds
 
+    def measure_adds(self, run: int, first_run: bool) -> None:
+        """Single adds, interleaved: ``--add-rounds`` rounds, jqc and bullmq taking turns (who goes first
+        alternating), N / rounds adds each, so both figures cover the same stretch of time."""
+        a = self.args
+        per = max(1, a.n // a.add_rounds)
+        sides = ["jqc", "bullmq"] if self.bull is not None else ["jqc"]
+        seconds = dict.fromkeys(sides, 0.0)
+        cpu = dict.fromkeys(sides, 0.0)
+        stats: dict[str, dict[str, tuple[int, int]]] = {side: {} for side in sides}
+        keep = first_run and a.commandstats
+        for r in range(a.add_rounds):
+            for side in sides if (run + r) % 2 == 0 else sides[::-1]:
+                before = commandstats(self.client) if keep else None
+                if side == "jqc":
+                    secs, used = jqc_timed_adds(self.q, per)
+                else:
+                    assert self.bull is not None
+                    reply = self.bull.call("adds", n=per)
+                    if "error" in reply:
+                        raise RuntimeError(f"bullmq adds: {reply['error']}")
+                    secs, used = float(reply["seconds"]), float(reply["cpu"])
+                seconds[side] += secs
+                cpu[side] += used
+                if before is not None:
+                    for name, (c, u) in commandstats_delta_raw(before, commandstats(self.client)).items():
+                        c0, u0 = stats[side].get(name, (0, 0))
+                        stats[side][name] = (c0 + c, u0 + u)
+            jqc_clear(self.q)
+            delete_matching(self.client, self.bull_pattern)
+        total = per * a.add_rounds
+        for side in sides:
+            self.record(side, "add", total / seconds[side])
+            self.record(side, "add_cpu_us", cpu[side] / total * 1e6)
+            if keep:
+                self.server.setdefault(side, {})["add"] = commandstats_delta({}, stats[side], total)
+
     # one measurement per side, each leaving the database clean
     def measure_jqc(self, metric: str, first_run: bool) -> None:
         a, q = self.args, self.q
-        if metric == "add":
-            s = self.profiled("jqc", metric, a.n, first_run, lambda: jqc_adds(q, a.n))
-            self.record("jqc", metric, a.n / s)
-        elif metric == "bulk":
+        if metric == "bulk":
             s = self.profiled("jqc", metric, a.n, first_run, lambda: jqc_bulk(q, a.n, a.bulk_batch))
             self.record("jqc", metric, a.n / s)
         elif metric == "process":
@@ -459,10 +513,7 @@ class Bench:
     def measure_bull(self, metric: str, first_run: bool) -> None:
         a, bull = self.args, self.bull
         assert bull is not None
-        if metric == "add":
-            s = self.profiled("bullmq", metric, a.n, first_run, lambda: bull.seconds("adds", n=a.n))
-            self.record("bullmq", metric, a.n / s)
-        elif metric == "bulk":
+        if metric == "bulk":
             s = self.profiled("bullmq", metric, a.n, first_run, lambda: bull.seconds("bulk", n=a.n, batch=a.bulk_batch))
             self.record("bullmq", metric, a.n / s)
         elif metric == "process":
@@ -522,7 +573,8 @@ class Bench:
         self.warm_up()
         for i in range(a.runs):
             first = i == 0
-            for metric in ("add", "bulk", "process", "bytes"):
+            self.measure_adds(i, first)
+            for metric in ("bulk", "process", "bytes"):
                 sides = ["jqc", "bullmq"] if i % 2 == 0 else ["bullmq", "jqc"]
                 for side in sides:
                     if side == "jqc":
@@ -631,6 +683,14 @@ def markdown(r: dict[str, Any], bench: Bench) -> str:
             f"{fmt_cell(res.get('bullmq', {}).get(metric), metric)} | "
             f"{fmt_ratio(r['ratios_jqc_over_bullmq'].get(metric))} | {goal} | {met} |"
         )
+    cpu = {side: res.get(side, {}).get("add_cpu_us") for side in ("jqc", "bullmq")}
+    if all(cpu.values()):
+        out += [
+            "",
+            f"Single adds ({p['add_rounds']} interleaved rounds): CPU time of the adding process per add, jqc "
+            f"{cpu['jqc']['median']:.0f} µs, bullmq {cpu['bullmq']['median']:.0f} µs; the rest of each add's wall "
+            "time is Redis and the wake-ups between the two processes, the same for both.",
+        ]
     out += [
         "",
         "Other rows (no target):",
@@ -700,10 +760,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--mem-n", type=int, help="waiting jobs for the bytes measurement (default 100,000)")
     ap.add_argument("--fake-n", type=int, help="jobs per fakeredis measurement (default 2,000)")
     ap.add_argument("--bulk-batch", type=int, default=1000, help="jobs per add_bulk/addBulk call (default 1000)")
+    ap.add_argument("--add-rounds", type=int, default=5, help="interleaved rounds of single adds (default 5)")
     ap.add_argument("--concurrency", type=int, default=10, help="bullmq worker concurrency = jobs jqc holds (10)")
     ap.add_argument(
         "--bullmq-python",
-        help="interpreter with bullmq installed (else $BULLMQ_PYTHON, else .bench-venv-bullmq/bin/python)",
+        help="interpreter with bullmq installed (else $BULLMQ_PYTHON, else .bench-venvs/bullmq/bin/python)",
     )
     ap.add_argument(
         "--commandstats",
@@ -786,7 +847,10 @@ def main(argv: list[str] | None = None) -> int:
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "command": command_line(),
         "machine": machine,
-        "params": {k: getattr(args, k) for k in ("runs", "n", "mem_n", "fake_n", "bulk_batch", "concurrency", "queue")},
+        "params": {
+            k: getattr(args, k)
+            for k in ("runs", "n", "add_rounds", "mem_n", "fake_n", "bulk_batch", "concurrency", "queue")
+        },
         "payload": PAYLOAD,
         "job_name": JOB_NAME,
     }

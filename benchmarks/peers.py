@@ -3,15 +3,24 @@
 
 Every system runs the same workload (no-op jobs, payload {"photoId": "123", "pipeline": "thumbnail"}):
 
-1. adds/s one at a time, and in bulk with the system's own bulk API where it has one (else what the
-   report names: a loop, or asyncio.gather of single adds), lists of ``--bulk-batch`` jobs;
+1. adds/s one at a time (each add awaited before the next, a fresh payload dict per job, after a
+   warm-up that opened the connection and loaded any scripts), measured interleaved: ``--add-rounds``
+   rounds in which every system adds N / rounds jobs in turn, so that every system's figure covers
+   the same stretch of time (the load other processes put on the machine, the CPUs the scheduler
+   picked) and the ratio compares like with like; the adding process's CPU time is recorded too;
+   and adds in bulk with the system's own bulk API where it has one (else what the report names: a
+   loop, or asyncio.gather of single adds), lists of ``--bulk-batch`` jobs;
 2. no-op jobs processed per second with one and with two worker processes (settings per system in
    the report). N jobs are added first, then the worker processes are started; every handler appends
-   ``<seq> <time.time()>`` to a log file as it starts (O_APPEND), and the rate is (N - 1) / (time of
-   the last start - time of the first), so process start-up is not counted;
-3. latency, add -> handler start, with one idle worker process: the producer adds one job at a time
-   (the payload plus a ``seq``), notes time.time() just before each add, then waits ``--gap`` ms;
-   p50 / p99 over ``--lat-n`` samples per run, pooled over runs;
+   ``<seq> <time.monotonic()>`` to a log file as it starts (O_APPEND), and the rate is (N - 1) / (time
+   of the last start - time of the first), so process start-up is not counted;
+3. latency, add -> handler start, with one idle worker process: the producer (the system's adapter
+   process) adds one job at a time (the payload plus a ``seq``), takes time.monotonic() right before
+   each add call, then waits ``--gap`` ms (uniform 0.5-1.5x) so the worker is idle again; the handler's
+   first statement takes time.monotonic() in the worker process (CLOCK_MONOTONIC: one clock for every
+   process of the machine). The first ``--lat-warm`` samples are dropped; p50 / p99 (nearest rank) over
+   ``--lat-n`` samples per run, pooled over runs. The add call's own duration is reported beside it
+   (a job cannot start before its add has reached Redis). benchmarks/worker.py measures it the same way;
 4. Redis bytes per waiting job: ``--mem-n`` jobs added, then the sum of ``MEMORY USAGE key SAMPLES 0``
    over every key of the benchmark db (SCAN), divided by the job count (not INFO: the server is shared);
 5. Redis commands per processed job: the one-process run repeated on a private ``redis-server`` this
@@ -24,10 +33,12 @@ Every system runs the same workload (no-op jobs, payload {"photoId": "123", "pip
    worker started, and after up to ``--crash-wait`` s: jobs never started (lost) and jobs started twice
    or more. Recovery knobs are shortened for this row only (the report says which).
 
-Each system runs in its own interpreter (``.bench-venvs/<peer>/bin/python``, ``make bench-peers``
+Each system runs in its own interpreter (``.bench-venvs/<peer>/bin/python``, ``make bench``
 creates them; jqc runs under this interpreter) through a small adapter in benchmarks/peers/. The db of
 ``--url`` (default 3) must be the benchmark's own: it is FLUSHDB-ed between measurements. Repeated
-``--runs`` times, the order rotating; median (min-max) and the ratio to bullmq taken within each run.
+``--runs`` times; within a run the systems are measured back to back, measure by measure (the first
+one rotating between runs), so the figures a ratio compares are taken close together in time; median
+(min-max) and the ratio to bullmq taken within each run.
 Results: benchmarks/results/peers-latest.{json,md}.
 
     .venv/bin/python benchmarks/peers.py [--quick] [--url redis://127.0.0.1:6379/3] [--peers jqc,bullmq]
@@ -51,12 +62,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _results import summary, write_results
+from _results import percentile, summary, write_results
 
 ROOT = Path(__file__).resolve().parent.parent
 ADAPTERS = Path(__file__).resolve().parent / "peers"
 DEFAULT_URL = "redis://127.0.0.1:6379/3"
 SYSTEMS = ("jqc", "bullmq", "huey", "dramatiq", "arq", "saq", "celery", "rq")
+# Not a queue: LPUSH / BLPOP on a bare list (benchmarks/peers/floor_adapter.py), measured for single
+# adds and latency only, as the floor the machine puts under every system.
+FLOOR = "floor"
 PINS = {
     "bullmq": "bullmq==3.4.4",
     "huey": "huey==3.5.4",
@@ -65,8 +79,9 @@ PINS = {
     "saq": "saq[redis]==0.26.4 (+ typing_extensions, undeclared)",
     "celery": "celery[redis]==5.7.0",
     "rq": "rq==3.0.0",
+    FLOOR: "redis-py of this venv",
 }
-CONCURRENCY = {"jqc": 10, "bullmq": 10, "huey": 1, "dramatiq": 8, "arq": 10, "saq": 10, "celery": 1, "rq": 1}
+CONCURRENCY = {"jqc": 10, "bullmq": 10, "huey": 1, "dramatiq": 8, "arq": 10, "saq": 10, "celery": 1, "rq": 1, FLOOR: 1}
 # What each one promises when a worker dies mid-job (from its docs; the crash row runs where it is claimed).
 AT_LEAST_ONCE = {
     "jqc": "yes: lock + stall check",
@@ -77,8 +92,10 @@ AT_LEAST_ONCE = {
     "saq": "no claim: stuck jobs are swept, retried only if retries remain",
     "celery": "only with acks_late (set here)",
     "rq": "no: abandoned jobs go to FailedJobRegistry",
+    FLOOR: "no: not a queue (reference row)",
 }
 QUEUE = "pb"
+WARM_ADDS = 200  # single adds each adapter makes once before anything is timed
 METRICS = {
     "add": ("adds/s one at a time", "higher"),
     "bulk": ("adds/s bulk", "higher"),
@@ -240,11 +257,6 @@ def wait_lines(path: Path, n: int, timeout: float) -> bool:
     return False
 
 
-def percentile(values: list[float], pct: float) -> float:
-    s = sorted(values)
-    return s[min(len(s) - 1, max(0, round(pct / 100 * len(s)) - 1))]
-
-
 # -- Redis side (parent) ------------------------------------------------------------------------------
 
 
@@ -287,16 +299,20 @@ class Bench:
         self.workdir = workdir
         self.values: dict[str, dict[str, list[float]]] = {}
         self.lat: dict[str, list[float]] = {}
+        self.add_call: dict[str, list[float]] = {}  # ms the producer's add call took, latency samples
         self.skipped: dict[str, str] = {}
         self.failed: dict[str, dict[str, str]] = {}
         self.commands: dict[str, dict[str, float]] = {}
         self.crash: dict[str, dict[str, Any]] = {}
         self.systems: dict[str, System] = {}
+        self.load: list[float] = []  # 1-minute load average at the end of each run
         self.private: tuple[str, Any] | None = None  # (url, client) of the private redis-server
         venvs = Path(args.venvs)
         for name in args.peers:
             python = sys.executable if name == "jqc" else str((venvs / name / "bin" / "python").absolute())
             self.systems[name] = System(name, python, args.url, workdir)
+        if not args.no_floor:
+            self.systems[FLOOR] = System(FLOOR, sys.executable, args.url, workdir)
 
     def record(self, name: str, metric: str, value: float) -> None:
         self.values.setdefault(name, {}).setdefault(metric, []).append(value)
@@ -307,10 +323,17 @@ class Bench:
     def start_all(self) -> None:
         for name, s in list(self.systems.items()):
             why = s.start()
+            if why is None:
+                assert s.child is not None
+                warm = s.child.call("add", n=WARM_ADDS)  # connections opened, scripts loaded
+                why = warm.get("error")
             if why:
                 print(f"{name}: cannot run: {why}", file=sys.stderr, flush=True)
                 self.skipped[name] = why
+                if s.child is not None:
+                    s.child.close()
                 del self.systems[name]
+        self.flush()
 
     def guarded(self, name: str, metric: str, fn: Any) -> None:
         try:
@@ -321,16 +344,40 @@ class Bench:
         finally:
             self.flush()
 
-    def measure_adds(self, s: System) -> None:
+    def measure_adds(self, order: list[str]) -> None:
+        """Single adds, interleaved: in each of ``--add-rounds`` rounds every system adds N / rounds jobs
+        in turn (the order rotating), so each system's time is spread over the same stretch as the others'."""
+        a = self.args
+        per = max(1, a.n // a.add_rounds)
+        seconds = dict.fromkeys(order, 0.0)
+        cpu = dict.fromkeys(order, 0.0)
+        alive = list(order)
+        self.flush()
+        for r in range(a.add_rounds):
+            turn = alive[r % len(alive) :] + alive[: r % len(alive)] if alive else []
+            for name in turn:
+                child = self.systems[name].child
+                assert child is not None
+                reply = child.call("add", n=per)
+                if "error" in reply:
+                    print(f"{name} add: {reply['error']}", file=sys.stderr, flush=True)
+                    self.failed.setdefault(name, {})["add"] = str(reply["error"])[:300]
+                    alive.remove(name)
+                    continue
+                seconds[name] += float(reply["seconds"])
+                cpu[name] += float(reply.get("cpu", 0.0))
+            self.flush()
+        total = per * a.add_rounds
+        for name in alive:
+            self.record(name, "add", total / seconds[name])
+            self.record(name, "add_wall_us", seconds[name] / total * 1e6)
+            self.record(name, "add_cpu_us", cpu[name] / total * 1e6)
+
+    def measure_bulk(self, s: System) -> None:
         assert s.child is not None
         n, batch = self.args.n, self.args.bulk_batch
         self.flush()
-        self.guarded(s.name, "add", lambda: self.record(s.name, "add", n / s.child.value("add", n=n)))  # type: ignore[union-attr]
-        self.guarded(
-            s.name,
-            "bulk",
-            lambda: self.record(s.name, "bulk", n / s.child.value("bulk", n=n, batch=batch)),  # type: ignore[union-attr]
-        )
+        self.record(s.name, "bulk", n / s.child.value("bulk", n=n, batch=batch))
 
     def measure_process(self, s: System, procs: int) -> None:
         assert s.child is not None
@@ -386,27 +433,32 @@ class Bench:
         top = sorted(((k, v) for k, v in calls.items() if v / n >= 0.01), key=lambda kv: -kv[1])[:8]
         self.commands[s.name] = {k: round(v / n, 2) for k, v in top}
 
-    def measure_latency(self, s: System, run: int) -> None:
+    def measure_latency(self, s: System) -> None:
         assert s.child is not None
         a = self.args
         s.reset_log()
         workers = s.workers(1)
+        total = a.lat_warm + a.lat_n
         try:
-            # warm-up: wait until the idle worker answers a job, then a few more
-            s.child.value("latency", key="sent", n=1, seq0=-1000, gap=0)
+            # wait until the worker is up and has run a job (seq -1: not a sample)
+            s.child.value("latency", key="sent", n=1, seq0=-1, gap=0)
             if not wait_lines(s.log, 1, timeout=60):
                 raise RuntimeError("the worker did not start a warm-up job within 60 s")
-            s.child.value("latency", key="sent", n=5, seq0=-999, gap=a.gap / 1000)
-            seq0 = run * a.lat_n
-            sent = s.child.value("latency", key="sent", n=a.lat_n, seq0=seq0, gap=a.gap / 1000)
-            wait_lines(s.log, 6 + a.lat_n, timeout=30)
+            reply = s.child.call("latency", n=total, seq0=0, gap=a.gap / 1000)
+            if "error" in reply:
+                raise RuntimeError(f"latency: {reply['error']}")
+            wait_lines(s.log, 1 + total, timeout=30)
         finally:
             kill(workers)
-        started = {seq: t for seq, t in s.starts() if seq >= 0}
-        lat = [(started[seq0 + i] - t) * 1000 for i, t in enumerate(sent) if seq0 + i in started]
-        if len(lat) < len(sent):
-            raise RuntimeError(f"only {len(lat)} of {len(sent)} latency jobs started")
+        started: dict[int, float] = {}
+        for seq, t in s.starts():
+            started.setdefault(seq, t)  # the first start of a job
+        samples = list(zip(reply["sent"], reply["returned"], strict=True))[a.lat_warm :]
+        lat = [(started[a.lat_warm + i] - t) * 1000 for i, (t, _) in enumerate(samples) if a.lat_warm + i in started]
+        if len(lat) < len(samples):
+            raise RuntimeError(f"only {len(lat)} of {len(samples)} latency jobs started")
         self.lat.setdefault(s.name, []).extend(lat)
+        self.add_call.setdefault(s.name, []).extend((back - t) * 1000 for t, back in samples)
 
     def measure_bytes(self, s: System) -> None:
         assert s.child is not None
@@ -454,22 +506,29 @@ class Bench:
             s.restart(crash=False)
             self.flush()
 
+    def each(self, order: list[str], metric: str, fn: Any) -> None:
+        """One measurement for every system, back to back."""
+        for name in order:
+            self.guarded(name, metric, lambda s=self.systems[name]: fn(s))
+        print(f"  {metric}: done ({', '.join(order)})", file=sys.stderr, flush=True)
+
     def run(self) -> None:
         a = self.args
         names = list(self.systems)
         for i in range(a.runs):
             order = names[i % len(names) :] + names[: i % len(names)]
-            for name in order:
-                s = self.systems[name]
-                self.measure_adds(s)
-                for procs in (1, 2):
-                    self.guarded(name, f"proc{procs}", lambda s=s, p=procs: self.measure_process(s, p))
-                self.guarded(name, "latency", lambda s=s, i=i: self.measure_latency(s, i))
-                if self.private is not None and (i == 0 or not a.commands_once):
-                    self.guarded(name, "cmds", lambda s=s: self.measure_commands(s))
-                if i == 0 or not a.bytes_once:
-                    self.guarded(name, "bytes", lambda s=s: self.measure_bytes(s))
-                print(f"run {i + 1}/{a.runs}: {name} done", file=sys.stderr, flush=True)
+            queues = [name for name in order if name != FLOOR]  # the floor row: single adds and latency only
+            print(f"run {i + 1}/{a.runs}, load {os.getloadavg()[0]:.2f}", file=sys.stderr, flush=True)
+            self.measure_adds(order)
+            self.each(queues, "bulk", self.measure_bulk)
+            for procs in (1, 2):
+                self.each(queues, f"proc{procs}", lambda s, p=procs: self.measure_process(s, p))
+            self.each(order, "latency", self.measure_latency)
+            if self.private is not None and (i == 0 or a.commands_every_run):
+                self.each(queues, "cmds", self.measure_commands)
+            if i == 0 or a.bytes_every_run:
+                self.each(queues, "bytes", self.measure_bytes)
+            self.load.append(round(os.getloadavg()[0], 2))
         if "jqc" in self.systems and not a.no_embedded:
             self.measure_embedded()
         if not a.no_crash:
@@ -522,6 +581,9 @@ def build_report(bench: Bench, meta: dict[str, Any]) -> dict[str, Any]:
     for name, lat in bench.lat.items():
         results.setdefault(name, {})["p50"] = {"median": percentile(lat, 50), "samples": len(lat)}
         results[name]["p99"] = {"median": percentile(lat, 99), "samples": len(lat)}
+    for name, calls in bench.add_call.items():
+        results[name]["add_call_p50"] = {"median": percentile(calls, 50), "samples": len(calls)}
+        results[name]["add_call_p99"] = {"median": percentile(calls, 99), "samples": len(calls)}
     ratios: dict[str, dict[str, Any]] = {}
     bull = bench.values.get("bullmq", {})
     for name, metrics in bench.values.items():
@@ -534,7 +596,7 @@ def build_report(bench: Bench, meta: dict[str, Any]) -> dict[str, Any]:
             for p, pct in (("p50", 50), ("p99", 99)):
                 ratios.setdefault(name, {})[p] = {"median": percentile(lat, pct) / percentile(bl, pct)}
     systems = {}
-    for name in [*SYSTEMS, "jqc-embedded"]:
+    for name in [*SYSTEMS, "jqc-embedded", FLOOR]:
         s = bench.systems.get(name)
         systems[name] = {
             "pin": PINS.get(name, "this checkout"),
@@ -585,9 +647,12 @@ def markdown(r: dict[str, Any]) -> str:
         f"- date: {r['date']}",
         f"- command: `{r['command']}`",
         f"- machine: {m['nproc']} cores, {m['platform']}, Python {m['python']}, Redis {m['redis_version']} at "
-        f"{m['url']}; load average (1 min) start / end {m['loadavg_1min_start']} / {m['loadavg_1min_end']}",
-        f"- N = {p['n']:,} jobs per throughput measurement, {p['mem_n']:,} waiting jobs for bytes, "
-        f"{p['lat_n']} latency samples per run ({p['gap']:g} ms apart on average, uniform 0.5-1.5x), "
+        f"{m['url']}; load average (1 min) at start {m['loadavg_1min_start']}, at the end of each run "
+        f"{', '.join(str(x) for x in m.get('loadavg_1min_runs', []))}, at the end {m['loadavg_1min_end']}",
+        f"- N = {p['n']:,} jobs per throughput measurement (single adds: {p['add_rounds']} interleaved rounds of "
+        f"{p['n'] // p['add_rounds']:,} per system), {p['mem_n']:,} waiting jobs for bytes, "
+        f"{p['lat_n']} latency samples per run after {p['lat_warm']} dropped ({p['gap']:g} ms apart on average, "
+        f"uniform 0.5-1.5x; time.monotonic() before the add call to the handler's first statement), "
         f"{p['runs']} run(s), bulk lists of "
         f"{p['bulk_batch']:,}; median (min-max); xR = ratio to bullmq in the same run (adds and processing: "
         "higher is better; latency, bytes, commands: lower is better)",
@@ -598,14 +663,36 @@ def markdown(r: dict[str, Any]) -> str:
         "| system | " + " | ".join(label for label, _ in METRICS.values()) + " |",
         "|---" * (len(METRICS) + 1) + "|",
     ]
-    for name in [*r["params"]["peers"], "jqc-embedded"]:
+    for name in [*r["params"]["peers"], "jqc-embedded", FLOOR]:
         info = r["systems"][name]
         if info["skipped"]:
             out.append(f"| {name} | cannot run here: {info['skipped']} |" + " |" * (len(METRICS) - 1))
             continue
         if name not in r["results"]:
             continue
-        out.append(f"| {name} | " + " | ".join(cell(r, name, metric) for metric in METRICS) + " |")
+        label = "floor (bare list, not a queue)" if name == FLOOR else name
+        out.append(f"| {label} | " + " | ".join(cell(r, name, metric) for metric in METRICS) + " |")
+    out += [
+        "",
+        "Where the time goes (not compared): a single add's wall time and the CPU time of the process making it "
+        "(Redis's own time is the rest, with the wake-ups between the two processes); in the latency "
+        "measurement, how long the producer's add call itself took:",
+        "",
+        "| system | single add, µs | of which adder CPU, µs | latency: add call p50 / p99, ms |",
+        "|---|---|---|---|",
+    ]
+    for name in [*r["params"]["peers"], FLOOR]:
+        res = r["results"].get(name, {})
+        if not res:
+            continue
+        wall, cpu = res.get("add_wall_us"), res.get("add_cpu_us")
+        call50, call99 = res.get("add_call_p50"), res.get("add_call_p99")
+        cells = [
+            f"{wall['median']:.0f}" if wall else "—",
+            f"{cpu['median']:.0f}" if cpu else "—",
+            f"{call50['median']:.2f} / {call99['median']:.2f}" if call50 and call99 else "—",
+        ]
+        out.append(f"| {name} | " + " | ".join(cells) + " |")
     out += ["", "Crash recovery (one worker process SIGKILLed once a third of the jobs had started):", ""]
     out += [
         "| system | claims at-least-once | jobs | lost | run twice | settings for this row |",
@@ -643,6 +730,13 @@ def markdown(r: dict[str, Any]) -> str:
         "| jqc-embedded | this checkout | (same) | Queue.add_bulk | in-process jqc.Worker, concurrency 10, "
         f"N = {p['fake_n']:,} (the embedded backend lives in one process: no 2-process, latency, bytes rows) |"
     )
+    floor = r["systems"].get(FLOOR) or {}
+    if floor.get("hello"):
+        vers = ", ".join(f"{k} {v}" for k, v in (floor["hello"].get("versions") or {}).items())
+        out.append(
+            f"| {FLOOR} | {floor['pin']} | {vers} | — | {floor['hello'].get('settings')}: single adds and latency "
+            "only, the least any queue does per job |"
+        )
     failures = {n: i["failed"] for n, i in r["systems"].items() if i["failed"]}
     if failures:
         out += ["", "Failures:", ""]
@@ -667,9 +761,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--peers", default=",".join(SYSTEMS), help="comma-separated systems to run (default all)")
     ap.add_argument("--quick", action="store_true", help="1 run, small N (a smoke run)")
     ap.add_argument("--runs", type=int, help="repetitions (default 3; 1 with --quick)")
-    ap.add_argument("--n", type=int, help="jobs per throughput measurement (default 20,000; 2,000 with --quick)")
+    ap.add_argument("--n", type=int, help="jobs per throughput measurement (default 5,000; 2,000 with --quick)")
+    ap.add_argument("--add-rounds", type=int, default=5, help="interleaved rounds of single adds (default 5)")
     ap.add_argument("--mem-n", type=int, help="waiting jobs for bytes (default 100,000; 20,000 with --quick)")
-    ap.add_argument("--lat-n", type=int, help="latency samples per run (default 1,000; 200 with --quick)")
+    ap.add_argument("--lat-n", type=int, help="latency samples per run (default 500; 200 with --quick)")
+    ap.add_argument("--lat-warm", type=int, default=20, help="latency samples dropped first (default 20)")
     ap.add_argument(
         "--gap",
         type=float,
@@ -680,18 +776,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--crash-wait", type=float, default=40.0, help="seconds to wait for recovery (default 40)")
     ap.add_argument("--fake-n", type=int, help="jobs per embedded-backend measurement (default 5,000; 1,000 quick)")
     ap.add_argument("--bulk-batch", type=int, default=1000, help="jobs per bulk call (default 1000)")
-    ap.add_argument("--bytes-once", action="store_true", help="measure bytes in the first run only")
-    ap.add_argument("--commands-once", action="store_true", help="count commands in the first run only")
+    ap.add_argument("--bytes-every-run", action="store_true", help="measure bytes in every run (default: first)")
+    ap.add_argument("--commands-every-run", action="store_true", help="count commands in every run (default: first)")
+    for old in ("--bytes-once", "--commands-once"):  # the default now; still accepted
+        ap.add_argument(old, action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--no-private-redis", action="store_true", help="skip the commands measurement")
     ap.add_argument("--no-crash", action="store_true", help="skip the crash row")
     ap.add_argument("--no-embedded", action="store_true", help="skip jqc's embedded-backend row")
+    ap.add_argument("--no-floor", action="store_true", help="skip the bare-list reference row (LPUSH / BLPOP)")
     ap.add_argument("--out-dir", default=str(ROOT / "benchmarks" / "results"), help="where results are written")
     args = ap.parse_args(argv)
     q = args.quick
     args.runs = args.runs or (1 if q else 3)
-    args.n = args.n or (2_000 if q else 20_000)
+    args.n = args.n or (2_000 if q else 5_000)
     args.mem_n = args.mem_n or (20_000 if q else 100_000)
-    args.lat_n = args.lat_n or (200 if q else 1_000)
+    args.lat_n = args.lat_n or (200 if q else 500)
+    args.add_rounds = max(1, min(args.add_rounds, args.n))
     args.crash_n = args.crash_n or (1_000 if q else 5_000)
     args.fake_n = args.fake_n or (1_000 if q else 5_000)
     args.peers = [p for p in args.peers.split(",") if p]
@@ -774,6 +874,7 @@ def main(argv: list[str] | None = None) -> int:
                 server_proc.terminate()
                 server_proc.wait(timeout=30)
     machine["loadavg_1min_end"] = round(os.getloadavg()[0], 2)
+    machine["loadavg_1min_runs"] = bench.load
     meta = {
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "command": command_line(),
@@ -786,7 +887,9 @@ def main(argv: list[str] | None = None) -> int:
                 "n",
                 "mem_n",
                 "lat_n",
+                "lat_warm",
                 "gap",
+                "add_rounds",
                 "crash_n",
                 "crash_wait",
                 "fake_n",

@@ -16,12 +16,15 @@ What it measures for each system (payload {"photoId": "123", "pipeline": "thumbn
    - bullmq: a ``Worker`` with concurrency 10 and an ``async def`` no-op processor, per process;
    - huey: a ``RedisHuey`` consumer with one worker thread per process (its default) and a plain
      no-op task; huey tracks nothing in flight (a killed consumer loses its job).
-2. idle-worker latency, add to handler start: one worker process, idle; a producer adds one job at a
-   time, carrying ``t`` = time.time() taken just before the add call, then waits ``--gap`` ms (so the
-   worker is idle again) before the next; the handler returns time.time() at its start, stored as
-   the job's result. Latency = start - t, p50/p99 over ``--lat-n`` samples per run (after
-   ``--lat-warm`` discarded ones), pooled over the runs. jqc's producer is this process; bullmq's
-   and huey's run in their own interpreters (see below), on the same machine and clock.
+2. idle-worker latency, add to handler start, measured as benchmarks/peers.py does: one worker
+   process, idle; a producer in another process adds one job at a time, taking time.monotonic() right
+   before the add call, then waits ``--gap`` ms (uniform 0.5-1.5x, so the worker is idle again and
+   nothing periodic lines up with the adds) before the next; the handler's first statement takes
+   time.monotonic() in the worker process and returns it as the job's result (CLOCK_MONOTONIC is one
+   clock for every process of the machine, and never stepped). Latency = start - sent, p50/p99
+   (nearest rank) over ``--lat-n`` samples per run (after ``--lat-warm`` dropped ones), pooled over
+   the runs; the add call's own duration is reported beside it. jqc's producer is this process;
+   bullmq's and huey's run in their own interpreters (see below).
 
 Ratios are jqc/bullmq and jqc/huey taken within each run; targets: one jqc worker process at least
 4x bullmq and 1.5x huey; jqc latency p50 <= 1.0 ms and p99 <= 2.0 ms (over all samples of all runs;
@@ -32,8 +35,8 @@ ratio compares (the 1-minute load average after each measurement is reported too
 benchmarks/results/worker-latest.{json,md}.
 
 bullmq and huey each run in their own venv (each pins its own redis-py), as subprocesses of this
-file: ``--bullmq-python`` / $BULLMQ_PYTHON, else ./.bench-venv-bullmq/bin/python, and
-``--huey-python`` / $HUEY_PYTHON, else ./.bench-venv-huey/bin/python (``make bench-worker`` creates
+file: ``--bullmq-python`` / $BULLMQ_PYTHON, else ./.bench-venvs/bullmq/bin/python, and
+``--huey-python`` / $HUEY_PYTHON, else ./.bench-venvs/huey/bin/python (``make bench-worker`` creates
 both). A system whose interpreter is missing is skipped and the report says so. Only the keys of the
 benchmark queues are ever deleted (``<prefix>:{benchw}:*``, ``bull:benchw:*``, ``huey.*.benchw*``);
 nothing is flushed.
@@ -61,9 +64,9 @@ from pathlib import Path
 from typing import Any
 
 try:
-    from _results import delete_matching, summary, write_results
+    from _results import delete_matching, percentile, summary, write_results
 except ImportError:  # imported as benchmarks.worker by the jqc worker processes it starts
-    from benchmarks._results import delete_matching, summary, write_results
+    from benchmarks._results import delete_matching, percentile, summary, write_results
 
 PAYLOAD = {"photoId": "123", "pipeline": "thumbnail"}
 DEFAULT_URL = "redis://127.0.0.1:6379/13"
@@ -88,7 +91,7 @@ async def noop(ctx: Any) -> None:
 
 async def lat(ctx: Any) -> float:
     """The latency job: its result is when the handler started."""
-    return time.time()
+    return time.monotonic()
 
 
 HANDLERS = {"noop": noop, "lat": lat}
@@ -138,7 +141,7 @@ def bullmq_worker_main(url: str, queue_name: str, concurrency: int) -> int:
 
     async def processor(job: Any, token: Any) -> Any:
         if job.name == "lat":
-            return time.time()
+            return time.monotonic()
         return None
 
     async def main() -> None:
@@ -191,20 +194,21 @@ def bullmq_ctl_main(url: str, queue_name: str) -> int:
                 return {"t0": t0}
             if op == "latency":
                 rng = random.Random(cmd["seed"])
-                added: list[tuple[str, float]] = []
+                added: list[tuple[str, float, float]] = []
                 for _ in range(cmd["n"]):
-                    t = time.time()
-                    job = await queue.add("lat", {**PAYLOAD, "t": t})
-                    added.append((job.id, t))
+                    t = time.monotonic()
+                    job = await queue.add("lat", dict(PAYLOAD))
+                    added.append((job.id, t, time.monotonic() - t))
                     await asyncio.sleep(_spaced(rng, cmd["gap_ms"]))
                 await asyncio.sleep(0.2)
-                lats = []
-                for job_id, t in added:
+                lats, calls = [], []
+                for job_id, t, call in added:
                     job = await Job.fromId(queue, job_id)
                     if job is None or job.returnvalue is None:
                         return {"error": f"latency job {job_id} did not finish"}
                     lats.append(float(job.returnvalue) - t)
-                return {"lat": lats}
+                    calls.append(call)
+                return {"lat": lats, "add_call": calls}
             return {"error": f"unknown op {op!r}"}
 
         try:
@@ -228,7 +232,7 @@ def _huey(url: str, name: str) -> tuple[Any, Any, Any]:
         return None
 
     def lat_task(data: Any) -> float:
-        return time.time()
+        return time.monotonic()
 
     noop_task.__name__, lat_task.__name__ = "noop", "lat"
     return huey, huey.task()(noop_task), huey.task()(lat_task)
@@ -301,16 +305,18 @@ def huey_ctl_main(url: str, queue_name: str) -> int:
             rng = random.Random(cmd["seed"])
             added = []
             for _ in range(cmd["n"]):
-                t = time.time()
-                added.append((lat_task({**PAYLOAD, "t": t}), t))
+                t = time.monotonic()
+                result = lat_task(dict(PAYLOAD))
+                added.append((result, t, time.monotonic() - t))
                 time.sleep(_spaced(rng, cmd["gap_ms"]))
-            lats = []
-            for handle_, t in added:
+            lats, calls = [], []
+            for handle_, t, call in added:
                 started = handle_.get(blocking=True, timeout=10)
                 if started is None:
                     return {"error": "a latency job did not finish"}
                 lats.append(float(started) - t)
-            return {"lat": lats}
+                calls.append(call)
+            return {"lat": lats, "add_call": calls}
         return {"error": f"unknown op {op!r}"}
 
     asyncio.run(_lines(handle, out))
@@ -387,13 +393,6 @@ class WorkerProcess:
         return self.output
 
 
-def percentile(values: list[float], pct: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    rank = max(1, -(-len(ordered) * pct // 100))
-    return ordered[int(rank) - 1]
-
-
 class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
         import jqc
@@ -411,6 +410,7 @@ class Bench:
         self.python: dict[str, str] = {}
         self.rates: dict[str, dict[str, list[float]]] = {s: {"1": [], "2": []} for s in SYSTEMS}
         self.latency: dict[str, list[list[float]]] = {s: [] for s in SYSTEMS}
+        self.add_call: dict[str, list[float]] = {s: [] for s in SYSTEMS}  # ms, the producer's add call
         self.load: list[float] = []  # 1-minute load average after each measurement
 
     # -- per-system pieces ------------------------------------------------------------------------------
@@ -509,31 +509,35 @@ class Bench:
         total = a.lat_warm + a.lat_n
         try:
             if system == "jqc":
-                lats = self.jqc_latency(total, seed)
+                lats, calls = self.jqc_latency(total, seed)
             else:
-                lats = [float(x) for x in self.ctl[system].must("latency", n=total, gap_ms=a.gap, seed=seed)["lat"]]
+                reply = self.ctl[system].must("latency", n=total, gap_ms=a.gap, seed=seed)
+                lats, calls = [float(x) for x in reply["lat"]], [float(x) for x in reply["add_call"]]
         finally:
             self.stop_workers(system, workers)
         self.clear(system)
+        self.add_call[system].extend(x * 1000 for x in calls[a.lat_warm :])
         return [x * 1000 for x in lats[a.lat_warm :]]
 
-    def jqc_latency(self, n: int, seed: int) -> list[float]:
+    def jqc_latency(self, n: int, seed: int) -> tuple[list[float], list[float]]:
+        """(handler start - sent, add call duration) per job, in seconds."""
         rng = random.Random(seed)
         added = []
         add = self.q.add
         for _ in range(n):
-            t = time.time()
-            job = add("lat", {**PAYLOAD, "t": t})
-            added.append((job.id, t))
+            t = time.monotonic()
+            job = add("lat", dict(PAYLOAD))
+            added.append((job.id, t, time.monotonic() - t))
             time.sleep(_spaced(rng, self.args.gap))
         time.sleep(0.2)
-        out = []
-        for job_id, t in added:
+        out, calls = [], []
+        for job_id, t, call in added:
             job = self.q.get_job(job_id)
             if job is None or job.result is None:
                 raise RuntimeError(f"jqc latency job {job_id} did not finish")
             out.append(float(job.result) - t)
-        return out
+            calls.append(call)
+        return out, calls
 
     # -- orchestration ----------------------------------------------------------------------------------
 
@@ -588,6 +592,8 @@ def build_report(bench: Bench, meta: dict[str, Any]) -> dict[str, Any]:
                 "p50_ms": percentile(pooled, 50),
                 "p99_ms": percentile(pooled, 99),
                 "max_ms": max(pooled),
+                "add_call_p50_ms": percentile(bench.add_call[s], 50) if bench.add_call[s] else None,
+                "add_call_p99_ms": percentile(bench.add_call[s], 99) if bench.add_call[s] else None,
                 "per_run": [{"p50_ms": percentile(r, 50), "p99_ms": percentile(r, 99)} for r in runs],
             }
     targets: dict[str, Any] = {}
@@ -663,7 +669,8 @@ def markdown(r: dict[str, Any]) -> str:
         "the cores: absolute rates drop, compare ratios)",
         f"- N = {p['n']:,} no-op jobs per throughput measurement, {p['runs']} run(s), concurrency {p['concurrency']} "
         f"per jqc and bullmq process, {p['huey_threads']} thread(s) per huey consumer; latency: {p['lat_n']:,} "
-        f"samples per run after {p['lat_warm']} warm-up ones, about {p['gap']} ms apart; median (min-max); "
+        f"samples per run after {p['lat_warm']} warm-up ones, about {p['gap']:g} ms apart (time.monotonic() before "
+        "the add call to the handler's first statement); median (min-max); "
         "ratios are taken within each run",
         "",
         "| measure | jqc | bullmq | huey | jqc/bullmq | jqc/huey | target | met |",
@@ -690,6 +697,10 @@ def markdown(r: dict[str, Any]) -> str:
         if s in lat:
             runs = ", ".join(f"{x['p50_ms']:.3f} / {x['p99_ms']:.3f}" for x in lat[s]["per_run"])
             out.append(f"- {s}: {runs} (max {lat[s]['max_ms']:.3f} ms over {lat[s]['samples']:,} samples)")
+    calls = [s for s in SYSTEMS if s in lat and lat[s].get("add_call_p50_ms") is not None]
+    if calls:
+        out += ["", "Of which the producer's add call itself (p50 / p99 ms; a job cannot start before its add is in):"]
+        out += [""] + [f"- {s}: {lat[s]['add_call_p50_ms']:.3f} / {lat[s]['add_call_p99_ms']:.3f}" for s in calls]
     out.append("")
     return "\n".join(out)
 
@@ -718,15 +729,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--n", type=int, help="jobs per throughput measurement (default 20,000)")
     ap.add_argument("--lat-n", type=int, help="latency samples per run and system (default 1,000)")
     ap.add_argument("--lat-warm", type=int, default=20, help="latency samples discarded first (default 20)")
-    ap.add_argument("--gap", type=float, default=5.0, help="ms between latency adds, on average (default 5)")
+    ap.add_argument("--gap", type=float, default=20.0, help="mean ms between latency adds (default 20, as peers.py)")
     ap.add_argument("--concurrency", type=int, default=10, help="jobs in flight per jqc / bullmq process (10)")
     ap.add_argument("--huey-threads", type=int, default=1, help="worker threads per huey consumer (default 1)")
     ap.add_argument("--bulk-batch", type=int, default=1000, help="jobs per bulk add when filling (default 1000)")
     ap.add_argument("--settle", type=float, default=0.5, help="seconds worker processes idle before a measurement")
     ap.add_argument("--seed", type=int, default=1, help="seed of the latency gaps")
     ap.add_argument("--systems", default=",".join(SYSTEMS), help="which peers to run besides jqc (default all)")
-    ap.add_argument("--bullmq-python", help="interpreter with bullmq (else $BULLMQ_PYTHON, else .bench-venv-bullmq)")
-    ap.add_argument("--huey-python", help="interpreter with huey (else $HUEY_PYTHON, else .bench-venv-huey)")
+    ap.add_argument("--bullmq-python", help="interpreter with bullmq (else $BULLMQ_PYTHON, else .bench-venvs/bullmq)")
+    ap.add_argument("--huey-python", help="interpreter with huey (else $HUEY_PYTHON, else .bench-venvs/huey)")
     ap.add_argument("--out-dir", default=str(ROOT / "benchmarks" / "results"), help="where results are written")
     for flag in ("--bullmq-worker", "--bullmq-ctl", "--huey-worker", "--huey-ctl"):
         ap.add_argument(flag, action="store_true", help=argparse.SUPPRESS)
@@ -777,8 +788,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     wanted = {s.strip() for s in args.systems.split(",")}
     peers = {
-        "bullmq": (interpreter(args.bullmq_python, "BULLMQ_PYTHON", ".bench-venv-bullmq"), BULLMQ_VERSION),
-        "huey": (interpreter(args.huey_python, "HUEY_PYTHON", ".bench-venv-huey"), HUEY_VERSION),
+        "bullmq": (interpreter(args.bullmq_python, "BULLMQ_PYTHON", ".bench-venvs/bullmq"), BULLMQ_VERSION),
+        "huey": (interpreter(args.huey_python, "HUEY_PYTHON", ".bench-venvs/huey"), HUEY_VERSION),
     }
     script = str(Path(__file__).resolve())
     for peer, (python, pinned) in peers.items():

@@ -4,9 +4,11 @@ An adapter module defines ``ASYNC`` (its API is asyncio), ``BULK_API`` (the bulk
 note that it has none), ``SETTINGS`` (the worker settings, recorded in the report), ``setup(url,
 queue)``, ``add_one(handle, payload)``, ``add_bulk(handle, payloads)``, ``close(handle)``, ``versions()``
 and ``worker(url, queue, concurrency, crash)``, which runs one worker process until killed. Its
-handler calls ``mark(data)`` first thing: one line ``<seq> <time.time()>`` appended (O_APPEND, atomic
-below PIPE_BUF) to the file named by $PEERS_BENCH_LOG, which the parent reads to count jobs, time
-them and find duplicates.
+handler calls ``mark(data)`` first thing: one line ``<seq> <time.monotonic()>`` appended (O_APPEND,
+atomic below PIPE_BUF) to the file named by $PEERS_BENCH_LOG, which the parent reads to count jobs,
+time them and find duplicates. CLOCK_MONOTONIC is one clock for every process of the machine (and,
+unlike time.time(), never stepped), so a stamp taken in the producer and one taken in a worker process
+can be subtracted.
 
 ``python <adapter>.py serve URL QUEUE`` answers one JSON command per line on stdin;
 ``python <adapter>.py worker URL QUEUE CONCURRENCY`` runs a worker process that also counts the
@@ -44,8 +46,9 @@ def mark(data: Any) -> None:
     global _fd
     if _fd is None:
         _fd = os.open(os.environ[LOG_ENV], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    now = time.monotonic()
     seq = data.get("seq", -1) if isinstance(data, dict) else -1
-    os.write(_fd, f"{seq} {time.time():.6f}\n".encode())
+    os.write(_fd, f"{seq} {now:.7f}\n".encode())
 
 
 def count_round_trips() -> None:
@@ -114,17 +117,18 @@ async def _serve(mod: ModuleType, url: str, queue: str, out: Any) -> None:
                         "bulk_api": mod.BULK_API,
                         "settings": mod.SETTINGS,
                     }
-                elif op == "add":  # one at a time
+                elif op == "add":  # one at a time, each awaited before the next
                     jobs = payloads(cmd["n"], cmd.get("seq0"))
                     add = mod.add_one
-                    t0 = time.perf_counter()
+                    c0, t0 = time.process_time(), time.perf_counter()
                     if mod.ASYNC:
                         for p in jobs:
                             await add(handle, p)
                     else:
                         for p in jobs:
                             add(handle, p)
-                    reply = {"seconds": time.perf_counter() - t0}
+                    # cpu: this process's CPU time (user + system, every thread) while adding
+                    reply = {"seconds": time.perf_counter() - t0, "cpu": time.process_time() - c0}
                 elif op == "bulk":
                     jobs = payloads(cmd["n"], cmd.get("seq0"))
                     batch = cmd["batch"]
@@ -132,16 +136,18 @@ async def _serve(mod: ModuleType, url: str, queue: str, out: Any) -> None:
                     for start in range(0, len(jobs), batch):
                         await call(mod.add_bulk, handle, jobs[start : start + batch])
                     reply = {"seconds": time.perf_counter() - t0}
-                elif op == "latency":  # one job at a time to an idle worker: the wall time of each add
+                elif op == "latency":  # one job at a time to an idle worker
+                    # sent: time.monotonic() right before the add call; returned: when that call returned
                     rng = random.Random(cmd["seq0"])
-                    sent = []
+                    sent, returned = [], []
                     for i in range(cmd["n"]):
                         p = {**PAYLOAD, "seq": cmd["seq0"] + i}
-                        t = time.time()
+                        t = time.monotonic()
                         await call(mod.add_one, handle, p)
+                        returned.append(time.monotonic())
                         sent.append(t)
                         await asyncio.sleep(cmd["gap"] * rng.uniform(0.5, 1.5))  # no phase-lock with pollers
-                    reply = {"sent": sent}
+                    reply = {"sent": sent, "returned": returned}
                 elif op == "seconds":  # an adapter's own timed measurement, e.g. jqc's embedded backend
                     fn = getattr(mod, cmd["fn"])
                     reply = {"seconds": await loop.run_in_executor(None, functools.partial(fn, **cmd["args"]))}
