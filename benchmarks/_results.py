@@ -7,7 +7,13 @@ Standard library only, so the peers' own interpreters can import it too.
 from __future__ import annotations
 
 import json
+import os
+import platform
+import shlex
 import statistics
+import subprocess
+import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -52,3 +58,41 @@ def write_results(out_dir: str | Path, stem: str, report: dict[str, Any], md: st
         tmp.replace(folder / f"{stem}-latest.{suffix}")
     print(md)
     print(f"written: {folder / f'{stem}-latest.json'}, {folder / f'{stem}-latest.md'}", file=sys.stderr)
+
+
+def command_line(env_vars: tuple[str, ...] = ()) -> str:
+    """How this script was started: the interpreter (relative when under the working directory), the
+    arguments, and whichever of ``env_vars`` were set, so a reader can run it again."""
+    exe = sys.executable
+    try:
+        rel = os.path.relpath(exe)
+        if not rel.startswith(".."):
+            exe = rel
+    except ValueError:  # another drive on Windows
+        pass
+    env = " ".join(f"{k}={shlex.quote(os.environ[k])}" for k in env_vars if os.environ.get(k))
+    return (env + " " if env else "") + shlex.join([exe, *sys.argv])
+
+
+def machine_info(server: Mapping[str, Any], url: str, **extra: Any) -> dict[str, Any]:
+    """The machine block every results file starts with; ``server`` is Redis's ``INFO server``."""
+    return {
+        "nproc": os.cpu_count(),
+        "platform": platform.platform(terse=True),
+        "python": platform.python_version(),
+        "redis_version": server.get("redis_version"),
+        "url": url,
+        **extra,
+        "loadavg_1min_start": round(os.getloadavg()[0], 2),
+    }
+
+
+def stop_child(proc: subprocess.Popen[Any]) -> None:
+    """Close a child's stdin (its signal to finish) and wait 30 s for it to exit, then kill it."""
+    if proc.stdin:
+        proc.stdin.close()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

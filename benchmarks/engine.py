@@ -38,14 +38,13 @@ import datetime
 import json
 import os
 import platform
-import shlex
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from _results import delete_matching, summary, write_results
+from _results import command_line, delete_matching, machine_info, stop_child, summary, write_results
 
 PAYLOAD = {"photoId": "123", "pipeline": "thumbnail"}
 JOB_NAME = "thumbnail"
@@ -213,13 +212,7 @@ class BullmqChild:
         return float(reply["seconds"])
 
     def close(self) -> None:
-        if self.proc.stdin:
-            self.proc.stdin.close()
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_child(self.proc)
 
 
 def start_bullmq(python: str, url: str, queue_name: str) -> tuple[BullmqChild | None, dict[str, Any] | str]:
@@ -785,18 +778,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def command_line() -> str:
-    exe = sys.executable
-    try:
-        rel = os.path.relpath(exe)
-        if not rel.startswith(".."):
-            exe = rel
-    except ValueError:
-        pass
-    prefix = f"BULLMQ_PYTHON={shlex.quote(os.environ['BULLMQ_PYTHON'])} " if os.environ.get("BULLMQ_PYTHON") else ""
-    return prefix + shlex.join([exe, *sys.argv])
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.bullmq_child:
@@ -811,16 +792,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         print(f"cannot reach Redis at {bench.conn.safe_url}: {exc}", file=sys.stderr)
         return 2
-    machine: dict[str, Any] = {
-        "nproc": os.cpu_count(),
-        "platform": platform.platform(terse=True),
-        "python": platform.python_version(),
-        "redis_version": server.get("redis_version"),
-        "url": bench.conn.safe_url,
-        "redis_py": redis.__version__,
-        "hiredis": HIREDIS_AVAILABLE,
-        "loadavg_1min_start": round(os.getloadavg()[0], 2),
-    }
+    machine = machine_info(server, bench.conn.safe_url, redis_py=redis.__version__, hiredis=HIREDIS_AVAILABLE)
     bull_python = resolve_bullmq_python(args.bullmq_python)
     child, hello = start_bullmq(bull_python, args.url, args.queue)
     if child is None:
@@ -845,7 +817,7 @@ def main(argv: list[str] | None = None) -> int:
     machine["loadavg_1min_end"] = round(os.getloadavg()[0], 2)
     meta = {
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "command": command_line(),
+        "command": command_line(("BULLMQ_PYTHON",)),
         "machine": machine,
         "params": {
             k: getattr(args, k)

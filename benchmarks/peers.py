@@ -50,8 +50,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
-import shlex
 import shutil
 import signal
 import socket
@@ -62,7 +60,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _results import percentile, summary, write_results
+from _results import command_line, machine_info, percentile, stop_child, summary, write_results
 
 ROOT = Path(__file__).resolve().parent.parent
 ADAPTERS = Path(__file__).resolve().parent / "peers"
@@ -148,13 +146,7 @@ class Child:
         return reply[key]
 
     def close(self) -> None:
-        if self.proc.stdin:
-            self.proc.stdin.close()
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_child(self.proc)
 
 
 class System:
@@ -801,17 +793,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def command_line() -> str:
-    exe = sys.executable
-    try:
-        rel = os.path.relpath(exe)
-        if not rel.startswith(".."):
-            exe = rel
-    except ValueError:
-        pass
-    return shlex.join([exe, *sys.argv])
-
-
 def start_private_redis(tmp: Path, bench: Bench) -> subprocess.Popen[bytes] | None:
     """A redis-server of our own on a free loopback port, for exact command counts; None if there is none."""
     import redis
@@ -852,14 +833,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         print(f"cannot reach Redis at {args.url}: {exc}", file=sys.stderr)
         return 2
-    machine: dict[str, Any] = {
-        "nproc": os.cpu_count(),
-        "platform": platform.platform(terse=True),
-        "python": platform.python_version(),
-        "redis_version": server.get("redis_version"),
-        "url": args.url,
-        "loadavg_1min_start": round(os.getloadavg()[0], 2),
-    }
+    machine = machine_info(server, args.url)
     with tempfile.TemporaryDirectory(prefix="jqc-peers-") as tmp:
         bench = Bench(args, client, Path(tmp))
         server_proc = None if args.no_private_redis else start_private_redis(Path(tmp), bench)

@@ -53,7 +53,6 @@ import json
 import os
 import platform
 import random
-import shlex
 import signal
 import statistics
 import subprocess
@@ -64,9 +63,17 @@ from pathlib import Path
 from typing import Any
 
 try:
-    from _results import delete_matching, percentile, summary, write_results
+    from _results import command_line, delete_matching, machine_info, percentile, stop_child, summary, write_results
 except ImportError:  # imported as benchmarks.worker by the jqc worker processes it starts
-    from benchmarks._results import delete_matching, percentile, summary, write_results
+    from benchmarks._results import (
+        command_line,
+        delete_matching,
+        machine_info,
+        percentile,
+        stop_child,
+        summary,
+        write_results,
+    )
 
 PAYLOAD = {"photoId": "123", "pipeline": "thumbnail"}
 DEFAULT_URL = "redis://127.0.0.1:6379/13"
@@ -352,13 +359,7 @@ class Child:
         return reply
 
     def close(self) -> None:
-        if self.proc.stdin:
-            self.proc.stdin.close()
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_child(self.proc)
 
 
 class WorkerProcess:
@@ -708,18 +709,6 @@ def markdown(r: dict[str, Any]) -> str:
 # -- entry ----------------------------------------------------------------------------------------------
 
 
-def command_line() -> str:
-    exe = sys.executable
-    try:
-        rel = os.path.relpath(exe)
-        if not rel.startswith(".."):
-            exe = rel
-    except ValueError:
-        pass
-    env = " ".join(f"{k}={shlex.quote(os.environ[k])}" for k in ("BULLMQ_PYTHON", "HUEY_PYTHON") if os.environ.get(k))
-    return (env + " " if env else "") + shlex.join([exe, *sys.argv])
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--url", default=DEFAULT_URL, help=f"Redis URL for every system (default {DEFAULT_URL})")
@@ -775,17 +764,13 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         print(f"cannot reach Redis at {bench.conn.safe_url}: {exc}", file=sys.stderr)
         return 2
-    machine: dict[str, Any] = {
-        "nproc": os.cpu_count(),
-        "platform": platform.platform(terse=True),
-        "python": platform.python_version(),
-        "redis_version": server.get("redis_version"),
-        "url": bench.conn.safe_url,
-        "jqc": version("jqc"),
-        "redis_py": redis.__version__,
-        "hiredis": HIREDIS_AVAILABLE,
-        "loadavg_1min_start": round(os.getloadavg()[0], 2),
-    }
+    machine = machine_info(
+        server,
+        bench.conn.safe_url,
+        jqc=version("jqc"),
+        redis_py=redis.__version__,
+        hiredis=HIREDIS_AVAILABLE,
+    )
     wanted = {s.strip() for s in args.systems.split(",")}
     peers = {
         "bullmq": (interpreter(args.bullmq_python, "BULLMQ_PYTHON", ".bench-venvs/bullmq"), BULLMQ_VERSION),
@@ -822,7 +807,7 @@ def main(argv: list[str] | None = None) -> int:
     machine["loadavg_1min_end"] = round(os.getloadavg()[0], 2)
     meta = {
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "command": command_line(),
+        "command": command_line(("BULLMQ_PYTHON", "HUEY_PYTHON")),
         "machine": machine,
         "params": {
             k: getattr(args, k)
