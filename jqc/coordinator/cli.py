@@ -372,6 +372,25 @@ def cmd_autoscale(args: argparse.Namespace, conn: jqc.Connection, out: TextIO) -
 # -- parser -----------------------------------------------------------------------------------------
 
 
+def _policy_options(p: argparse.ArgumentParser, *, startup: float | None, startup_help: str) -> None:
+    """The scaling policy's options, shared by `jqc pool` and `jqc autoscale`."""
+    p.add_argument("--min", type=int, default=1, help="fewest workers (default 1)")
+    p.add_argument("--max", type=int, default=10, help="most workers (default 10)")
+    p.add_argument("--slo", type=float, default=60.0, help="p95 queue wait to stay under, seconds (default 60)")
+    p.add_argument("--concurrency", type=int, default=10, help="jobs in flight per worker (default 10)")
+    p.add_argument("--startup", type=float, default=startup, help=startup_help)
+    p.add_argument("--interval", type=float, default=15.0, help="seconds between decisions (default 15)")
+    p.add_argument("--scale-down-delay", type=float, default=120.0, help="stabilization before scaling down, s")
+    p.add_argument(
+        "--burst-reserve",
+        type=float,
+        default=1.0,
+        help="share of the free workers a repeat of the largest recent burst needs, kept once bursts recur "
+        "(0: none; default 1)",
+    )
+    p.add_argument("--lock-ttl", type=float, default=None, help="coordinator lock duration (default 3 x interval)")
+
+
 def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``metrics``, ``health``, ``doctor``, ``acl`` and ``pool`` on the ``jqc`` subparsers."""
     p = subparsers.add_parser("metrics", help="Prometheus metrics: serve over HTTP, or show once")
@@ -439,26 +458,9 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     )
     p.add_argument("handler_spec", metavar="MODULE:FUNCTION", help="the workers' handler (as for jqc worker)")
     p.add_argument("--queue", required=True, help="the queue to work on")
-    p.add_argument("--min", type=int, default=1, help="fewest workers (default 1)")
-    p.add_argument("--max", type=int, default=10, help="most workers (default 10)")
-    p.add_argument("--slo", type=float, default=60.0, help="p95 queue wait to stay under, seconds (default 60)")
-    p.add_argument("--concurrency", type=int, default=10, help="jobs in flight per worker (default 10)")
-    p.add_argument(
-        "--startup",
-        type=float,
-        default=None,
-        help="seconds a worker takes to start (default: 5, raised to what the pool measures)",
+    _policy_options(
+        p, startup=None, startup_help="seconds a worker takes to start (default: 5, raised to what the pool measures)"
     )
-    p.add_argument("--interval", type=float, default=15.0, help="seconds between decisions (default 15)")
-    p.add_argument("--scale-down-delay", type=float, default=120.0, help="stabilization before scaling down, s")
-    p.add_argument(
-        "--burst-reserve",
-        type=float,
-        default=1.0,
-        help="share of the free workers a repeat of the largest recent burst needs, kept once bursts recur "
-        "(0: none; default 1)",
-    )
-    p.add_argument("--lock-ttl", type=float, default=None, help="coordinator lock duration (default 3 x interval)")
     p.add_argument("--grace", type=float, default=30.0, help="seconds a draining worker gets to finish (default 30)")
     p.add_argument("--lock", type=float, default=None, help="the workers' job lock duration, s")
     p.add_argument("--worker-arg", action="append", metavar="ARG", help="extra argument for jqc worker (repeat)")
@@ -477,21 +479,7 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
         ),
     )
     p.add_argument("--queue", required=True, help="the queue to decide for")
-    p.add_argument("--min", type=int, default=1, help="fewest workers (default 1)")
-    p.add_argument("--max", type=int, default=10, help="most workers (default 10)")
-    p.add_argument("--slo", type=float, default=60.0, help="p95 queue wait to stay under, seconds (default 60)")
-    p.add_argument("--concurrency", type=int, default=10, help="jobs in flight per worker (default 10)")
-    p.add_argument("--startup", type=float, default=30.0, help="seconds a new worker takes to start (default 30)")
-    p.add_argument("--interval", type=float, default=15.0, help="seconds between decisions (default 15)")
-    p.add_argument("--scale-down-delay", type=float, default=120.0, help="stabilization before scaling down, s")
-    p.add_argument(
-        "--burst-reserve",
-        type=float,
-        default=1.0,
-        help="share of the free workers a repeat of the largest recent burst needs, kept once bursts recur "
-        "(0: none; default 1)",
-    )
-    p.add_argument("--lock-ttl", type=float, default=None, help="coordinator lock duration (default 3 x interval)")
+    _policy_options(p, startup=30.0, startup_help="seconds a new worker takes to start (default 30)")
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     p.add_argument("--json", action="store_true", help="print every decision as a JSON line")
     _url(p)
