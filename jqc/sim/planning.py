@@ -28,6 +28,7 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
+from jqc.errors import InvalidInputError
 from jqc.sim.checkers import Status
 from jqc.sim.config import SimConfig
 from jqc.sim.faults import FaultConfig
@@ -65,9 +66,9 @@ def t_quantile(p: float, df: int) -> float:
     interval built from it.
     """
     if not 0 < p < 1:
-        raise ValueError("p must be in (0, 1)")
+        raise InvalidInputError("p must be in (0, 1)")
     if df < 1:
-        raise ValueError("df must be >= 1")
+        raise InvalidInputError("df must be >= 1")
     if df == 1:  # Cauchy: exact
         return math.tan(math.pi * (p - 0.5))
     if df == 2:  # exact
@@ -104,9 +105,9 @@ def interval(values: Iterable[float], confidence: float = 0.95) -> Interval:
     """Student-t interval for the mean of ``values`` (independent, e.g. one per seed)."""
     xs = [float(v) for v in values]
     if len(xs) < 2:
-        raise ValueError("an interval needs at least two samples")
+        raise InvalidInputError("an interval needs at least two samples")
     if not 0 < confidence < 1:
-        raise ValueError("confidence must be in (0, 1)")
+        raise InvalidInputError("confidence must be in (0, 1)")
     mean = math.fsum(xs) / len(xs)
     half = t_quantile(0.5 + confidence / 2, len(xs) - 1) * statistics.stdev(xs) / math.sqrt(len(xs))
     return Interval(mean, mean - half, mean + half, len(xs), confidence)
@@ -137,7 +138,7 @@ def pool_config(
     faults are injected, so a fault-free run spends no engine calls on renewals.
     """
     if rate <= 0 or workers < 1 or jobs < 1:
-        raise ValueError("need rate > 0, workers >= 1 and jobs >= 1")
+        raise InvalidInputError("need rate > 0, workers >= 1 and jobs >= 1")
     faulty = faults is not None and bool(faults.spec)
     prefill = warmup = 0
     mean_service = service.mean
@@ -201,7 +202,7 @@ def measure(config: SimConfig, thresholds: Sequence[float] = ()) -> WaitSample:
     waits = sorted(j.first_start - j.ready for j in sim.jobs.values() if j.measured and j.first_start is not None)
     n = len(waits)
     if n == 0:
-        raise ValueError(f"the run measured no job: {report.replay_command}")
+        raise InvalidInputError(f"the run measured no job: {report.replay_command}")
     over = {float(t): sum(1 for w in waits if w > t) / n for t in thresholds}
     measured = [j for j in sim.jobs.values() if j.measured]
     finish = sorted(j.finished - j.ready for j in measured if j.finished is not None and j.status is Status.COMPLETED)
@@ -314,10 +315,10 @@ def pooled_quantile(samples: Sequence[WaitSample], q: float, *, of: str = "waits
     Closer to the truth than the mean of each short run's own quantile, which reads low.
     """
     if of not in ("waits", "finishes"):
-        raise ValueError("of must be 'waits' or 'finishes'")
+        raise InvalidInputError("of must be 'waits' or 'finishes'")
     values: list[float] = sorted(v for s in samples for v in (s.waits if of == "waits" else s.finishes))
     if not values:
-        raise ValueError(f"no {of} to take a quantile of")
+        raise InvalidInputError(f"no {of} to take a quantile of")
     return values[min(len(values) - 1, max(0, math.ceil(q * len(values)) - 1))]
 
 
