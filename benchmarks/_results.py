@@ -96,3 +96,21 @@ def stop_child(proc: subprocess.Popen[Any]) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+def json_line_call(proc: subprocess.Popen[str], op: str, params: dict[str, Any]) -> dict[str, Any] | None:
+    """Send ``{"op": op, **params}`` as one JSON line to a child and read its one-line JSON reply.
+
+    None when the child has exited (its stdout closed); the caller words the error.
+    """
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        proc.stdin.write(json.dumps({"op": op, **params}) + "\n")
+        proc.stdin.flush()
+    except BrokenPipeError:
+        pass
+    line = proc.stdout.readline()
+    if not line:
+        return None
+    reply: dict[str, Any] = json.loads(line)
+    return reply

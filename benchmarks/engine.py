@@ -44,7 +44,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _results import command_line, delete_matching, machine_info, stop_child, summary, write_results
+from _results import command_line, delete_matching, json_line_call, machine_info, stop_child, summary, write_results
 
 PAYLOAD = {"photoId": "123", "pipeline": "thumbnail"}
 JOB_NAME = "thumbnail"
@@ -193,16 +193,9 @@ class BullmqChild:
         )
 
     def call(self, op: str, **params: Any) -> dict[str, Any]:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        try:
-            self.proc.stdin.write(json.dumps({"op": op, **params}) + "\n")
-            self.proc.stdin.flush()
-        except BrokenPipeError:
-            pass
-        line = self.proc.stdout.readline()
-        if not line:
+        reply = json_line_call(self.proc, op, params)
+        if reply is None:
             return {"error": f"bullmq subprocess exited (code {self.proc.wait()})"}
-        reply: dict[str, Any] = json.loads(line)
         return reply
 
     def seconds(self, op: str, **params: Any) -> float:

@@ -48,7 +48,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import shutil
 import signal
@@ -60,7 +59,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _results import command_line, machine_info, percentile, stop_child, summary, write_results
+from _results import command_line, json_line_call, machine_info, percentile, stop_child, summary, write_results
 
 ROOT = Path(__file__).resolve().parent.parent
 ADAPTERS = Path(__file__).resolve().parent / "peers"
@@ -126,17 +125,10 @@ class Child:
         )
 
     def call(self, op: str, **params: Any) -> dict[str, Any]:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        try:
-            self.proc.stdin.write(json.dumps({"op": op, **params}) + "\n")
-            self.proc.stdin.flush()
-        except BrokenPipeError:
-            pass
-        line = self.proc.stdout.readline()
-        if not line:
+        reply = json_line_call(self.proc, op, params)
+        if reply is None:
             tail = self.errlog.read_text(errors="replace").strip().splitlines()[-1:] or ["(no output)"]
             return {"error": f"adapter exited (code {self.proc.wait()}): {tail[0]}"}
-        reply: dict[str, Any] = json.loads(line)
         return reply
 
     def value(self, op: str, key: str = "seconds", **params: Any) -> Any:

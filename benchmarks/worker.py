@@ -63,11 +63,21 @@ from pathlib import Path
 from typing import Any
 
 try:
-    from _results import command_line, delete_matching, machine_info, percentile, stop_child, summary, write_results
+    from _results import (
+        command_line,
+        delete_matching,
+        json_line_call,
+        machine_info,
+        percentile,
+        stop_child,
+        summary,
+        write_results,
+    )
 except ImportError:  # imported as benchmarks.worker by the jqc worker processes it starts
     from benchmarks._results import (
         command_line,
         delete_matching,
+        json_line_call,
         machine_info,
         percentile,
         stop_child,
@@ -340,16 +350,9 @@ class Child:
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=str(ROOT))
 
     def call(self, op: str, **params: Any) -> dict[str, Any]:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        try:
-            self.proc.stdin.write(json.dumps({"op": op, **params}) + "\n")
-            self.proc.stdin.flush()
-        except BrokenPipeError:
-            pass
-        line = self.proc.stdout.readline()
-        if not line:
+        reply = json_line_call(self.proc, op, params)
+        if reply is None:
             return {"error": f"subprocess exited (code {self.proc.wait()})"}
-        reply: dict[str, Any] = json.loads(line)
         return reply
 
     def must(self, op: str, **params: Any) -> dict[str, Any]:
