@@ -1,191 +1,161 @@
 """Connections: the embedded fakeredis+Lua backend (the default) or a real Redis server.
 
 ``connect()`` with no URL (or ``memory://``) starts one in-process fakeredis server with Lua; every
-sync and asyncio client made from that connection shares it. ``redis://``, ``rediss://`` and
-``unix://`` URLs reach a real server; credentials and TLS settings come from the URL, never from
-code, and are never logged (:attr:`Connection.safe_url`).
+sync and asyncio backend made from that connection shares it. ``redis://``, ``rediss://`` and
+``unix://`` URLs reach a real server (see :mod:`jqc.backends.url` for the options and their
+defaults); credentials and TLS settings come from the URL or :func:`connect`'s arguments, never
+from jqc's code, and are never logged (:attr:`Connection.safe_url`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import threading
 import weakref
-from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
+from collections.abc import Callable
+from typing import Any, Self
 
+from jqc.backends import BackendFactory, open_factory, parse_server_url, redact
+from jqc.backends.base import AsyncBackend, SyncBackend
 from jqc.clock import Clock, SystemClock
-from jqc.errors import BackendError, InvalidOptionError, MissingDependencyError
+from jqc.engine.host import Host
+from jqc.engine.keys import meta_scan_pattern
+from jqc.engine.queue import AsyncQueue, Queue
+from jqc.errors import InvalidOptionError
 
-if TYPE_CHECKING:
-    from jqc.engine.queue import AsyncQueue, Queue
-
-__all__ = ["Connection", "connect"]
-
-_SCHEMES = ("redis", "rediss", "unix")
+__all__ = ["Connection", "connect", "redact"]
 
 
-def redact(url: str) -> str:
-    """``url`` with any password replaced by ``***``, safe to print."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+def _check_prefix(prefix: object) -> str:
+    if not isinstance(prefix, str) or not prefix or "{" in prefix or "}" in prefix:
+        raise InvalidOptionError(f"prefix must be a non-empty str without braces, not {prefix!r}")
+    return prefix
 
 
-class Connection:
-    """A handle on one Redis (real or embedded) plus the clock and key prefix jqc uses with it."""
+class Connection(Host):
+    """A handle on one Redis deployment (embedded or real) plus the clock and key prefix jqc uses with it.
+
+    Make one with :func:`connect`. It is cheap to keep and safe to share between threads: the sync
+    backend keeps one connection per thread, and each asyncio event loop gets its own backend
+    (closed with :meth:`aclose` from that loop).
+    """
 
     def __init__(
-        self, url: str | None, *, clock: Clock | None = None, prefix: str = "jqc", **client_options: Any
+        self, url: str | None = None, *, clock: Clock | None = None, prefix: str = "jqc", **client_options: object
     ) -> None:
-        self.url = url or "memory://"
-        scheme = urlsplit(self.url).scheme
-        if scheme not in (*_SCHEMES, "memory"):
-            raise InvalidOptionError(
-                f"unsupported URL scheme {scheme!r}: use redis://, rediss://, unix:// or memory://"
-            )
-        self.embedded = scheme == "memory"
-        self.clock: Clock = clock or SystemClock()
-        self.prefix = prefix
-        self._options = client_options
-        self._sync: Any = None
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        self._sync_clients: list[Any] = []
-        self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
-        self._server: Any = None
-        if self.embedded:
-            try:
-                import fakeredis  # noqa: F401
-                import lupa  # noqa: F401  (fakeredis needs it to run Lua)
-            except ImportError as exc:  # pragma: no cover - both are dependencies of jqc
-                raise MissingDependencyError("the embedded backend needs: pip install 'fakeredis[lua]'") from exc
-            from jqc.engine.embedded_lua import new_server
+        factory = open_factory(parse_server_url(url, client_options))
+        self._setup(factory, clock, prefix, factory.async_backend)
 
-            self._server = new_server()  # compiles each script once instead of on every call
+    @classmethod
+    def over(
+        cls,
+        factory: BackendFactory,
+        *,
+        clock: Clock | None = None,
+        prefix: str = "jqc",
+        make_async: Callable[[], AsyncBackend] | None = None,
+    ) -> Self:
+        """A connection on an existing backend factory (to share an embedded server, or to wrap the
+        asyncio backends, as :mod:`jqc.testing` does to inject faults)."""
+        conn = cls.__new__(cls)
+        conn._setup(factory, clock, prefix, make_async or factory.async_backend)
+        return conn
+
+    def _setup(
+        self, factory: BackendFactory, clock: Clock | None, prefix: str, make_async: Callable[[], AsyncBackend]
+    ) -> None:
+        self.factory = factory
+        self.clock = clock or SystemClock()
+        self.prefix = _check_prefix(prefix)
+        self._make_async = make_async
+        self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncBackend] = weakref.WeakKeyDictionary()
 
     @property
     def safe_url(self) -> str:
-        return redact(self.url)
+        """The URL with any password replaced by ``***``: safe to print and log."""
+        return self.factory.safe_url
+
+    @property
+    def kind(self) -> str:
+        """What the backend is: ``"embedded"`` or ``"redis"``."""
+        return self.factory.kind
+
+    @property
+    def in_process(self) -> bool:
+        """True when the data lives in this process only (the embedded backend)."""
+        return self.factory.in_process
+
+    @property
+    def embedded(self) -> bool:
+        """True for the embedded backend (same as :attr:`in_process`)."""
+        return self.factory.in_process
 
     def __repr__(self) -> str:
         return f"Connection({self.safe_url!r})"
 
-    def sync_client(self) -> Any:
-        """The sync client of the calling thread.
+    @property
+    def backend(self) -> SyncBackend:
+        """The backend synchronous calls go through."""
+        return self.factory.sync_backend()
 
-        On a real server each thread gets a client with one dedicated connection: a connection
-        pool's checkout and return cost about as much as a Redis round trip itself, and a sync
-        call never needs more than one connection. The embedded backend has one shared client.
-        """
-        if self.embedded:
-            if self._sync is None:
-                import fakeredis
-
-                self._sync = fakeredis.FakeRedis(server=self._server, decode_responses=True)
-            return self._sync
-        client = getattr(self._local, "client", None)
-        if client is None:
-            import redis
-
-            try:
-                client = redis.Redis.from_url(
-                    self.url, decode_responses=True, single_connection_client=True, **self._options
-                )
-            except (redis.RedisError, OSError) as exc:  # it connects at once
-                raise BackendError(f"cannot reach Redis at {self.safe_url}: {exc}") from exc
-            self._local.client = client
-            with self._lock:
-                self._sync_clients.append(client)
-        return client
-
-    def engine_client(self) -> Any:
-        """The client the sync engine path runs scripts on, for the calling thread.
-
-        On a real server this is a minimal hiredis-based client (:mod:`jqc.engine.resp`) with one
-        connection per thread; on the embedded backend it is the shared fakeredis client.
-        """
-        if self.embedded:
-            return self.sync_client()
-        client = getattr(self._local, "engine", None)
-        if client is None:
-            from jqc.engine.resp import RespClient
-
-            client = RespClient(
-                self.url,
-                socket_timeout=self._options.get("socket_timeout"),
-                socket_connect_timeout=self._options.get("socket_connect_timeout"),
-            )
-            self._local.engine = client
-            with self._lock:
-                self._sync_clients.append(client)
-        return client
-
-    def async_client(self) -> Any:
-        """The asyncio client of the running event loop (one per loop, made on first use)."""
+    def async_backend(self) -> AsyncBackend:
+        """The asyncio backend of the running event loop (one per loop, made on first use)."""
         loop = asyncio.get_running_loop()
-        client = self._async.get(loop)
-        if client is None:
-            if self.embedded:
-                import fakeredis
+        backend = self._async.get(loop)
+        if backend is None:
+            backend = self._async[loop] = self._make_async()
+        return backend
 
-                client = fakeredis.FakeAsyncRedis(server=self._server, decode_responses=True)
-            else:
-                import redis.asyncio
+    def async_backends(self) -> dict[asyncio.AbstractEventLoop, AsyncBackend]:
+        """The asyncio backends made so far, by event loop (to close them from their loops)."""
+        return dict(self._async.items())
 
-                # No read timeout by default (as for sync clients): a blocking XREAD may wait longer
-                # than redis-py's asyncio default of 5 s.
-                options = {"max_connections": 1000, "socket_timeout": None, **self._options}
-                client = redis.asyncio.Redis.from_url(self.url, decode_responses=True, **options)
-            self._async[loop] = client
-        return client
+    def forget_async_backend(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Drop the backend of ``loop`` (after closing it) so a later call there makes a new one."""
+        self._async.pop(loop, None)
+
+    def sync_client(self) -> Any:
+        """A redis-py client of the same deployment, for commands jqc does not wrap.
+
+        jqc's own calls never go through it; use it for administration and inspection. On the
+        embedded backend it is a fakeredis client of the connection's in-process server.
+        """
+        return self.factory.native_client()
 
     def queue(self, name: str, **options: Any) -> Queue:
-        from jqc.engine.queue import Queue
-
+        """The queue ``name`` for synchronous code (see :class:`jqc.Queue` for the options)."""
         return Queue(name, self, **options)
 
     def async_queue(self, name: str, **options: Any) -> AsyncQueue:
-        from jqc.engine.queue import AsyncQueue
-
+        """The queue ``name`` for asyncio code (see :class:`jqc.AsyncQueue`)."""
         return AsyncQueue(name, self, **options)
 
     def queue_names(self) -> list[str]:
         """Names of every queue under this connection's prefix, found with SCAN (never KEYS)."""
-        from jqc.engine.keys import meta_scan_pattern
-
         start = len(self.prefix) + 2
-        names = {
-            key[start : key.index("}", start)]
-            for key in self.sync_client().scan_iter(match=meta_scan_pattern(self.prefix), count=1000)
-        }
+        names = {key[start : key.index("}", start)] for key in self.backend.scan(meta_scan_pattern(self.prefix))}
         return sorted(names)
 
     def ping(self) -> bool:
-        return bool(self.sync_client().ping())
+        """True when the server answers (raises :class:`jqc.BackendError` when it cannot be reached)."""
+        return self.backend.run_command("PING") == "PONG"
 
     def close(self) -> None:
-        """Close every sync client made by this connection (async ones close with aclose)."""
-        if self._sync is not None:
-            self._sync.close()
-            self._sync = None
-        with self._lock:
-            clients, self._sync_clients = self._sync_clients, []
-        for client in clients:
-            client.close()
-        self._local = threading.local()
+        """Close every sync connection made by this connection (asyncio ones close with :meth:`aclose`)."""
+        self.factory.close()
 
     async def aclose(self) -> None:
-        client = self._async.pop(asyncio.get_running_loop(), None)
-        if client is not None:
-            await client.aclose()
+        """Close the asyncio backend of the running event loop."""
+        backend = self._async.pop(asyncio.get_running_loop(), None)
+        if backend is not None:
+            await backend.aclose()
 
 
 def connect(
-    url: str | None = None, *, clock: Clock | None = None, prefix: str = "jqc", **client_options: Any
+    url: str | None = None, *, clock: Clock | None = None, prefix: str = "jqc", **client_options: object
 ) -> Connection:
-    """Open a connection: embedded when ``url`` is None or ``memory://``, else a real Redis."""
+    """Open a connection: embedded when ``url`` is None or ``memory://``, else a real Redis.
+
+    Malformed URLs and options raise :class:`jqc.InvalidUrlError` at once; the server itself is
+    reached on the first call.
+    """
     return Connection(url, clock=clock, prefix=prefix, **client_options)

@@ -167,7 +167,7 @@ async def _run(photos: int, workers: int, concurrency: int, url: str | None, see
         workers=workers,
         concurrency=concurrency,
         wall_seconds=round(wall, 2),
-        backend=conn.safe_url if not conn.embedded else "embedded",
+        backend="embedded" if conn.in_process else conn.safe_url,
     )
     await queue.obliterate(force=True)
     await conn.aclose()

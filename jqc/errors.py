@@ -1,15 +1,34 @@
 """The jqc exception family.
 
 Every error jqc raises on purpose is a :class:`JqcError`, so callers can catch one root. Subclasses
-say *what* went wrong (bad input, a lost lock, a missing job, corrupt stored data) so code can react
-to each without parsing messages.
+say *what* went wrong (bad input, a lost lock, a missing job, corrupt stored data, a server that is
+unavailable for now or that refused for good) so code can react to each without parsing messages.
+
+Server problems come in two kinds, told apart by the class attribute :attr:`JqcError.retryable`:
+
+* **retryable** (:class:`BackendError` and its subclasses): the connection was lost or timed out,
+  or the server is in a passing state (``READONLY`` after a failover, ``LOADING`` after a restart,
+  ``BUSY`` running a slow script, a Cluster redirect or ``CLUSTERDOWN``/``MASTERDOWN``). Trying
+  the same call again later can succeed; the worker backs off and retries these.
+* **final** (:class:`ServerRefusedError` and :class:`ScriptReplyError`): the server will keep
+  refusing until someone changes its configuration (``OOM`` under ``maxmemory`` with
+  ``noeviction``, ``NOPERM`` from an ACL, bad credentials) or jqc and the server disagree (a
+  script error). Retrying unchanged does not help.
+
+A lost connection or a timeout leaves one question open: a write in flight may or may not have
+been applied. Adds with a custom ``job_id`` are idempotent, so retrying them is always safe.
 """
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 
 class JqcError(Exception):
     """Root of every error raised by jqc."""
+
+    #: True when the same call may succeed if tried again later, unchanged.
+    retryable: ClassVar[bool] = False
 
 
 class InvalidInputError(JqcError, ValueError):
@@ -26,6 +45,10 @@ class InvalidJobIdError(InvalidInputError):
 
 class InvalidOptionError(InvalidInputError):
     """A job or queue option has the wrong type or an out-of-range value."""
+
+
+class InvalidUrlError(InvalidOptionError):
+    """A connection URL is malformed: unknown scheme, bad port or database, missing host, unknown option."""
 
 
 class DataNotJsonError(InvalidInputError):
@@ -61,15 +84,102 @@ class CorruptJobError(JqcError):
 
 
 class ScriptReplyError(JqcError):
-    """A Lua script answered with a code or shape jqc does not understand (a version mismatch or a bug)."""
+    """A Lua script failed or answered with a code or shape jqc does not understand.
+
+    This means jqc and the data or scripts on the server disagree (a version mismatch, data written
+    by something else, or a bug in jqc); it is never a passing server state.
+    """
 
 
-class PermissionDeniedError(JqcError):
-    """The Redis user may not run this operation (its ACL refused the call before anything ran)."""
+# -- retryable: the server could not serve the call now -------------------------------------------
 
 
 class BackendError(JqcError):
-    """Talking to the Redis server (or the embedded backend) failed."""
+    """Talking to the Redis server (or the embedded backend) failed in a way that may pass.
+
+    Subclasses name the cause; every one is retryable.
+    """
+
+    retryable = True
+
+
+class ConnectionLostError(BackendError):
+    """No connection could be made, or it broke during the call (a write in flight may have run)."""
+
+
+class CallTimeoutError(ConnectionLostError):
+    """The server did not answer within the read timeout; the connection was dropped and is rebuilt."""
+
+
+class ServerUnavailableError(BackendError):
+    """The server answered, but cannot serve this call in its present state."""
+
+
+class ServerReadOnlyError(ServerUnavailableError):
+    """``READONLY``: the connection reached a replica, typically a master demoted by a failover."""
+
+
+class ServerLoadingError(ServerUnavailableError):
+    """``LOADING``: the server is loading its data set after a restart."""
+
+
+class ServerBusyError(ServerUnavailableError):
+    """``BUSY``: the server is running a slow script (or a ``DEBUG SLEEP``) and serves nothing else."""
+
+
+class ClusterRedirectError(ServerUnavailableError):
+    """``MOVED``/``ASK``/``TRYAGAIN``: the key's slot is moving or served by another node."""
+
+
+class ClusterDownError(ServerUnavailableError):
+    """``CLUSTERDOWN`` or ``MASTERDOWN``: the cluster or the master is not serving (a failover is on)."""
+
+
+# -- final: the server refuses until its configuration changes ------------------------------------
+
+
+class ServerRefusedError(JqcError):
+    """The server refused the call, and will go on refusing it until its configuration changes."""
+
+
+class OutOfMemoryError(ServerRefusedError):
+    """``OOM``: Redis reached ``maxmemory`` and its policy (``noeviction``) refuses writes.
+
+    Free memory (clean finished jobs, purge dead letters), raise ``maxmemory``, or let Redis evict
+    keys that are not jqc's; jqc's keys must never be evicted (use ``noeviction`` or a
+    ``volatile-*`` policy).
+    """
+
+
+class PermissionDeniedError(ServerRefusedError):
+    """``NOPERM``: the Redis user's ACL refused the call before anything ran (see ``jqc acl``)."""
+
+
+class AuthenticationFailedError(ServerRefusedError):
+    """``WRONGPASS``/``NOAUTH``: the user name or password is wrong, or the server needs one."""
+
+
+class BatchError(JqcError):
+    """Some calls of a batch failed; every call was sent and ran (or failed) on its own.
+
+    ``results`` holds each call's result in order (None for the failed ones) and ``errors`` maps
+    the index of each failed call to its error. :attr:`first` is the earliest error. The batch is
+    retryable only when every failure is.
+    """
+
+    def __init__(self, message: str, results: list[object], errors: dict[int, JqcError]) -> None:
+        super().__init__(message)
+        self.results = results
+        self.errors = errors
+
+    @property
+    def first(self) -> JqcError:
+        """The error of the earliest failed call."""
+        return self.errors[min(self.errors)]
+
+    @property
+    def retryable(self) -> bool:  # type: ignore[override]
+        return all(error.retryable for error in self.errors.values())
 
 
 class MissingDependencyError(JqcError, ImportError):

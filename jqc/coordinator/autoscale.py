@@ -674,12 +674,12 @@ class Coordinator:
 
     def tick(self) -> Tick:
         """One round with the connection's sync client."""
-        return self._act(run_sync(self.connection.sync_client(), self.tick_op()))
+        return self._act(run_sync(self.connection.backend, self.tick_op()))
 
     async def atick(self) -> Tick:
         """One round with the connection's asyncio client."""
         with hold(self.clock):
-            tick = await run_async(self.connection.async_client(), self.tick_op())
+            tick = await run_async(self.connection.async_backend(), self.tick_op())
         return self._act(tick)
 
     def _release_call(self) -> Any:
@@ -691,14 +691,14 @@ class Coordinator:
         """Give the lock up (on a clean stop), so a standby takes over at once."""
         if not self.token:
             return False
-        done: bool = run_sync(self.connection.sync_client(), self._release_call()).done
+        done: bool = run_sync(self.connection.backend, self._release_call()).done
         return done
 
     async def arelease(self) -> bool:
         if not self.token:
             return False
         with hold(self.clock):
-            lease: Lease = await run_async(self.connection.async_client(), self._release_call())
+            lease: Lease = await run_async(self.connection.async_backend(), self._release_call())
         return lease.done
 
 

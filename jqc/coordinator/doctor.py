@@ -321,9 +321,9 @@ def run(connection: Connection) -> DoctorReport:
         client.ping()
     except (rex.RedisError, OSError, BackendError) as exc:
         text = f"cannot reach {connection.safe_url}: {type(exc).__name__}: {exc}"
-        return DoctorReport(connection.safe_url, connection.embedded, (Finding("connection", Level.FAIL, text),))
+        return DoctorReport(connection.safe_url, connection.in_process, (Finding("connection", Level.FAIL, text),))
     findings.append(Finding("connection", Level.OK, f"{connection.safe_url} answers"))
-    if connection.embedded:
+    if connection.in_process:
         text = (
             "embedded backend (fakeredis in this process): no INFO, CONFIG or ACL DRYRUN, so server checks do not apply"
         )

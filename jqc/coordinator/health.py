@@ -31,6 +31,7 @@ from jqc.connection import Connection
 from jqc.engine.calls import CommandCall, Op, run_async, run_sync
 from jqc.engine.operations import QueueOperations
 from jqc.engine.queue import AsyncQueue, Queue
+from jqc.engine.replies import as_int, pairs
 from jqc.errors import CorruptJobError, InvalidOptionError
 
 from .metrics import QueueSnapshot, queue_names_op, snapshot_op
@@ -296,7 +297,7 @@ def health_key(ops: QueueOperations) -> str:
 
 def _store(ops: QueueOperations, report: HealthReport) -> CommandCall[int]:
     flat = [x for pair in report.to_fields().items() for x in pair]
-    return CommandCall(("HSET", health_key(ops), *flat), int)
+    return CommandCall(("HSET", health_key(ops), *flat), as_int)
 
 
 def check_op(ops: QueueOperations, rules: HealthRules | None = None, *, store: bool = True) -> Op[HealthReport]:
@@ -324,27 +325,23 @@ def read_op(ops: QueueOperations) -> Op[HealthReport | None]:
     return HealthReport.from_fields(ops.name, stored) if stored else None
 
 
-def _as_dict(reply: Any) -> dict[str, str]:
-    if isinstance(reply, dict):
-        return {str(k): str(v) for k, v in reply.items()}
-    items = list(reply or [])
-    return {str(items[i]): str(items[i + 1]) for i in range(0, len(items) - 1, 2)}
+_as_dict = pairs
 
 
 def check(queue: Queue, rules: HealthRules | None = None, *, store: bool = True) -> HealthReport:
-    return run_sync(queue.connection.sync_client(), check_op(queue.ops, rules, store=store))
+    return run_sync(queue.connection.backend, check_op(queue.ops, rules, store=store))
 
 
 async def acheck(queue: AsyncQueue, rules: HealthRules | None = None, *, store: bool = True) -> HealthReport:
-    return await run_async(queue.connection.async_client(), check_op(queue.ops, rules, store=store))
+    return await run_async(queue.connection.async_backend(), check_op(queue.ops, rules, store=store))
 
 
 def read_health(queue: Queue) -> HealthReport | None:
-    return run_sync(queue.connection.sync_client(), read_op(queue.ops))
+    return run_sync(queue.connection.backend, read_op(queue.ops))
 
 
 async def aread_health(queue: AsyncQueue) -> HealthReport | None:
-    return await run_async(queue.connection.async_client(), read_op(queue.ops))
+    return await run_async(queue.connection.async_backend(), read_op(queue.ops))
 
 
 def check_all(
@@ -356,7 +353,7 @@ def check_all(
 ) -> list[HealthReport]:
     """Check ``queues`` (default: every queue under the connection's prefix)."""
     if queues is None:
-        names = run_sync(connection.sync_client(), queue_names_op(connection.prefix))
+        names = run_sync(connection.backend, queue_names_op(connection.prefix))
     else:
         names = list(queues)
     return [check(connection.queue(name), rules, store=store) for name in names]

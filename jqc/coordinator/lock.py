@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jqc.clock import now_ms
-from jqc.engine.calls import CommandCall, Op, ScriptCall, checked
+from jqc.engine.calls import CommandCall, Op, Reply, ScriptCall, checked
 from jqc.engine.operations import QueueOperations
+from jqc.engine.replies import as_int, as_str
 from jqc.errors import CorruptJobError, InvalidOptionError
 
 __all__ = [
@@ -72,9 +73,9 @@ def decision_key(ops: QueueOperations) -> str:
     return ops.keys.key("autoscale")
 
 
-def _lease(reply: Any) -> Lease:
+def _lease(reply: Reply) -> Lease:
     r = checked(reply)
-    return Lease(bool(r[1]), str(r[2] or ""), int(r[3]), int(r[4]) / 1000.0)
+    return Lease(bool(as_int(r[1])), as_str(r[2] or ""), as_int(r[3]), as_int(r[4]) / 1000.0)
 
 
 def _check_holder(holder: object) -> str:

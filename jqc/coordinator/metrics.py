@@ -17,11 +17,12 @@ from typing import Any
 
 from jqc.clock import now_ms
 from jqc.connection import Connection
-from jqc.engine.calls import CommandCall, Op, run_async, run_sync
+from jqc.engine.calls import CommandCall, Op, Reply, Scan, run_async, run_sync
 from jqc.engine.keys import QueueKeys, meta_scan_pattern
 from jqc.engine.metrics import Metrics
 from jqc.engine.operations import Counts, QueueOperations
 from jqc.engine.queue import AsyncQueue, Queue
+from jqc.engine.replies import as_int, as_list, as_strs, pairs
 from jqc.errors import InvalidOptionError
 
 __all__ = [
@@ -154,15 +155,8 @@ def check_snapshot_options(window_minutes: object, worker_ttl: object, stall_sca
     return _check_window(window_minutes), _check_seconds(worker_ttl, "worker_ttl")
 
 
-def _ids(reply: Any) -> list[str]:
-    return [str(x) for x in reply or []]
-
-
-def _fields(reply: Any) -> dict[str, str]:
-    if isinstance(reply, dict):
-        return {str(k): str(v) for k, v in reply.items()}
-    items = list(reply or [])
-    return {str(items[i]): str(items[i + 1]) for i in range(0, len(items) - 1, 2)}
+_ids = as_strs
+_fields = pairs
 
 
 def _oldest_waiting(keys: QueueKeys, now: int) -> Op[float | None]:
@@ -175,13 +169,13 @@ def _oldest_waiting(keys: QueueKeys, now: int) -> Op[float | None]:
     if head:
         candidates += head
         last = yield CommandCall(("ZRANGE", prio, -1, -1), _ids)
-        score = yield CommandCall(("ZSCORE", prio, last[0]), lambda r: None if r is None else float(r))
+        score = yield CommandCall(("ZSCORE", prio, last[0]), lambda r: None if r is None else float(str(r)))
         if score is not None:
             band = int(score // PRIO_SHIFT) * PRIO_SHIFT
             candidates += yield CommandCall(("ZRANGEBYSCORE", prio, band, "+inf", "LIMIT", 0, 1), _ids)
     oldest: int | None = None
     for job_id in dict.fromkeys(candidates):
-        ready, created = yield CommandCall(("HMGET", keys.job(job_id), "r", "t"), lambda r: list(r))
+        ready, created = yield CommandCall(("HMGET", keys.job(job_id), "r", "t"), as_list)
         stamp = ready if ready is not None else created
         if stamp is None:
             continue  # claimed or removed since we looked
@@ -192,24 +186,24 @@ def _oldest_waiting(keys: QueueKeys, now: int) -> Op[float | None]:
 
 def _live_workers(keys: QueueKeys, now: int, worker_ttl: float) -> Op[int | None]:
     registry = keys.key("workers")
-    total = yield CommandCall(("ZCARD", registry), int)
+    total = yield CommandCall(("ZCARD", registry), as_int)
     if total == 0:
         return None
-    live: int = yield CommandCall(("ZCOUNT", registry, now - round(worker_ttl * 1000), "+inf"), int)
+    live: int = yield CommandCall(("ZCOUNT", registry, now - round(worker_ttl * 1000), "+inf"), as_int)
     return live
 
 
-def _entries(reply: Any) -> list[tuple[str, dict[str, str]]]:
+def _entries(reply: Reply) -> list[tuple[str, dict[str, str]]]:
     out: list[tuple[str, dict[str, str]]] = []
-    for entry in reply or []:
-        entry_id, raw = entry[0], entry[1]
+    for entry in as_list(reply):
+        entry_id, raw = as_list(entry)
         out.append((str(entry_id), _fields(raw)))
     return out
 
 
 def _stalls(keys: QueueKeys, since: int, limit: int) -> Op[StallCount | None]:
     events = keys.events
-    exists = yield CommandCall(("EXISTS", events), int)
+    exists = yield CommandCall(("EXISTS", events), as_int)
     if not exists:
         return None
     stalls = 0
@@ -259,30 +253,23 @@ def snapshot_op(
 def queue_names_op(prefix: str) -> Op[list[str]]:
     """Names of every queue under ``prefix``, found with SCAN on their meta keys (never KEYS)."""
     start = len(prefix) + 2
-    names: set[str] = set()
-    cursor: Any = 0
-    while True:
-        cursor, found = yield CommandCall(
-            ("SCAN", cursor, "MATCH", meta_scan_pattern(prefix), "COUNT", SCAN_COUNT), lambda r: (r[0], list(r[1]))
-        )
-        names.update(key[start : key.index("}", start)] for key in found)
-        if int(cursor) == 0:
-            return sorted(names)
+    found: list[str] = yield Scan(meta_scan_pattern(prefix), SCAN_COUNT)
+    return sorted({key[start : key.index("}", start)] for key in found})
 
 
 def read_snapshot(queue: Queue, **options: Any) -> QueueSnapshot:
     """Read ``queue``'s snapshot (options as for :func:`snapshot_op`)."""
-    return run_sync(queue.connection.sync_client(), snapshot_op(queue.ops, **options))
+    return run_sync(queue.connection.backend, snapshot_op(queue.ops, **options))
 
 
 async def aread_snapshot(queue: AsyncQueue, **options: Any) -> QueueSnapshot:
-    return await run_async(queue.connection.async_client(), snapshot_op(queue.ops, **options))
+    return await run_async(queue.connection.async_backend(), snapshot_op(queue.ops, **options))
 
 
 def read_snapshots(connection: Connection, queues: Iterable[str] | None = None, **options: Any) -> list[QueueSnapshot]:
     """Snapshots of ``queues`` (default: every queue under the connection's prefix)."""
     names = (
-        list(queues) if queues is not None else run_sync(connection.sync_client(), queue_names_op(connection.prefix))
+        list(queues) if queues is not None else run_sync(connection.backend, queue_names_op(connection.prefix))
     )
     return [read_snapshot(connection.queue(name), **options) for name in names]
 
@@ -293,5 +280,5 @@ async def aread_snapshots(
     if queues is not None:
         names = list(queues)
     else:
-        names = await run_async(connection.async_client(), queue_names_op(connection.prefix))
+        names = await run_async(connection.async_backend(), queue_names_op(connection.prefix))
     return [await aread_snapshot(connection.async_queue(name), **options) for name in names]

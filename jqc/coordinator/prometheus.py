@@ -244,14 +244,14 @@ class JqcCollector:
         )
 
     def collect(self) -> Iterator[Metric]:
-        yield from self._families(lambda: run_sync(self.connection.sync_client(), self.scrape_op()))
+        yield from self._families(lambda: run_sync(self.connection.backend, self.scrape_op()))
 
     async def acollect(self) -> list[Metric]:
         """The same families, read with the connection's asyncio client."""
         clock = self.connection.clock
         start = clock.now()
         try:
-            scrape = await run_async(self.connection.async_client(), self.scrape_op())
+            scrape = await run_async(self.connection.async_backend(), self.scrape_op())
         except JqcError:
             return families([], up=False)
         return families(

@@ -3,60 +3,91 @@
 An operation is either a single :class:`ScriptCall` / :class:`CommandCall` (what to send, plus how
 to parse the reply) or a generator that yields calls and receives their parsed results, for
 operations that loop in bounded batches. :func:`run_sync` and :func:`run_async` are the only two
-places that touch a client, so sync and asyncio behave identically by construction.
+places that hand calls to a backend, so sync and asyncio behave identically by construction, and
+every backend answers in one shape (raw RESP2 replies, typed jqc errors).
+
+A :class:`Batch` runs several scripts in one round trip. Its semantics are the backends' (see
+:mod:`jqc.backends.base`): every call is sent and runs on its own; if any failed, the executor
+raises :class:`jqc.BatchError` after parsing the others, with every call's result or error in it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeAlias, TypeVar
 
-import redis.exceptions as rex
-
+from jqc.backends.base import Arg, AsyncBackend, Outcome, Reply, ScriptInvocation, SyncBackend
 from jqc.engine.codes import Code, raise_for
 from jqc.engine.scripts import scripts
-from jqc.errors import BackendError, InvalidInputError, JqcError, PermissionDeniedError, ScriptReplyError
+from jqc.errors import BatchError, JqcError, ScriptReplyError
+
+__all__ = [
+    "Arg",
+    "Batch",
+    "CommandCall",
+    "Op",
+    "Reply",
+    "Scan",
+    "ScriptCall",
+    "Step",
+    "checked",
+    "code_of",
+    "run_async",
+    "run_sync",
+]
 
 T = TypeVar("T")
-Arg: TypeAlias = str | int | float
 
 
 @dataclass(frozen=True, slots=True)
 class ScriptCall(Generic[T]):
-    """Run the named Lua script with ``keys`` and ``args``; ``parse`` turns its reply into a T."""
+    """Run the named Lua script with its declared ``keys`` and ``args``; ``parse`` turns its reply into a T."""
 
     script: str
     keys: tuple[str, ...]
     args: tuple[Arg, ...]
-    parse: Callable[[Any], T]
+    parse: Callable[[Reply], T]
+
+    def invocation(self) -> ScriptInvocation:
+        """What the backend runs: the loaded script, keys and arguments."""
+        return ScriptInvocation(scripts()[self.script], self.keys, self.args)
 
 
 @dataclass(frozen=True, slots=True)
 class CommandCall(Generic[T]):
-    """Send one plain Redis command (reads, SCAN, stream reads)."""
+    """Send one plain Redis command (reads, SCAN, stream reads); ``block`` marks a blocking read
+    that may wait that many seconds on the server."""
 
     args: tuple[Arg, ...]
-    parse: Callable[[Any], T]
+    parse: Callable[[Reply], T]
+    block: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Scan:
+    """Every key matching the glob ``match``, on every master; yields them as a list, each once."""
+
+    match: str
+    count: int = 1000
 
 
 @dataclass(frozen=True, slots=True)
 class Batch:
-    """Several script calls sent together (pipelined where the client can); yields their results.
+    """Several script calls sent together (pipelined where the backend can); yields their results.
 
     Each call still runs as its own atomic script: a batch saves round trips, it is not a
-    transaction. Results come back in order; the first error is raised after all were sent.
+    transaction. Results come back in order; see the module docstring for failures.
     """
 
     calls: tuple[ScriptCall[Any], ...]
 
 
-AnyCall: TypeAlias = "ScriptCall[Any] | CommandCall[Any]"
-Op: TypeAlias = Generator["ScriptCall[Any] | CommandCall[Any] | Batch", Any, T]
+Op: TypeAlias = Generator["ScriptCall[Any] | CommandCall[Any] | Batch | Scan", Any, T]
 Step: TypeAlias = "ScriptCall[T] | CommandCall[T] | Op[T]"
 
 
-def checked(reply: Any) -> list[Any]:
+def checked(reply: Reply) -> list[Reply]:
     """Validate a script reply's shape and raise the typed error for an error code."""
     if not isinstance(reply, list) or not reply or not isinstance(reply[0], int):
         raise ScriptReplyError(f"malformed script reply: {reply!r:.200}")
@@ -65,115 +96,95 @@ def checked(reply: Any) -> list[Any]:
     return reply
 
 
-def code_of(reply: list[Any]) -> Code:
-    return Code(reply[0])
+def code_of(reply: list[Reply]) -> Code:
+    """The reply code of a checked script reply."""
+    first = reply[0]
+    assert isinstance(first, int)
+    return Code(first)
 
 
-def _wrap(exc: Exception) -> JqcError:
-    if isinstance(exc, (rex.ConnectionError, rex.TimeoutError)):
-        return BackendError(f"cannot reach Redis: {exc}")
-    if isinstance(exc, rex.NoPermissionError):
-        return PermissionDeniedError(f"the Redis user may not do this: {exc}")
-    if isinstance(exc, UnicodeError):
-        return InvalidInputError(f"an argument cannot be encoded as UTF-8 for Redis: {exc}")
-    if isinstance(exc, rex.ResponseError):
-        return ScriptReplyError(f"Redis refused the call: {exc}")
-    return BackendError(f"backend failure: {type(exc).__name__}: {exc}")
-
-
-def _send_sync(client: Any, call: AnyCall) -> Any:
+def _parsed(call: ScriptCall[T] | CommandCall[T], reply: Reply) -> T:
+    """``call.parse(reply)``; a reply of a shape the parser did not expect is a :class:`ScriptReplyError`."""
     try:
-        if isinstance(call, CommandCall):
-            return client.execute_command(*call.args)
-        script = scripts()[call.script]
-        try:
-            return client.evalsha(script.sha, len(call.keys), *call.keys, *call.args)
-        except rex.NoScriptError:
-            client.script_load(script.source)
-            return client.evalsha(script.sha, len(call.keys), *call.keys, *call.args)
-    except (rex.RedisError, OSError, ValueError, OverflowError) as exc:
-        raise _wrap(exc) from exc
+        return call.parse(reply)
+    except JqcError:
+        raise
+    except (IndexError, KeyError, TypeError, ValueError, AssertionError) as exc:
+        what = call.script if isinstance(call, ScriptCall) else str(call.args[0])
+        raise ScriptReplyError(f"unexpected reply to {what}: {reply!r:.200} ({type(exc).__name__}: {exc})") from exc
 
 
-async def _send_async(client: Any, call: AnyCall) -> Any:
-    try:
-        if isinstance(call, CommandCall):
-            return await client.execute_command(*call.args)
-        script = scripts()[call.script]
-        try:
-            return await client.evalsha(script.sha, len(call.keys), *call.keys, *call.args)
-        except rex.NoScriptError:
-            await client.script_load(script.source)
-            return await client.evalsha(script.sha, len(call.keys), *call.keys, *call.args)
-    except (rex.RedisError, OSError, ValueError, OverflowError) as exc:
-        raise _wrap(exc) from exc
-
-
-def _parse_all(calls: tuple[ScriptCall[Any], ...], replies: list[Any]) -> list[Any]:
-    """Parse every reply of a batch, then raise the first error (a reply error or a parse error)."""
+def _parse_batch(calls: Sequence[ScriptCall[Any]], outcomes: list[Outcome]) -> list[Any]:
+    """Parse every outcome of a batch; raise :class:`BatchError` if any call (or its parse) failed."""
     results: list[Any] = []
-    first: BaseException | None = None
-    for call, reply in zip(calls, replies, strict=True):
+    errors: dict[int, JqcError] = {}
+    for i, (call, outcome) in enumerate(zip(calls, outcomes, strict=True)):
         try:
-            if isinstance(reply, Exception):
-                raise _wrap(reply) from reply
-            results.append(call.parse(reply))
+            if isinstance(outcome, JqcError):
+                raise outcome
+            results.append(_parsed(call, outcome))
         except JqcError as exc:
-            first = first or exc
+            errors[i] = exc
             results.append(None)
-    if first is not None:
-        raise first
+    if errors:
+        first = errors[min(errors)]
+        raise BatchError(
+            f"{len(errors)} of {len(calls)} calls of a batch failed (the others were applied); first: {first}",
+            results,
+            errors,
+        ) from first
     return results
 
 
-def _send_batch_sync(client: Any, batch: Batch) -> list[Any]:
-    many = getattr(client, "evalsha_many", None)
-    if many is None:  # the embedded backend: no network to save, send one by one
-        return [call.parse(_send_sync(client, call)) for call in batch.calls]
-    items = [(scripts()[c.script], c) for c in batch.calls]
-    try:
-        replies = many([(s.sha, len(c.keys), *c.keys, *c.args) for s, c in items])
-        missing = [i for i, r in enumerate(replies) if isinstance(r, rex.NoScriptError)]
-        if missing:  # NOSCRIPT means the call did not run: load and send just those again
-            for name in {items[i][0].name for i in missing}:
-                client.script_load(scripts()[name].source)
-            again = many(
-                [(items[i][0].sha, len(items[i][1].keys), *items[i][1].keys, *items[i][1].args) for i in missing]
-            )
-            for i, reply in zip(missing, again, strict=True):
-                replies[i] = reply
-    except (rex.RedisError, OSError, ValueError, OverflowError) as exc:
-        raise _wrap(exc) from exc
-    return _parse_all(batch.calls, replies)
+def _send_sync(backend: SyncBackend, call: ScriptCall[T] | CommandCall[T]) -> T:
+    if isinstance(call, ScriptCall):
+        inv = call.invocation()
+        return _parsed(call, backend.run_script(inv.script, inv.keys, inv.args))
+    return _parsed(call, backend.run_command(*call.args))
 
 
-def run_sync(client: Any, step: Step[T]) -> T:
-    """Run one call or a generator of calls (and batches of calls) on a sync client."""
+async def _send_async(backend: AsyncBackend, call: ScriptCall[T] | CommandCall[T]) -> T:
+    if isinstance(call, ScriptCall):
+        inv = call.invocation()
+        return _parsed(call, await backend.run_script(inv.script, inv.keys, inv.args))
+    if call.block is not None:
+        return _parsed(call, await backend.run_blocking(*call.args, timeout=call.block))
+    return _parsed(call, await backend.run_command(*call.args))
+
+
+def run_sync(backend: SyncBackend, step: Step[T]) -> T:
+    """Run one call or a generator of calls (and batches of calls) on a sync backend."""
     if isinstance(step, (ScriptCall, CommandCall)):
-        return step.parse(_send_sync(client, step))
+        return _send_sync(backend, step)
     try:
         call = next(step)
         while True:
             if isinstance(call, Batch):
-                call = step.send(_send_batch_sync(client, call))
+                outcomes = backend.run_batch([c.invocation() for c in call.calls])
+                call = step.send(_parse_batch(call.calls, outcomes))
+            elif isinstance(call, Scan):
+                call = step.send(list(dict.fromkeys(backend.scan(call.match, count=call.count))))
             else:
-                call = step.send(call.parse(_send_sync(client, call)))
+                call = step.send(_send_sync(backend, call))
     except StopIteration as stop:
         result: T = stop.value
         return result
 
 
-async def run_async(client: Any, step: Step[T]) -> T:
-    """Run one call or a generator of calls on an asyncio redis-py style client."""
+async def run_async(backend: AsyncBackend, step: Step[T]) -> T:
+    """Run one call or a generator of calls on an asyncio backend."""
     if isinstance(step, (ScriptCall, CommandCall)):
-        return step.parse(await _send_async(client, step))
+        return await _send_async(backend, step)
     try:
         call = next(step)
         while True:
             if isinstance(call, Batch):
-                call = step.send([c.parse(await _send_async(client, c)) for c in call.calls])
+                outcomes = await backend.run_batch([c.invocation() for c in call.calls])
+                call = step.send(_parse_batch(call.calls, outcomes))
+            elif isinstance(call, Scan):
+                call = step.send(list(dict.fromkeys([key async for key in backend.scan(call.match, count=call.count)])))
             else:
-                call = step.send(call.parse(await _send_async(client, call)))
+                call = step.send(await _send_async(backend, call))
     except StopIteration as stop:
         result: T = stop.value
         return result

@@ -11,11 +11,11 @@ import dataclasses
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypedDict
+from typing import Any, TypedDict, TypeVar
 
 from jqc import _json
 from jqc.clock import Clock, now_ms
-from jqc.engine.calls import Batch, CommandCall, Op, ScriptCall, checked, code_of
+from jqc.engine.calls import Batch, CommandCall, Op, Reply, Scan, ScriptCall, checked, code_of
 from jqc.engine.codes import Code
 from jqc.engine.job import (
     Backoff,
@@ -30,7 +30,10 @@ from jqc.engine.job import (
 )
 from jqc.engine.keys import QueueKeys, validate_job_id, validate_queue_name
 from jqc.engine.metrics import Metrics, MinuteMetrics
+from jqc.engine.replies import as_int, as_list, as_str, as_strs, pairs
 from jqc.errors import CorruptJobError, InvalidOptionError
+
+T = TypeVar("T")
 
 BULK_CHUNK = 500
 BATCH = 1000
@@ -140,11 +143,6 @@ class Event:
     fields: Mapping[str, str]
 
 
-def _pairs(flat: Sequence[Any]) -> dict[str, str]:
-    it = iter(flat)
-    return dict(zip(it, it, strict=True))
-
-
 def _seconds_to_ms(value: object, name: str, *, low: float = 0.0, high: float = 10 * 365 * 86400.0) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
         raise InvalidOptionError(f"{name} must be a number of seconds between {low} and {high}, not {value!r}")
@@ -191,7 +189,9 @@ class QueueOperations:
 
     # -- plumbing ---------------------------------------------------------------------------------
 
-    def _call(self, script: str, *args: str | int | float, parse: Any, now: int | None = None) -> ScriptCall[Any]:
+    def _call(
+        self, script: str, *args: str | int | float, parse: Callable[[Reply], T], now: int | None = None
+    ) -> ScriptCall[T]:
         stamp = now_ms(self.clock) if now is None else now
         return ScriptCall(script, (self.keys.base,), (stamp, self.events_max_len, *args), parse)
 
@@ -243,15 +243,15 @@ class QueueOperations:
             parse=lambda r: self._parse_added(r, now, specs), now=now,
         )  # fmt: skip
 
-    def _parse_added(self, reply: Any, now: int, specs: Sequence[tuple[str, Any, JobOptions]]) -> list[Job]:
+    def _parse_added(self, reply: Reply, now: int, specs: Sequence[tuple[str, Any, JobOptions]]) -> list[Job]:
         body = checked(reply)
         jobs: list[Job] = []
         created_at = now / 1000.0
         stored: dict[int, JobOptions] = {}  # Job.options carries no add-time job_id or delay
         for i, (name, data, opts) in enumerate(specs):
-            job_id, created, fields = body[1 + 3 * i : 4 + 3 * i]
+            job_id, created, fields = as_str(body[1 + 3 * i]), as_int(body[2 + 3 * i]), body[3 + 3 * i]
             if not created:
-                jobs.append(self._job(job_id, _pairs(fields)))
+                jobs.append(self._job(job_id, pairs(fields)))
                 continue
             options = stored.get(id(opts))
             if options is None:
@@ -312,17 +312,17 @@ class QueueOperations:
         validate_job_id(job_id)
         return CommandCall(
             ("HGETALL", self.keys.job(job_id)),
-            lambda r: self._job(job_id, r if isinstance(r, dict) else _pairs(r)) if r else None,
+            lambda r: self._job(job_id, pairs(r)) if r else None,
         )
 
     def job_logs(self, job_id: str, start: int = 0, end: int = -1) -> CommandCall[list[str]]:
         validate_job_id(job_id)
-        return CommandCall(("LRANGE", self.keys.log(job_id), start, end), lambda r: list(r))
+        return CommandCall(("LRANGE", self.keys.log(job_id), start, end), as_strs)
 
     def counts(self) -> ScriptCall[Counts]:
-        def parse(reply: Any) -> Counts:
-            b = checked(reply)
-            return Counts(b[1], b[2], b[3], b[4], b[5], b[6], bool(b[7]))
+        def parse(reply: Reply) -> Counts:
+            b = [as_int(value) for value in checked(reply)[1:8]]
+            return Counts(b[0], b[1], b[2], b[3], b[4], b[5], bool(b[6]))
 
         return self._call("counts", parse=parse)
 
@@ -336,25 +336,26 @@ class QueueOperations:
             raise InvalidOptionError(f"offset must be an int >= 0, not {offset!r}")
         return offset
 
-    def _decode_listing(self, reply: Any) -> tuple[int, list[tuple[Job, dict[str, str]]], list[tuple[str, str]]]:
+    def _decode_listing(self, reply: Reply) -> tuple[int, list[tuple[Job, dict[str, str]]], list[tuple[str, str]]]:
         body = checked(reply)
-        decoded, corrupt = [], []
+        decoded: list[tuple[Job, dict[str, str]]] = []
+        corrupt: list[tuple[str, str]] = []
         for i in range(2, len(body), 2):
-            fields = _pairs(body[i + 1])
+            job_id, fields = as_str(body[i]), pairs(body[i + 1])
             if not fields:
                 continue  # removed between the index read and the hash read
             try:
-                decoded.append((self._job(body[i], fields), fields))
+                decoded.append((self._job(job_id, fields), fields))
             except CorruptJobError as exc:
-                corrupt.append((body[i], str(exc)))
-        return body[1], decoded, corrupt
+                corrupt.append((job_id, str(exc)))
+        return as_int(body[1]), decoded, corrupt
 
-    def _parse_page(self, reply: Any) -> Page:
+    def _parse_page(self, reply: Reply) -> Page:
         total, decoded, corrupt = self._decode_listing(reply)
         return Page(total, tuple(job for job, _ in decoded), tuple(corrupt))
 
     def dead_letters(self, offset: int = 0, limit: int = 100) -> ScriptCall[DeadLetterPage]:
-        def parse(reply: Any) -> DeadLetterPage:
+        def parse(reply: Reply) -> DeadLetterPage:
             total, decoded, corrupt = self._decode_listing(reply)
             letters = tuple(
                 DeadLetter(job=job, dead_at=int(fields.get("dat", 0)) / 1000.0, worker=fields.get("dw") or None)
@@ -370,13 +371,13 @@ class QueueOperations:
 
     def purge_dead(self, job_id: str) -> ScriptCall[int]:
         """Delete one dead-letter record."""
-        return self._call("purge", validate_job_id(job_id), 1, parse=lambda r: int(checked(r)[1]))
+        return self._call("purge", validate_job_id(job_id), 1, parse=lambda r: as_int(checked(r)[1]))
 
     def purge_all_dead(self) -> Op[int]:
         """Delete every dead-letter record, in bounded batches."""
         deleted: int = 0
         while True:
-            code, n = yield self._call("purge", "", BATCH, parse=lambda r: (code_of(checked(r)), int(r[1])))
+            code, n = yield self._call("purge", "", BATCH, parse=_code_and_count)
             deleted += n
             if code != Code.MORE or n == 0:
                 return deleted
@@ -398,9 +399,11 @@ class QueueOperations:
         last = now_ms(self.clock) // 60000
         first = last - window + 1
 
-        def parse(reply: Any) -> Metrics:
+        def parse(reply: Reply) -> Metrics:
             body = checked(reply)
-            minutes = tuple(MinuteMetrics.from_fields(body[i], _pairs(body[i + 1])) for i in range(1, len(body), 2))
+            minutes = tuple(
+                MinuteMetrics.from_fields(as_int(body[i]), pairs(body[i + 1])) for i in range(1, len(body), 2)
+            )
             return Metrics(minutes, window)
 
         return self._call("metrics", first, last, parse=parse)
@@ -409,28 +412,25 @@ class QueueOperations:
         """Events after ``last_id`` ('0' = from the start, '$' = only new ones, with ``block``)."""
         args: list[str | int] = ["XREAD", "COUNT", _positive_int(count, "count")]
         if block is not None:
-            args += ["BLOCK", _seconds_to_ms(block, "block", high=3600)]
+            block_ms = _seconds_to_ms(block, "block", high=3600)
+            args += ["BLOCK", block_ms]
         args += ["STREAMS", self.keys.events, last_id]
 
-        def parse(reply: Any) -> list[Event]:
+        def parse(reply: Reply) -> list[Event]:
             out: list[Event] = []
-            if not reply:
-                return out
-            entries = reply[self.keys.events] if isinstance(reply, dict) else reply[0][1]
-            if entries and isinstance(entries[0], list) and len(entries) == 1 and isinstance(entries[0][0], list):
-                entries = entries[0]
-            for entry_id, raw in entries:
-                fields = raw if isinstance(raw, dict) else _pairs(raw)
-                out.append(
-                    Event(entry_id, fields.get("e", ""), fields.get("j", ""), int(fields.get("t", 0)) / 1000.0, fields)
-                )
+            for stream in as_list(reply):  # [[stream, [[id, [field, value, ...]], ...]]]
+                for entry in as_list(as_list(stream)[1]):
+                    entry_id, raw = as_list(entry)
+                    fields = pairs(raw)
+                    at = int(fields.get("t", 0)) / 1000.0
+                    out.append(Event(as_str(entry_id), fields.get("e", ""), fields.get("j", ""), at, fields))
             return out
 
-        return CommandCall(tuple(args), parse)
+        return CommandCall(tuple(args), parse, block=None if block is None else block_ms / 1000)
 
     # -- administering ----------------------------------------------------------------------------
 
-    def _ok(self, reply: Any) -> None:
+    def _ok(self, reply: Reply) -> None:
         checked(reply)
 
     def pause(self, paused: bool) -> ScriptCall[bool]:
@@ -490,7 +490,7 @@ class QueueOperations:
         done: list[str] = []
         while budget is None or len(done) < budget:
             size = BATCH if budget is None else min(BATCH, budget - len(done))
-            code, ids = yield self._call("retry", "", size, parse=lambda r: (code_of(checked(r)), list(r[1])))
+            code, ids = yield self._call("retry", "", size, parse=_code_and_ids)
             done.extend(ids)
             if code != Code.MORE or not ids:
                 break
@@ -512,16 +512,14 @@ class QueueOperations:
             state,
             _seconds_to_ms(grace, "grace"),
             _positive_int(limit, "limit"),
-            parse=lambda r: list(checked(r)[1]),
+            parse=lambda r: as_strs(checked(r)[1]),
         )
 
     def drain(self, *, delayed: bool = False) -> Op[int]:
         deleted: int = 0
         while True:
-            code, n = yield self._call(
-                "drain", "1" if delayed else "0", BATCH, parse=lambda r: (code_of(checked(r)), r[1])
-            )
-            deleted += int(n)
+            code, n = yield self._call("drain", "1" if delayed else "0", BATCH, parse=_code_and_count)
+            deleted += n
             if code != Code.MORE:
                 return deleted
 
@@ -529,21 +527,14 @@ class QueueOperations:
         """Delete every key of the queue: scripted batches, then a SCAN sweep for strays."""
         deleted: int = 0
         while True:
-            code, n = yield self._call(
-                "obliterate", "1" if force else "0", BATCH, parse=lambda r: (code_of(checked(r)), r[1])
-            )
-            deleted += int(n)
+            code, n = yield self._call("obliterate", "1" if force else "0", BATCH, parse=_code_and_count)
+            deleted += n
             if code != Code.MORE:
                 break
-        cursor: Any = 0
-        while True:
-            cursor, found = yield CommandCall(
-                ("SCAN", cursor, "MATCH", self.keys.scan_pattern, "COUNT", BATCH), lambda r: (r[0], list(r[1]))
-            )
-            if found:
-                yield CommandCall(("DEL", *found), lambda r: r)
-            if int(cursor) == 0:
-                return deleted
+        strays: list[str] = yield Scan(self.keys.scan_pattern, BATCH)
+        for start in range(0, len(strays), BATCH):
+            yield CommandCall(("DEL", *strays[start : start + BATCH]), as_int)
+        return deleted
 
     # -- working (what the worker runtime and the simulator call) ---------------------------------
 
@@ -565,35 +556,34 @@ class QueueOperations:
         for job_id, token, reason in result.corrupt if result else ():
             yield self._call("fail", job_id, token, f"corrupt job: {reason}", "", worker or "-", -1, parse=lambda r: r)
 
-    def _parse_claim(self, reply: Any, worker: str, now: int) -> ClaimResult:
+    def _parse_claim(self, reply: Reply, worker: str, now: int) -> ClaimResult:
         body = checked(reply)
         code = code_of(body)
         if code != Code.OK:
-            when = body[1] if len(body) > 1 else 0
+            when = as_int(body[1]) if len(body) > 1 else 0
             return ClaimResult(code, (), when / 1000.0 if when else None)
-        deadline = body[1] / 1000.0
+        deadline = as_int(body[1]) / 1000.0
         jobs = []
         corrupt = []
         for i in range(2, len(body), 3):
-            job_id, token, flat = body[i], body[i + 1], body[i + 2]
-            fields = _pairs(flat)
+            job_id, token, fields = as_str(body[i]), as_int(body[i + 1]), pairs(body[i + 2])
             fields.update(s="a", k=str(token), ps=str(now), w=worker)
             try:
-                jobs.append(ClaimedJob(job=self._job(job_id, fields), token=int(token), lock_until=deadline))
+                jobs.append(ClaimedJob(job=self._job(job_id, fields), token=token, lock_until=deadline))
             except CorruptJobError as exc:
-                corrupt.append((job_id, int(token), str(exc)))
+                corrupt.append((job_id, token, str(exc)))
         return ClaimResult(Code.OK, tuple(jobs), None, tuple(corrupt))
 
     def extend(
         self, held: Sequence[ClaimedJob | tuple[str, int]], *, lock: float = 30.0, now: int | None = None
     ) -> ScriptCall[dict[str, bool]]:
         """Renew many locks at once; returns job id -> still held."""
-        pairs = [(h.id, h.token) if isinstance(h, ClaimedJob) else h for h in held]
-        args = [str(a) for pair in pairs for a in pair]
+        held_pairs = [(h.id, h.token) if isinstance(h, ClaimedJob) else h for h in held]
+        args = [str(a) for pair in held_pairs for a in pair]
 
-        def parse(reply: Any) -> dict[str, bool]:
+        def parse(reply: Reply) -> dict[str, bool]:
             body = checked(reply)
-            return {job_id: bool(ok) for (job_id, _), ok in zip(pairs, body[2:], strict=True)}
+            return {job_id: bool(as_int(ok)) for (job_id, _), ok in zip(held_pairs, body[2:], strict=True)}
 
         return self._call("extend", _seconds_to_ms(lock, "lock", low=0.001, high=MAX_LOCK), *args, parse=parse, now=now)
 
@@ -613,7 +603,7 @@ class QueueOperations:
         if fetch_next:
             _worker_id(worker)
 
-        def parse(reply: Any) -> ClaimResult | None:
+        def parse(reply: Reply) -> ClaimResult | None:
             body = checked(reply)
             return self._parse_claim(body[1], worker, stamp) if fetch_next else None
 
@@ -653,10 +643,11 @@ class QueueOperations:
         args += [fetch_next, _seconds_to_ms(lock, "lock", low=0.001, high=MAX_LOCK), worker or "-"]
         ids = [claimed.id for claimed, _ in done]
 
-        def parse(reply: Any) -> CompleteResult:
+        def parse(reply: Reply) -> CompleteResult:
             body = checked(reply)
-            completed = tuple(i for i, ok in zip(ids, body[1], strict=True) if ok)
-            lost = tuple(i for i, ok in zip(ids, body[1], strict=True) if not ok)
+            flags = [as_int(ok) for ok in as_list(body[1])]
+            completed = tuple(i for i, ok in zip(ids, flags, strict=True) if ok)
+            lost = tuple(i for i, ok in zip(ids, flags, strict=True) if not ok)
             following = self._parse_claim(body[2], worker, stamp) if fetch_next else None
             return CompleteResult(completed, lost, following)
 
@@ -714,7 +705,7 @@ class QueueOperations:
             (traceback or "")[:100_000],
             worker or "-",
             delay_ms,
-            parse=lambda r: str(checked(r)[1]),
+            parse=lambda r: as_str(checked(r)[1]),
             now=now,
         )
 
@@ -730,7 +721,7 @@ class QueueOperations:
         if not isinstance(line, str):
             raise InvalidOptionError(f"a log line must be a str, not {line!r}")
         return self._call(
-            "log", claimed.id, claimed.token, line[:10_000], self.log_max_lines, parse=lambda r: int(checked(r)[1])
+            "log", claimed.id, claimed.token, line[:10_000], self.log_max_lines, parse=lambda r: as_int(checked(r)[1])
         )
 
     def recover_stalled(
@@ -739,9 +730,9 @@ class QueueOperations:
         if isinstance(max_stalls, bool) or not isinstance(max_stalls, int) or max_stalls < 0:
             raise InvalidOptionError(f"max_stalls must be an int >= 0, not {max_stalls!r}")
 
-        def parse(reply: Any) -> RecoverResult:
+        def parse(reply: Reply) -> RecoverResult:
             body = checked(reply)
-            return RecoverResult(tuple(body[1]), tuple(body[2]), code_of(body) == Code.MORE)
+            return RecoverResult(tuple(as_strs(body[1])), tuple(as_strs(body[2])), code_of(body) == Code.MORE)
 
         return self._call("recover", _positive_int(limit, "limit"), max_stalls, parse=parse, now=now)
 
@@ -762,7 +753,7 @@ class QueueOperations:
         out: list[WorkerInfo] = []
         for worker_id, seen in entries:
             fields = yield CommandCall(
-                ("HGETALL", self.keys.key("worker:" + worker_id)), lambda r: r if isinstance(r, dict) else _pairs(r)
+                ("HGETALL", self.keys.key("worker:" + worker_id)), pairs
             )
             info = WorkerInfo.from_fields(worker_id, seen, fields) if fields else None
             if info is not None and now - seen <= (max_age if max_age is not None else int(info.ttl * 1000)):
@@ -770,12 +761,22 @@ class QueueOperations:
         return out
 
 
-def _score_pairs(reply: Any) -> list[tuple[str, int]]:
-    """(member, int score) pairs from a WITHSCORES reply, flat (RESP2) or nested (RESP3)."""
-    items = list(reply or [])
-    if items and isinstance(items[0], (list, tuple)):
-        return [(str(m), int(float(s))) for m, s in items]
-    return [(str(items[i]), int(float(items[i + 1]))) for i in range(0, len(items) - 1, 2)]
+def _score_pairs(reply: Reply) -> list[tuple[str, int]]:
+    """(member, int score) pairs from a flat WITHSCORES reply."""
+    items = as_strs(reply)
+    return [(items[i], int(float(items[i + 1]))) for i in range(0, len(items) - 1, 2)]
+
+
+def _code_and_count(reply: Reply) -> tuple[Code, int]:
+    """A bounded operation's reply: {code, how many it did}."""
+    body = checked(reply)
+    return code_of(body), as_int(body[1])
+
+
+def _code_and_ids(reply: Reply) -> tuple[Code, list[str]]:
+    """A bounded operation's reply: {code, ids it did}."""
+    body = checked(reply)
+    return code_of(body), as_strs(body[1])
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Unpack
+from typing import Any, TypeVar, Unpack
 
 from jqc.clock import Clock, hold
-from jqc.connection import Connection
-from jqc.engine.calls import Step, T, run_async, run_sync
+from jqc.engine.calls import Step, run_async, run_sync
+from jqc.engine.host import Host
 from jqc.engine.job import BackoffFunction, ClaimedJob, DeadLetter, Job, JobOptions, NewJob
 from jqc.engine.metrics import Metrics
 from jqc.engine.operations import (
@@ -32,12 +32,14 @@ from jqc.errors import InvalidOptionError
 
 __all__ = ["AsyncQueue", "Queue"]
 
+T = TypeVar("T")
+
 
 class _QueueBase:
     def __init__(
         self,
         name: str,
-        connection: Connection,
+        connection: Host,
         *,
         clock: Clock | None = None,
         default_options: JobOptions | None = None,
@@ -45,7 +47,7 @@ class _QueueBase:
         events_max_len: int = 10_000,
         log_max_lines: int = 1000,
     ) -> None:
-        if not isinstance(connection, Connection):
+        if not isinstance(connection, Host):
             raise InvalidOptionError(f"connection must come from jqc.connect(), not {connection!r}")
         self.connection = connection
         self.ops = QueueOperations(
@@ -74,7 +76,7 @@ class Queue(_QueueBase):
     """A queue, used from synchronous code. Safe to share between threads."""
 
     def _run(self, step: Step[T]) -> T:
-        return run_sync(self.connection.engine_client(), step)
+        return run_sync(self.connection.backend, step)
 
     # producing
     def add(
@@ -226,7 +228,7 @@ class AsyncQueue(_QueueBase):
 
     async def _run(self, step: Step[T]) -> T:
         with hold(self.clock):  # a virtual clock must not autojump while the call is in flight
-            return await run_async(self.connection.async_client(), step)
+            return await run_async(self.connection.async_backend(), step)
 
     async def add(
         self, name: str, data: Any = None, options: JobOptions | None = None, **overrides: Unpack[OptionArgs]
@@ -270,7 +272,7 @@ class AsyncQueue(_QueueBase):
         step = self.ops.events(last_id, count, block)
         if block is None:
             return await self._run(step)
-        return await run_async(self.connection.async_client(), step)  # waiting: time may move
+        return await run_async(self.connection.async_backend(), step)  # waiting: time may move
 
     async def pause(self) -> bool:
         return await self._run(self.ops.pause(True))

@@ -5,9 +5,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
-from dataclasses import dataclass
 from importlib import resources
 
+from jqc.backends.base import Script
 from jqc.engine.codes import lua_prelude
 
 _INCLUDE = re.compile(r"^--@include (.+)$", re.MULTILINE)
@@ -18,15 +18,6 @@ NAMES = (
     "clean", "drain", "obliterate", "list", "counts", "metrics", "replay", "purge",
     "lease", "heartbeat", "complete_many", "coordinator",
 )  # fmt: skip
-
-
-@dataclass(frozen=True, slots=True)
-class Script:
-    """One atomic operation: its name, full Lua source and SHA1 (what EVALSHA calls)."""
-
-    name: str
-    source: str
-    sha: str
 
 
 def _read(path: str) -> str:

@@ -33,6 +33,7 @@ from jqc.engine.calls import CommandCall, Step, run_sync
 from jqc.engine.codes import Code
 from jqc.engine.job import ClaimedJob, JobOptions, Keep
 from jqc.engine.operations import ClaimResult, QueueOperations, RecoverResult
+from jqc.engine.replies import as_strs
 from jqc.errors import BackendError, LockLostError
 from jqc.sim import inject, pool
 from jqc.sim.checkers import Checker, Exec, JobRecord, Status
@@ -65,7 +66,7 @@ class Simulator:
         self.clock = VirtualClock(VIRTUAL_EPOCH)
         self._own_connection = connection is None
         self.conn = connection if connection is not None else connect(cfg.url, clock=self.clock)
-        self.client = self.conn.sync_client()
+        self.client = self.conn.backend
         name = cfg.queue if self.conn.embedded else f"{cfg.queue}-{os.getpid()}-{os.urandom(3).hex()}"
         self.ops = QueueOperations(name, clock=self.clock, prefix=self.conn.prefix, events_max_len=0)
         keep = Keep() if cfg.keep_completed else Keep.none()
@@ -960,9 +961,9 @@ class Simulator:
     def _containers(self) -> dict[str, list[str]]:
         keys = self.ops.keys
         out: dict[str, list[str]] = {}
-        out["wait"] = run_sync(self.client, CommandCall(("LRANGE", keys.key("wait"), 0, -1), list))
+        out["wait"] = run_sync(self.client, CommandCall(("LRANGE", keys.key("wait"), 0, -1), as_strs))
         for name in ("prio", "delayed", "active", "completed", "failed", "dlq"):
-            out[name] = run_sync(self.client, CommandCall(("ZRANGE", keys.key(name), 0, -1), list))
+            out[name] = run_sync(self.client, CommandCall(("ZRANGE", keys.key(name), 0, -1), as_strs))
         return out
 
     def _finish_run(self, wall: float) -> Report:

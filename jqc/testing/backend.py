@@ -10,10 +10,10 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Iterator
-from typing import Any
 
 from jqc.clock import Clock, VirtualClock
 from jqc.connection import Connection, connect, redact
+from jqc.engine.replies import as_int
 
 __all__ = ["Backend", "temporary_connection"]
 
@@ -62,7 +62,7 @@ class Backend:
     def close(self, connection: Connection) -> None:
         """Delete the connection's keys (real server) and close its clients."""
         try:
-            if not connection.embedded:
+            if not connection.in_process:
                 delete_prefix(connection)
         finally:
             close_quietly(connection)
@@ -70,30 +70,29 @@ class Backend:
 
 def delete_prefix(connection: Connection) -> int:
     """Delete every key under the connection's prefix (SCAN, then UNLINK in batches); returns how many."""
-    client = connection.sync_client()
+    backend = connection.backend
     deleted = 0
     batch: list[str] = []
-    for key in client.scan_iter(match=f"{_glob_escape(connection.prefix)}:*", count=1000):
+    for key in backend.scan(f"{_glob_escape(connection.prefix)}:*", count=1000):
         batch.append(key)
         if len(batch) >= _DELETE_BATCH:
-            deleted += client.unlink(*batch)
+            deleted += as_int(backend.run_command("UNLINK", *batch))
             batch.clear()
     if batch:
-        deleted += client.unlink(*batch)
+        deleted += as_int(backend.run_command("UNLINK", *batch))
     return deleted
 
 
 def close_async_clients(connection: Connection) -> None:
-    """Close the connection's asyncio clients whose event loop is open but idle (between an async
+    """Close the connection's asyncio backends whose event loop is open but idle (between an async
     test's call and its loop's end), so their sockets do not outlive the loop."""
-    clients: Any = getattr(connection, "_async", {})
-    for loop, client in list(clients.items()):
+    for loop, backend in connection.async_backends().items():
         if loop.is_running():
             continue
         if not loop.is_closed():
             with contextlib.suppress(Exception):
-                loop.run_until_complete(client.aclose())
-        clients.pop(loop, None)
+                loop.run_until_complete(backend.aclose())
+        connection.forget_async_backend(loop)
 
 
 def close_quietly(connection: Connection) -> None:

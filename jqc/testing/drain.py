@@ -150,7 +150,7 @@ class _Session:
                 raise InvalidOptionError(f"drain runs jqc.Queue or jqc.AsyncQueue objects, not {queue!r}")
             if queue.name in self.bases:
                 raise InvalidOptionError(f"queue {queue.name!r} is listed twice")
-            proxy = proxies.setdefault(id(queue.connection), WorkerConnection(queue.connection, self.network))
+            proxy = proxies.setdefault(id(queue.connection), WorkerConnection.of(queue.connection, self.network))
             twin = AsyncQueue(queue.name, proxy)
             twin.ops = queue.ops  # the same call builder: the same clock, prefix and settings
             self.bases[queue.name] = queue

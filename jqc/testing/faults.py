@@ -19,15 +19,15 @@ while a plain-function handler runs, so such a fault never hits one).
 from __future__ import annotations
 
 import math
-import weakref
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
-import redis.exceptions
-
+from jqc.backends.base import Arg, AsyncBackend, Outcome, Reply, Script, ScriptInvocation
 from jqc.connection import Connection
+from jqc.engine.host import Host
 from jqc.engine.job import Job
-from jqc.errors import InvalidOptionError
+from jqc.errors import ConnectionLostError, InvalidOptionError
 
 __all__ = ["At", "Fault", "FaultKind", "crash_worker", "drop_connection", "expire_lock"]
 
@@ -129,56 +129,82 @@ class Network:
         """Refuse a call while down; else return a mark for :meth:`check_reply`."""
         if self.down:
             self.refused += 1
-            raise redis.exceptions.ConnectionError("jqc.testing: the worker's connection to Redis was dropped")
+            raise ConnectionLostError("cannot reach Redis: jqc.testing dropped the worker's connection")
         return self.drops
 
     def check_reply(self, mark: int) -> None:
         if self.drops != mark:
             self.refused += 1
-            raise redis.exceptions.ConnectionError("jqc.testing: the connection dropped before the reply came")
+            raise ConnectionLostError("cannot reach Redis: jqc.testing dropped the connection before the reply came")
 
 
-class _Client:
-    """An asyncio client whose calls go through a :class:`Network`."""
+class FaultyBackend:
+    """An asyncio backend whose calls go through a :class:`Network` (it wraps any backend)."""
 
-    def __init__(self, client: Any, network: Network) -> None:
-        self._client = client
-        self._network = network
+    def __init__(self, inner: AsyncBackend, network: Network) -> None:
+        self.inner = inner
+        self.network = network
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._client, name)
-
-    async def execute_command(self, *args: Any, **options: Any) -> Any:
-        mark = self._network.check()
-        reply = await self._client.execute_command(*args, **options)
-        self._network.check_reply(mark)
+    async def run_script(self, script: Script, keys: Sequence[str], args: Sequence[Arg]) -> Reply:
+        mark = self.network.check()
+        reply = await self.inner.run_script(script, keys, args)
+        self.network.check_reply(mark)
         return reply
 
-    async def evalsha(self, sha: str, numkeys: int, *rest: Any) -> Any:
-        mark = self._network.check()
-        reply = await self._client.evalsha(sha, numkeys, *rest)
-        self._network.check_reply(mark)
+    async def run_command(self, *args: Arg) -> Reply:
+        mark = self.network.check()
+        reply = await self.inner.run_command(*args)
+        self.network.check_reply(mark)
         return reply
 
-    async def script_load(self, source: str) -> Any:
-        mark = self._network.check()
-        reply = await self._client.script_load(source)
-        self._network.check_reply(mark)
+    async def run_batch(self, calls: Sequence[ScriptInvocation]) -> list[Outcome]:
+        mark = self.network.check()
+        outcomes = await self.inner.run_batch(calls)
+        self.network.check_reply(mark)
+        return outcomes
+
+    async def run_blocking(self, *args: Arg, timeout: float) -> Reply:
+        mark = self.network.check()
+        reply = await self.inner.run_blocking(*args, timeout=timeout)
+        self.network.check_reply(mark)
         return reply
+
+    async def scan(self, match: str, *, count: int = 1000) -> AsyncIterator[str]:
+        self.network.check()
+        async for key in self.inner.scan(match, count=count):
+            yield key
+
+    async def run_on_each_server(self, *args: Arg) -> dict[str, Reply]:
+        mark = self.network.check()
+        replies = await self.inner.run_on_each_server(*args)
+        self.network.check_reply(mark)
+        return replies
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
 
 
 class WorkerConnection(Connection):
     """The drain workers' view of a connection: the same server, key prefix and clock, but asyncio
-    clients of their own (closed when the drain ends) whose calls go through a :class:`Network`."""
+    backends of their own (closed when the drain ends) whose calls go through a :class:`Network`.
+    Closing it leaves the base connection's sync connections open."""
 
-    def __init__(self, base: Connection, network: Network) -> None:  # shares base's state, not its __init__
-        self.__dict__.update(base.__dict__)
-        self._async = weakref.WeakKeyDictionary()
-        self.base = base
-        self.network = network
+    base: Connection
 
-    def async_client(self) -> Any:
-        return _Client(super().async_client(), self.network)
+    @classmethod
+    def of(cls, base: Host, network: Network) -> WorkerConnection:
+        """The view of ``base`` whose asyncio calls go through ``network``."""
+        if not isinstance(base, Connection):
+            raise InvalidOptionError(f"a drain needs queues made by jqc.connect(), not on {base!r}")
+        factory = base.factory
+        view = cls.over(
+            factory,
+            clock=base.clock,
+            prefix=base.prefix,
+            make_async=lambda: FaultyBackend(factory.async_backend(), network),
+        )
+        view.base = base
+        return view
 
     def close(self) -> None:
-        """Nothing to do: the sync clients belong to the base connection (use :meth:`aclose`)."""
+        """Nothing to do: the sync connections belong to the base connection (use :meth:`aclose`)."""

@@ -14,6 +14,7 @@ from typing import Any
 from jqc.clock import now_ms
 from jqc.engine.calls import ScriptCall, checked
 from jqc.engine.operations import QueueOperations
+from jqc.engine.replies import as_int
 
 __all__ = ["STALL_LEASE", "heartbeat", "lease", "unregister"]
 
@@ -58,7 +59,7 @@ def heartbeat(
         "heartbeat",
         (ops.keys.base,),
         (now, ops.events_max_len, worker, now - _ms(prune_after), *fields),
-        lambda reply: int(checked(reply)[1]),
+        lambda reply: as_int(checked(reply)[1]),
     )
 
 
@@ -68,5 +69,5 @@ def unregister(ops: QueueOperations, worker: str) -> ScriptCall[int]:
         "heartbeat",
         (ops.keys.base,),
         (now_ms(ops.clock), ops.events_max_len, worker, 0),
-        lambda reply: int(checked(reply)[1]),
+        lambda reply: as_int(checked(reply)[1]),
     )

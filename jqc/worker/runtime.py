@@ -477,7 +477,7 @@ class Worker:
 
     async def _run(self, lane: Lane, step: Step[T]) -> T:
         with hold(self.clock):  # as AsyncQueue does: a virtual clock must not autojump while the call is in flight
-            return await run_async(lane.queue.connection.async_client(), step)
+            return await run_async(lane.queue.connection.async_backend(), step)
 
     async def _until_stopped(self, aw: Awaitable[Any]) -> bool:
         """Wait for ``aw`` or the stop signal; True when stopping."""
@@ -582,7 +582,7 @@ class Worker:
         """One bounded XREAD BLOCK from the lane's stream position; True if a wake-up event came."""
         start = lane.watch_id or "0-0"
         block = self.idle_block
-        limit = _socket_timeout(lane.queue.connection.async_client())
+        limit = _socket_timeout(lane.queue.connection.async_backend())
         if limit is not None:
             block = min(block, 0.8 * limit)  # a block as long as the read timeout would read as an outage
         events = await lane.queue.events(start, count=100, block=max(0.001, block))

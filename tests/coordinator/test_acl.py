@@ -196,7 +196,7 @@ def test_worker_runs_every_worker_operation(
     boss.add("late")
     worker.complete(claim())
     assert admin.sync_client().zcard(K + "mi") == 1
-    client = user.sync_client()
+    client = user.backend
     assert run_sync(client, heartbeat(worker.ops, "w1", "name", "w1", "ttl", "30000")) == 0
     assert run_sync(client, lease(worker.ops, "w1", 5000)) == 1
     assert run_sync(client, lease(worker.ops, "w1", 0)) == 0  # gives it up (DEL)
@@ -347,14 +347,14 @@ def test_coordinator_runs_autoscale_health_and_metrics(
     boss.add("c")
     boss.add("d", delay=30)
     record = {"name": "w1", "active": 0, "concurrency": 4}
-    run_sync(admin.sync_client(), registry.heartbeat(boss.ops, "w1", record, ttl=30.0, prune_after=300.0))
+    run_sync(admin.backend, registry.heartbeat(boss.ops, "w1", record, ttl=30.0, prune_after=300.0))
     user = make_user("coordinator")
     queue = user.queue("photos")
     coordinator = Coordinator(user, "photos", SloPolicy(slo=60.0), min_workers=1, max_workers=5, holder="c1")
     tick = coordinator.tick()  # lock, snapshot (counts, metrics, oldest job, registry), fenced publish
     assert tick.leader and tick.decision is not None and tick.decision.token == 1
-    assert run_sync(user.sync_client(), read_decision_op(queue.ops)) == tick.decision
-    assert run_sync(user.sync_client(), read_lock(queue.ops)).holder == "c1"
+    assert run_sync(user.backend, read_decision_op(queue.ops)) == tick.decision
+    assert run_sync(user.backend, read_lock(queue.ops)).holder == "c1"
     clock.advance(15)
     assert coordinator.tick().leader
     snap = read_snapshot(queue, stall_scan_limit=100)
@@ -365,7 +365,7 @@ def test_coordinator_runs_autoscale_health_and_metrics(
     exposition = prometheus.render(user, ["photos"])
     assert 'jqc_target_workers{queue="photos"}' in exposition and "jqc_up 1.0" in exposition
     assert coordinator.release()
-    assert run_sync(admin.sync_client(), read_lock(boss.ops)).holder == ""
+    assert run_sync(admin.backend, read_lock(boss.ops)).holder == ""
 
 
 def test_coordinator_cannot_touch_jobs_obliterate_or_acls(make_user: MakeUser, admin: jqc.Connection) -> None:

@@ -22,7 +22,7 @@ from tests.sim.helpers import planted
 
 
 def call(conn: jqc.Connection, step: ScriptCall[lock.Lease]) -> lock.Lease:
-    return run_sync(conn.sync_client(), step)
+    return run_sync(conn.backend, step)
 
 
 def test_take_keep_expire_and_take_over_with_a_larger_token(conn: jqc.Connection, clock: jqc.VirtualClock) -> None:
@@ -57,11 +57,11 @@ def test_only_the_current_token_publishes_and_releases(conn: jqc.Connection, clo
     assert not call(conn, lock.publish(ops, "A", a.token, stale)).done  # fenced
     assert not call(conn, lock.publish(ops, "A", b.token, stale)).done  # someone else's token
     assert not call(conn, lock.release(ops, "A", a.token)).done
-    found = run_sync(conn.sync_client(), lock.read_decision_op(ops))
+    found = run_sync(conn.backend, lock.read_decision_op(ops))
     assert found is not None and found.target == 7 and found.reasons == ("because",)
     assert (found.token, found.holder, found.policy, found.values) == (1, "A", "test", {"x": 1})
     assert call(conn, lock.publish(ops, "B", b.token, ScaleDecision("photos", 3, ()))).done
-    found = run_sync(conn.sync_client(), lock.read_decision_op(ops))
+    found = run_sync(conn.backend, lock.read_decision_op(ops))
     assert found is not None and (found.target, found.token, found.holder) == (3, 2, "B")
     assert found.at == pytest.approx(clock.now(), abs=0.001)
     released = call(conn, lock.release(ops, "B", b.token))
@@ -76,11 +76,11 @@ def test_the_script_refuses_bad_arguments(conn: jqc.Connection) -> None:
     now = int(conn.clock.now() * 1000)
     for args in [(now, 0, "acquire", "", 1000, 0), (now, 0, "explode", "A", 1000, 0), (now, 0, "acquire", "A", 0, 0)]:
         with pytest.raises(jqc.InvalidInputError):
-            run_sync(conn.sync_client(), ScriptCall("coordinator", base, args, checked))
+            run_sync(conn.backend, ScriptCall("coordinator", base, args, checked))
     a = call(conn, lock.acquire(ops, "A", 5.0))
     with pytest.raises(jqc.InvalidInputError):
         odd = (now, 0, "publish", "A", 0, a.token, "x")
-        run_sync(conn.sync_client(), ScriptCall("coordinator", base, odd, checked))
+        run_sync(conn.backend, ScriptCall("coordinator", base, odd, checked))
     with pytest.raises(jqc.InvalidOptionError):
         lock.acquire(ops, "A", 0.0)
     with pytest.raises(jqc.InvalidOptionError):
@@ -226,7 +226,7 @@ async def test_async_ticks_and_a_decision_from_real_queue_metrics(conn: jqc.Conn
     assert tick.acted and tick.decision is not None
     assert tick.decision.target == 8  # 30 jobs wait, no run time known yet: one slot each, capped
     assert any("no run time measured yet" in r for r in tick.decision.reasons)
-    stored = run_sync(conn.sync_client(), lock.read_decision_op(queue.ops))
+    stored = run_sync(conn.backend, lock.read_decision_op(queue.ops))
     assert stored is not None and stored.target == 8 and stored.values["max"] == 8
     assert await c.arelease()
     assert not call(conn, lock.read_lock(queue.ops)).holder

@@ -300,9 +300,9 @@ def test_jqc_pool_runs_real_workers_against_redis(monkeypatch: pytest.MonkeyPatc
         assert "holding the coordinator lock" in text
         counts = queue.counts()
         assert counts.completed == 20 and counts.active == 0
-        decision = run_sync(conn.sync_client(), lock.read_decision_op(queue.ops))
+        decision = run_sync(conn.backend, lock.read_decision_op(queue.ops))
         assert decision is not None and 2 <= decision.target <= 3 and decision.token == 1
-        assert run_sync(conn.sync_client(), lock.read_lock(queue.ops)).holder == ""  # released on exit
+        assert run_sync(conn.backend, lock.read_lock(queue.ops)).holder == ""  # released on exit
         assert not queue.workers()  # every worker unregistered cleanly
     finally:
         conn.sync_client().flushdb()

@@ -50,7 +50,7 @@ def test_health_exit_codes(conn: jqc.Connection, clock: jqc.VirtualClock) -> Non
     clock.advance(600)  # the job has waited 10 minutes: degraded by default
     assert run(conn, "health")[0] == 0
     assert run(conn, "health", "--strict")[0] == 1
-    run_sync(conn.sync_client(), heartbeat(queue.ops, "w1", "name", "w1"))
+    run_sync(conn.backend, heartbeat(queue.ops, "w1", "name", "w1"))
     clock.advance(60)  # and its only worker went silent
     code, out = run(conn, "health")
     assert code == 2 and "no live workers while 1 job(s) wait" in out

@@ -132,7 +132,7 @@ def test_check_stores_the_report_and_reads_it_back(queue: jqc.Queue, clock: jqc.
 
 
 def test_unhealthy_queue_with_dead_workers(queue: jqc.Queue, conn: jqc.Connection, clock: jqc.VirtualClock) -> None:
-    run_sync(conn.sync_client(), heartbeat(queue.ops, "w1", "name", "w1"))
+    run_sync(conn.backend, heartbeat(queue.ops, "w1", "name", "w1"))
     queue.add("x")
     clock.advance(60)  # the worker stopped beating
     report = health.check(queue, HealthRules(oldest_waiting_degraded=None, oldest_waiting_unhealthy=None))

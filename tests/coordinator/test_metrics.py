@@ -83,7 +83,7 @@ def test_windowed_metrics_and_percentiles(queue: jqc.Queue, clock: jqc.VirtualCl
 
 
 def test_live_workers_from_the_registry(queue: jqc.Queue, conn: jqc.Connection, clock: jqc.VirtualClock) -> None:
-    client = conn.sync_client()
+    client = conn.backend
     assert read_snapshot(queue).live_workers is None  # no registry: unknown
     run_sync(client, heartbeat(queue.ops, "w1", "name", "w1"))
     run_sync(client, heartbeat(queue.ops, "w2", "name", "w2"))

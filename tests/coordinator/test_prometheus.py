@@ -77,7 +77,7 @@ def test_exposition_names_and_values(conn: jqc.Connection, clock: jqc.VirtualClo
 def test_workers_health_and_stalls_appear_when_known(conn: jqc.Connection, clock: jqc.VirtualClock) -> None:
     queue = conn.queue("photos")
     queue.add("x")
-    run_sync(conn.sync_client(), heartbeat(queue.ops, "w1", "name", "w1"))
+    run_sync(conn.backend, heartbeat(queue.ops, "w1", "name", "w1"))
     health.check(queue)
     found = samples(prometheus.render(conn, ["photos"], stall_scan_limit=100))
     assert value(found, "jqc_live_workers", queue="photos") == 1.0

@@ -20,13 +20,18 @@ import redis.exceptions as rex
 
 import jqc
 from jqc import JobOptions, NewJob
+from jqc.backends.exchange import ExchangeBackend
 from jqc.engine import scripts
 from jqc.engine.calls import CommandCall, ScriptCall, run_sync
 from jqc.engine.job import MAX_PRIORITY
 from tests.engine.lua_static import all_lua_files, global_uses, strip_lua
 
 PACKAGE = Path(jqc.__file__).parent
-ENGINE_SOURCES = [*sorted(PACKAGE.joinpath("engine").glob("*.py")), PACKAGE / "connection.py"]
+ENGINE_SOURCES = [
+    *sorted(PACKAGE.joinpath("engine").glob("*.py")),
+    *sorted(PACKAGE.joinpath("backends").glob("*.py")),
+    PACKAGE / "connection.py",
+]
 
 
 def lua_texts() -> dict[str, str]:
@@ -54,25 +59,27 @@ def every_command() -> set[str]:
 
 
 class Recorder:
-    """A client wrapper that records what the engine sends (the executor only uses these three)."""
+    """A transport wrapper that records every command the sync backend sends."""
 
-    def __init__(self, client: Any) -> None:
-        self.client = client
+    def __init__(self, transport: Any, client: Any) -> None:
+        self.transport = transport
+        self.address = transport.address
+        self.client = client  # a plain client of the same server, for the test's own commands
         self.commands: list[tuple[Any, ...]] = []
         self.shas: list[str] = []
         self.loaded: list[str] = []
 
-    def execute_command(self, *args: Any) -> Any:
-        self.commands.append(args)
-        return self.client.execute_command(*args)
+    def exchange(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        for args in commands:
+            self.commands.append(args)
+            if str(args[0]).upper() == "EVALSHA":
+                self.shas.append(str(args[1]))
+            elif [str(a).upper() for a in args[:2]] == ["SCRIPT", "LOAD"]:
+                self.loaded.append(str(args[2]))
+        return list(self.transport.exchange(commands))
 
-    def evalsha(self, sha: str, numkeys: int, *args: Any) -> Any:
-        self.shas.append(sha)
-        return self.client.evalsha(sha, numkeys, *args)
-
-    def script_load(self, source: str) -> Any:
-        self.loaded.append(source)
-        return self.client.script_load(source)
+    def close(self) -> None:
+        self.transport.close()
 
 
 def run_lifecycle(queue: jqc.Queue, clock: jqc.VirtualClock) -> None:
@@ -106,8 +113,10 @@ def run_lifecycle(queue: jqc.Queue, clock: jqc.VirtualClock) -> None:
 @pytest.fixture
 def recorded(conn: jqc.Connection, monkeypatch: pytest.MonkeyPatch) -> Recorder:
     """Every sync engine call of ``conn`` goes through a Recorder."""
-    recorder = Recorder(conn.engine_client())
-    monkeypatch.setattr(conn, "engine_client", lambda: recorder)
+    backend = conn.backend
+    assert isinstance(backend, ExchangeBackend)
+    recorder = Recorder(backend.transport, conn.sync_client())
+    monkeypatch.setattr(backend, "transport", recorder)
     return recorder
 
 
@@ -224,11 +233,13 @@ def test_python_exceptions_escaping_the_backend_become_backend_errors(failure: E
     """fakeredis lets Python exceptions out of Lua (return 1/0, cjson.decode of bad input)."""
 
     class Broken:
-        def evalsha(self, *args: Any) -> Any:
+        address = "broken"
+
+        def exchange(self, commands: list[Any]) -> list[Any]:
             raise failure
 
-        def execute_command(self, *args: Any) -> Any:
-            raise failure
+        def close(self) -> None:
+            pass
 
     call: ScriptCall[Any] | CommandCall[Any]
     if kind == "script":
@@ -236,7 +247,7 @@ def test_python_exceptions_escaping_the_backend_become_backend_errors(failure: E
     else:
         call = CommandCall(("HGETALL", "k"), lambda r: r)
     with pytest.raises(jqc.BackendError, match=type(failure).__name__):
-        run_sync(Broken(), call)
+        run_sync(ExchangeBackend(Broken()), call)
 
 
 def test_script_error_texts_are_never_parsed() -> None:

@@ -7,7 +7,7 @@ The wrapper (:class:`Net`) does two things:
   asleep on the clock or blocked in ``XREAD BLOCK``, as on the embedded backend). Without this, a
   lock renewal in flight on a real server could see virtual time leap past the lock deadline.
 * It injects faults: while ``down`` is set (or ``fail_next`` > 0) every command raises
-  ``redis.exceptions.ConnectionError``, as when Redis is restarting.
+  ``jqc.ConnectionLostError``, as when Redis is restarting.
 
 It also counts the commands sent, by command or script name.
 """
@@ -16,14 +16,17 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import TypeVar
 
 import pytest
 import redis.exceptions
 
 import jqc
-from jqc.engine.scripts import scripts
+from jqc.backends.base import Arg, AsyncBackend, Outcome, Reply, Script, ScriptInvocation
+from jqc.backends.refusals import translate
+
+T = TypeVar("T")
 
 
 class Net:
@@ -31,26 +34,21 @@ class Net:
         self.down = False
         self.fail_next = 0
         self.sent: Counter[str] = Counter()
-        self._by_sha = {s.sha: name for name, s in scripts().items()}
-        self._wrapped: dict[int, WrappedClient] = {}
+        self._wrapped: dict[int, WrappedBackend] = {}
 
-    def wrap(self, client: Any) -> WrappedClient:
-        found = self._wrapped.get(id(client))
-        if found is None or found.client is not client:
-            found = self._wrapped[id(client)] = WrappedClient(client, self)
+    def wrap(self, backend: AsyncBackend) -> WrappedBackend:
+        found = self._wrapped.get(id(backend))
+        if found is None or found.inner is not backend:
+            found = self._wrapped[id(backend)] = WrappedBackend(backend, self)
         return found
 
-    def name_of(self, args: tuple[Any, ...]) -> str:
-        name = str(args[0]).upper()
-        return self._by_sha.get(str(args[1]), name) if name == "EVALSHA" else name
-
-    def check(self, args: tuple[Any, ...]) -> None:
-        self.sent[self.name_of(args)] += 1
+    def check(self, name: str) -> None:
+        self.sent[name] += 1
         if self.down:
-            raise redis.exceptions.ConnectionError("injected fault: Redis is down")
+            raise translate(redis.exceptions.ConnectionError("injected fault: Redis is down"))
         if self.fail_next > 0:
             self.fail_next -= 1
-            raise redis.exceptions.ConnectionError("injected fault: connection reset")
+            raise translate(redis.exceptions.ConnectionError("injected fault: connection reset"))
 
 
 async def _spin() -> None:
@@ -58,40 +56,51 @@ async def _spin() -> None:
         await asyncio.sleep(0)
 
 
-class WrappedClient:
-    def __init__(self, client: Any, net: Net) -> None:
-        self.client = client
+class WrappedBackend:
+    """An asyncio backend whose calls go through a :class:`Net`."""
+
+    def __init__(self, inner: AsyncBackend, net: Net) -> None:
+        self.inner = inner
         self.net = net
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.client, name)
-
-    async def _busy(self, args: tuple[Any, ...], coro_factory: Any) -> Any:
-        self.net.check(args)
-        if any(str(a).upper() == "BLOCK" for a in args):
-            reply = await coro_factory()
+    async def _busy(self, names: list[str], call: Callable[[], Awaitable[T]], *, blocking: bool = False) -> T:
+        for name in names:
+            self.net.check(name)
+        if blocking:
+            reply = await call()
         else:
             spinner = asyncio.ensure_future(_spin())
             try:
-                reply = await coro_factory()
+                reply = await call()
             finally:
                 spinner.cancel()
         if self.net.down:  # Redis went away while the call was in flight: its reply is lost
-            raise redis.exceptions.ConnectionError("injected fault: connection lost")
+            raise translate(redis.exceptions.ConnectionError("injected fault: connection lost"))
         return reply
 
-    async def execute_command(self, *args: Any, **options: Any) -> Any:
-        return await self._busy(args, lambda: self.client.execute_command(*args, **options))
+    async def run_script(self, script: Script, keys: Sequence[str], args: Sequence[Arg]) -> Reply:
+        return await self._busy([script.name], lambda: self.inner.run_script(script, keys, args))
 
-    async def evalsha(self, sha: str, numkeys: int, *rest: Any) -> Any:
-        try:
-            return await self._busy(("EVALSHA", sha), lambda: self.client.evalsha(sha, numkeys, *rest))
-        except redis.exceptions.NoScriptError:
-            self.net.sent[self.net.name_of(("EVALSHA", sha))] -= 1  # loaded, then sent again: count it once
-            raise
+    async def run_command(self, *args: Arg) -> Reply:
+        return await self._busy([str(args[0]).upper()], lambda: self.inner.run_command(*args))
 
-    async def script_load(self, source: str) -> Any:
-        return await self._busy(("SCRIPT",), lambda: self.client.script_load(source))
+    async def run_batch(self, calls: Sequence[ScriptInvocation]) -> list[Outcome]:
+        return await self._busy([c.script.name for c in calls], lambda: self.inner.run_batch(calls))
+
+    async def run_blocking(self, *args: Arg, timeout: float) -> Reply:
+        name = str(args[0]).upper()
+        return await self._busy([name], lambda: self.inner.run_blocking(*args, timeout=timeout), blocking=True)
+
+    async def scan(self, match: str, *, count: int = 1000) -> AsyncIterator[str]:
+        self.net.check("SCAN")
+        async for key in self.inner.scan(match, count=count):
+            yield key
+
+    async def run_on_each_server(self, *args: Arg) -> dict[str, Reply]:
+        return await self._busy([str(args[0]).upper()], lambda: self.inner.run_on_each_server(*args))
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
 
 
 @pytest.fixture
@@ -106,8 +115,8 @@ async def _worker_env(
     clock.autojump = True
     conn: jqc.Connection | None = request.getfixturevalue("conn") if "conn" in request.fixturenames else None
     if conn is not None:
-        original = conn.async_client
-        monkeypatch.setattr(conn, "async_client", lambda: net.wrap(original()))
+        original = conn.async_backend
+        monkeypatch.setattr(conn, "async_backend", lambda: net.wrap(original()))
     yield
     if conn is not None:
         await conn.aclose()

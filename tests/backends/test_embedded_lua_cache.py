@@ -1,4 +1,4 @@
-"""The embedded backend's Lua speed-ups (jqc/engine/embedded_lua.py): each script compiled once,
+"""The embedded backend's Lua speed-ups (jqc/backends/embedded_lua.py): each script compiled once,
 leaked globals found in Lua, full garbage collections every 1,000 scripts.
 
 Every check compares a jqc embedded server with a stock fakeredis server (``new_server(cache=False)``):
@@ -19,8 +19,9 @@ import redis.exceptions as rex
 
 import jqc
 from jqc import Backoff
-from jqc.engine import embedded_lua
-from jqc.engine.embedded_lua import CachingRuntime
+from jqc.backends import embedded_lua
+from jqc.backends.embedded import EmbeddedFactory
+from jqc.backends.embedded_lua import CachingRuntime
 
 FROZEN_WALL_CLOCK = 1_800_000_000.0  # fakeredis stamps stream IDs with time.time(); both runs see this
 
@@ -35,13 +36,17 @@ def _fresh_availability(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def connection(*, cache: bool, clock: jqc.Clock | None = None) -> jqc.Connection:
-    conn = jqc.connect(clock=clock)
-    conn._server = embedded_lua.new_server(cache=cache)  # before any client exists
-    return conn
+    return jqc.Connection.over(EmbeddedFactory(server=embedded_lua.new_server(cache=cache)), clock=clock)
+
+
+def server_of(conn: jqc.Connection) -> fakeredis.FakeServer:
+    factory = conn.factory
+    assert isinstance(factory, EmbeddedFactory)
+    return factory.server
 
 
 def runtime_of(conn: jqc.Connection) -> CachingRuntime:
-    runtime = conn._server._lua_runtime
+    runtime = server_of(conn)._lua_runtime
     assert isinstance(runtime, CachingRuntime)
     return runtime
 
@@ -78,7 +83,7 @@ def test_cache_is_active_with_the_installed_fakeredis_and_lupa() -> None:
     conn.queue("q").add("x")
     runtime = runtime_of(conn)
     assert runtime.compiles == 1 and runtime.cached_scripts() == 1
-    assert isinstance(conn._server._lua_runtime.globals(), embedded_lua._GlobalsView)
+    assert isinstance(server_of(conn)._lua_runtime.globals(), embedded_lua._GlobalsView)
 
 
 def test_each_script_is_compiled_once(clock: jqc.VirtualClock) -> None:
@@ -116,10 +121,10 @@ def test_stock_server_when_fakeredis_changed(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(embedded_lua, "_fakeredis_matches", lambda: False)
     assert not embedded_lua.available()
     conn = jqc.connect()
-    assert type(conn._server) is fakeredis.FakeServer
+    assert type(server_of(conn)) is fakeredis.FakeServer
     conn.queue("q").add("x")
     assert conn.queue("q").counts().waiting == 1
-    assert not isinstance(conn._server._lua_runtime, CachingRuntime)
+    assert not isinstance(server_of(conn)._lua_runtime, CachingRuntime)
 
     embedded_lua.available.cache_clear()
 
@@ -133,7 +138,7 @@ def test_stock_server_when_fakeredis_changed(monkeypatch: pytest.MonkeyPatch) ->
 def test_environment_switch_turns_it_off(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("JQC_EMBEDDED_LUA_CACHE", "0")
     assert not embedded_lua.available()
-    assert type(jqc.connect()._server) is fakeredis.FakeServer
+    assert type(server_of(jqc.connect())) is fakeredis.FakeServer
 
 
 # -- same behaviour as stock fakeredis ------------------------------------------------------------
@@ -229,7 +234,7 @@ def test_jqc_operations_reply_and_store_the_same_as_stock(monkeypatch: pytest.Mo
         clock = jqc.VirtualClock()
         conn = connection(cache=cache, clock=clock)
         runs.append((lifecycle(conn, clock), keyspace(conn)))
-        assert isinstance(conn._server._lua_runtime, CachingRuntime) is cache
+        assert isinstance(server_of(conn)._lua_runtime, CachingRuntime) is cache
     (cached_steps, cached_keys), (stock_steps, stock_keys) = runs
     assert any(kind == "LockLostError" for kind, _ in cached_steps), "the stale-token path was not exercised"
     assert cached_steps == stock_steps

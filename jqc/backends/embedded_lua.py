@@ -34,7 +34,7 @@ attribute through to the real lupa runtime except these:
 - ``execute("collectgarbage()")``, fakeredis's clean-up after each script, runs a full collection
   only every :data:`FULL_GC_EVERY` scripts. Lua's incremental collector runs meanwhile (the garbage
   is the KEYS/ARGV tables and replies of finished scripts), so the heap stays bounded;
-  ``tests/engine/test_embedded_lua_cache.py`` checks that over 20,000 calls.
+  ``tests/backends/test_embedded_lua_cache.py`` checks that over 20,000 calls.
 
 It is version-guarded: :func:`available` checks once per process that fakeredis still makes the
 runtime in ``ScriptingCommandsMixin._get_server_runtime`` under these attribute names, runs scripts

@@ -1,0 +1,46 @@
+"""Backends: where the engine's calls go. One typed seam (:mod:`jqc.backends.base`), one factory per
+kind of deployment (embedded fakeredis+Lua, one Redis server), one URL parser, one error mapping.
+
+Nothing above this package knows which backend it talks to: the engine hands calls to a
+:class:`SyncBackend` or :class:`AsyncBackend` and gets raw replies or jqc's typed errors back.
+"""
+
+from __future__ import annotations
+
+from jqc.backends.base import (
+    Arg,
+    AsyncBackend,
+    BackendFactory,
+    Outcome,
+    Reply,
+    Script,
+    ScriptInvocation,
+    SyncBackend,
+)
+from jqc.backends.url import ServerConfig, parse_server_url, redact
+
+__all__ = [
+    "Arg",
+    "AsyncBackend",
+    "BackendFactory",
+    "Outcome",
+    "Reply",
+    "Script",
+    "ScriptInvocation",
+    "ServerConfig",
+    "SyncBackend",
+    "open_factory",
+    "parse_server_url",
+    "redact",
+]
+
+
+def open_factory(config: ServerConfig) -> BackendFactory:
+    """The factory for ``config``'s kind of deployment (nothing is connected yet)."""
+    if config.embedded:
+        from jqc.backends.embedded import EmbeddedFactory
+
+        return EmbeddedFactory(config)
+    from jqc.backends.server import ServerFactory
+
+    return ServerFactory(config)

@@ -1,0 +1,155 @@
+"""The backend of one real Redis server (``redis://``, ``rediss://``, ``unix://``).
+
+Sync calls go through :class:`jqc.backends.resp.RespClient`, one connection per thread; asyncio
+calls through redis-py's asyncio client, one pool per event loop, with a separate pool for
+blocking reads (which wait longer than the usual read deadline allows). No client ever resends a
+command on its own after a connection error (redis-py's retries are off): a script that may have
+run is reported, never run twice behind the caller's back.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import redis
+import redis.asyncio
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+from redis.retry import Retry
+
+from jqc.backends.base import Reply
+from jqc.backends.exchange import Answer, AsyncExchangeBackend, Command, ExchangeBackend
+from jqc.backends.resp import RespClient
+from jqc.backends.url import ServerConfig
+
+__all__ = ["ServerFactory"]
+
+#: Connections an asyncio pool may open at once (a busy worker runs many calls concurrently).
+MAX_ASYNC_CONNECTIONS = 1000
+
+
+def _address(config: ServerConfig) -> str:
+    return config.path if config.path is not None else f"{config.host}:{config.port}"
+
+
+class _ThreadTransport:
+    """A :class:`RespClient` per thread; closing closes every one."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.address = _address(config)
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._clients: list[RespClient] = []
+
+    def client(self) -> RespClient:
+        """The calling thread's client (made on first use)."""
+        client: RespClient | None = getattr(self._local, "client", None)
+        if client is None:
+            client = RespClient(self.config)
+            self._local.client = client
+            with self._lock:
+                self._clients.append(client)
+        return client
+
+    def exchange(self, commands: list[Command]) -> list[Answer]:
+        return list(self.client().exchange(commands))
+
+    def close(self) -> None:
+        with self._lock:
+            clients, self._clients = self._clients, []
+        for client in clients:
+            client.close()
+        self._local = threading.local()
+
+
+def _async_client(config: ServerConfig, *, read_timeout: bool) -> redis.asyncio.Redis:
+    options = config.redis_py_options()
+    if not read_timeout:
+        options["socket_timeout"] = None
+    client = redis.asyncio.Redis(
+        **options,  # type: ignore[arg-type]
+        max_connections=MAX_ASYNC_CONNECTIONS,
+        retry=AsyncRetry(NoBackoff(), 0),
+    )
+    client.response_callbacks.clear()  # raw RESP2 replies, as every backend gives
+    return client
+
+
+class _AsyncTransport:
+    """redis-py asyncio pools: one for calls (with a read deadline), one for blocking reads."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.address = _address(config)
+        self._config = config
+        self._client = _async_client(config, read_timeout=True)
+        self._blocker: redis.asyncio.Redis | None = None
+
+    async def exchange(self, commands: list[Command]) -> list[Answer]:
+        if len(commands) == 1:
+            try:
+                return [await self._client.execute_command(*commands[0])]  # type: ignore[no-untyped-call]
+            except RedisError as exc:
+                if isinstance(exc, (redis.ConnectionError, redis.TimeoutError)):
+                    raise
+                return [exc]
+        pipe = self._client.pipeline(transaction=False)
+        for command in commands:
+            pipe.execute_command(*command)
+        answers: list[Answer] = await pipe.execute(raise_on_error=False)
+        return answers
+
+    async def blocking(self, command: Command, timeout: float) -> Reply:
+        if self._blocker is None:
+            self._blocker = _async_client(self._config, read_timeout=False)
+        reply: Reply = await self._blocker.execute_command(*command)  # type: ignore[no-untyped-call]
+        return reply
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+        if self._blocker is not None:
+            await self._blocker.aclose()
+
+
+class ServerFactory:
+    """One Redis server and the backends that reach it."""
+
+    kind = "redis"
+    in_process = False
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self._transport = _ThreadTransport(config)
+        self._sync = ExchangeBackend(self._transport)
+        self._native: redis.Redis | None = None
+        self._native_lock = threading.Lock()
+
+    @property
+    def safe_url(self) -> str:
+        return self.config.safe_url
+
+    def sync_backend(self) -> ExchangeBackend:
+        return self._sync
+
+    def thread_client(self) -> RespClient:
+        """The calling thread's own connection (tests kill it to check reconnects)."""
+        return self._transport.client()
+
+    def async_backend(self) -> AsyncExchangeBackend:
+        return AsyncExchangeBackend(_AsyncTransport(self.config))
+
+    def native_client(self) -> redis.Redis:
+        with self._native_lock:
+            if self._native is None:
+                self._native = redis.Redis(
+                    **self.config.redis_py_options(),  # type: ignore[arg-type]
+                    retry=Retry(NoBackoff(), 0),
+                )
+            return self._native
+
+    def close(self) -> None:
+        self._sync.close()
+        native, self._native = self._native, None
+        if native is not None:
+            native.close()

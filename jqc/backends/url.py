@@ -1,0 +1,288 @@
+"""Connection URLs and client options, parsed and checked once into a :class:`ServerConfig`.
+
+Schemes: ``memory://`` (or no URL) is the embedded backend; ``redis://[user:password@]host[:port][/db]``,
+``rediss://`` (TLS) and ``unix:///path/to/socket[?db=N]`` reach a real server. Client options may
+be given in the URL's query (``?socket_timeout=5&ssl_ca_certs=/etc/ca.pem``) or as keyword
+arguments of :func:`jqc.connect`; keyword arguments win. Anything malformed raises
+:class:`jqc.InvalidUrlError` naming the bad part, before any connection is tried.
+
+Defaults heal broken networks on their own: every call has a read deadline (``socket_timeout``,
+10 s; blocking waits get their own longer deadline), connecting gives up after
+``socket_connect_timeout`` (5 s), TCP keepalive is on, and an asyncio connection idle for
+``health_check_interval`` (15 s) is checked with a PING before it is used again.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
+
+from jqc.errors import InvalidUrlError
+
+__all__ = ["DEFAULTS", "ServerConfig", "TlsOptions", "parse_server_url", "redact"]
+
+SCHEMES = ("memory", "redis", "rediss", "unix")
+
+#: The client options and their defaults.
+DEFAULTS: Mapping[str, object] = {
+    "socket_timeout": 10.0,
+    "socket_connect_timeout": 5.0,
+    "socket_keepalive": True,
+    "health_check_interval": 15.0,
+    "client_name": None,
+    "ssl_ca_certs": None,
+    "ssl_certfile": None,
+    "ssl_keyfile": None,
+    "ssl_cert_reqs": "required",
+    "ssl_check_hostname": True,
+}
+_SECONDS = ("socket_timeout", "socket_connect_timeout", "health_check_interval")
+_FLAGS = ("socket_keepalive", "ssl_check_hostname")
+_CERT_REQS = ("required", "optional", "none")
+
+
+def redact(url: str) -> str:
+    """``url`` with any password replaced by ``***``, safe to print."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return "<unparseable URL>"
+    if password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+
+
+@dataclass(frozen=True, slots=True)
+class TlsOptions:
+    """How a ``rediss://`` connection checks the server (and proves itself, for mutual TLS)."""
+
+    ca_certs: str | None = None
+    certfile: str | None = None
+    keyfile: str | None = None
+    cert_reqs: str = "required"
+    check_hostname: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    """Everything needed to reach one Redis deployment; the password never shows in a repr."""
+
+    scheme: str
+    safe_url: str
+    host: str = "localhost"
+    port: int = 6379
+    path: str | None = None
+    db: int = 0
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    tls: TlsOptions | None = None
+    socket_timeout: float | None = 10.0
+    socket_connect_timeout: float | None = 5.0
+    socket_keepalive: bool = True
+    health_check_interval: float = 15.0
+    client_name: str | None = None
+
+    @property
+    def embedded(self) -> bool:
+        """True for ``memory://``."""
+        return self.scheme == "memory"
+
+    def redis_py_options(self) -> dict[str, object]:
+        """Keyword arguments for a redis-py client (sync or asyncio) of this server."""
+        options: dict[str, object] = {
+            "db": self.db,
+            "username": self.username,
+            "password": self.password,
+            "socket_timeout": self.socket_timeout,
+            "socket_connect_timeout": self.socket_connect_timeout,
+            "socket_keepalive": self.socket_keepalive,
+            "health_check_interval": self.health_check_interval,
+            "client_name": self.client_name,
+            "decode_responses": True,
+            "protocol": 2,
+        }
+        if self.path is not None:
+            options["unix_socket_path"] = self.path
+        else:
+            options.update(host=self.host, port=self.port)
+        if self.tls is not None:
+            options.update(
+                ssl=True,
+                ssl_ca_certs=self.tls.ca_certs,
+                ssl_certfile=self.tls.certfile,
+                ssl_keyfile=self.tls.keyfile,
+                ssl_cert_reqs=self.tls.cert_reqs,
+                ssl_check_hostname=self.tls.check_hostname and self.tls.cert_reqs != "none",
+            )
+        return options
+
+
+def _bad(url: str, what: str) -> InvalidUrlError:
+    return InvalidUrlError(f"invalid Redis URL {redact(url)!r}: {what}")
+
+
+def _option(url: str, name: str, value: object) -> object:
+    """One client option, checked and converted (text from a URL query, or a Python value)."""
+    if name not in DEFAULTS:
+        raise _bad(url, f"unknown option {name!r}; known: {', '.join(sorted(DEFAULTS))}")
+    if name in _SECONDS:
+        if value is None or (isinstance(value, str) and value.lower() in ("", "none")):
+            if name == "health_check_interval":
+                return 0.0
+            return None
+        try:
+            seconds = float(value) if isinstance(value, (str, int, float)) and not isinstance(value, bool) else math.nan
+        except ValueError:
+            seconds = math.nan
+        if not math.isfinite(seconds) or seconds < 0 or (seconds == 0 and name != "health_check_interval"):
+            raise _bad(url, f"{name} must be a number of seconds > 0 (or none), not {value!r}")
+        return seconds
+    if name in _FLAGS:
+        if isinstance(value, bool):
+            return value
+        text = str(value).lower()
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off"):
+            return False
+        raise _bad(url, f"{name} must be true or false, not {value!r}")
+    if name == "ssl_cert_reqs":
+        text = str(value).lower() if value is not None else "required"
+        if text not in _CERT_REQS:
+            raise _bad(url, f"ssl_cert_reqs must be one of {', '.join(_CERT_REQS)}, not {value!r}")
+        return text
+    if value is not None and not isinstance(value, str):
+        raise _bad(url, f"{name} must be a str, not {value!r}")
+    return value or None
+
+
+def _db(url: str, text: str) -> int:
+    if not text.isdigit() or len(text) > 9:
+        raise _bad(url, f"the database must be a number >= 0, not {text!r}")
+    return int(text)
+
+
+def parse_server_url(url: str | None, options: Mapping[str, object] | None = None) -> ServerConfig:
+    """Parse and check ``url`` and the keyword ``options`` of :func:`jqc.connect`."""
+    text = url or "memory://"
+    if not isinstance(text, str):
+        raise InvalidUrlError(f"a Redis URL must be a str, not {url!r}")
+    try:
+        parts = urlsplit(text)
+        port_text = parts.netloc.rsplit("@", 1)[-1]
+        port = parts.port
+    except ValueError as exc:
+        raise _bad(text, f"the port must be a number between 1 and 65535 ({exc})") from None
+    scheme = parts.scheme.lower()
+    if scheme not in SCHEMES:
+        raise InvalidUrlError(
+            f"unsupported URL scheme {parts.scheme!r} in {redact(text)!r}: "
+            "use redis://, rediss://, unix:// or memory://"
+        )
+    chosen: dict[str, object] = dict(DEFAULTS)
+    query_db: str | None = None
+    for name, value in parse_qsl(parts.query, keep_blank_values=True):
+        if name == "db":
+            query_db = value
+            continue
+        chosen[name] = _option(text, name, value)
+    for option, given in (options or {}).items():
+        chosen[option] = _option(text, option, given)
+    timeouts = {name: _seconds_value(chosen[name]) for name in _SECONDS}
+    common = _Common(
+        socket_timeout=timeouts["socket_timeout"],
+        socket_connect_timeout=timeouts["socket_connect_timeout"],
+        health_check_interval=timeouts["health_check_interval"] or 0.0,
+        socket_keepalive=chosen["socket_keepalive"] is True,
+        client_name=_str_value(chosen["client_name"]),
+    )
+    if scheme == "memory":
+        return common.config(scheme, text)
+    username = unquote(parts.username) if parts.username else None
+    password = unquote(parts.password) if parts.password is not None else None
+    if scheme == "unix":
+        if not parts.path:
+            raise _bad(text, "a unix:// URL needs the socket's path (unix:///run/redis.sock)")
+        db = _db(text, query_db) if query_db is not None else 0
+        return common.config(
+            scheme, redact(text), path=unquote(parts.path), db=db, username=username, password=password
+        )
+    host = parts.hostname
+    if not host:
+        raise _bad(text, "the host is missing (redis://HOST[:PORT][/DB])")
+    if port_text.endswith(":"):
+        raise _bad(text, "the port is empty")
+    path = parts.path.lstrip("/")
+    if "/" in path:
+        raise _bad(text, f"the path must be a database number, not {parts.path!r}")
+    if path and query_db is not None:
+        raise _bad(text, "the database is given twice (in the path and in ?db=)")
+    db = _db(text, path) if path else (_db(text, query_db) if query_db is not None else 0)
+    tls = None
+    if scheme == "rediss":
+        tls = TlsOptions(
+            ca_certs=_str_value(chosen["ssl_ca_certs"]),
+            certfile=_str_value(chosen["ssl_certfile"]),
+            keyfile=_str_value(chosen["ssl_keyfile"]),
+            cert_reqs=_str_value(chosen["ssl_cert_reqs"]) or "required",
+            check_hostname=chosen["ssl_check_hostname"] is True,
+        )
+    elif any(chosen[name] != DEFAULTS[name] for name in DEFAULTS if name.startswith("ssl_")):
+        raise _bad(text, "TLS options need a rediss:// URL")
+    return common.config(
+        scheme, redact(text), host=host, port=port or 6379, db=db, username=username, password=password, tls=tls
+    )
+
+
+def _seconds_value(value: object) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _str_value(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+@dataclass(frozen=True, slots=True)
+class _Common:
+    """The options every scheme shares, checked."""
+
+    socket_timeout: float | None
+    socket_connect_timeout: float | None
+    health_check_interval: float
+    socket_keepalive: bool
+    client_name: str | None
+
+    def config(
+        self,
+        scheme: str,
+        safe_url: str,
+        *,
+        host: str = "localhost",
+        port: int = 6379,
+        path: str | None = None,
+        db: int = 0,
+        username: str | None = None,
+        password: str | None = None,
+        tls: TlsOptions | None = None,
+    ) -> ServerConfig:
+        return ServerConfig(
+            scheme,
+            safe_url,
+            host=host,
+            port=port,
+            path=path,
+            db=db,
+            username=username,
+            password=password,
+            tls=tls,
+            socket_timeout=self.socket_timeout,
+            socket_connect_timeout=self.socket_connect_timeout,
+            socket_keepalive=self.socket_keepalive,
+            health_check_interval=self.health_check_interval,
+            client_name=self.client_name,
+        )
