@@ -10,13 +10,11 @@ chain ends in a dead letter, and no job was completed twice (counted from the ev
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import jqc
@@ -189,28 +187,7 @@ def run(
 
 
 def render(summary: Summary) -> str:
+    """The summary as aligned ``name  value`` lines."""
     rows = [(k.replace("_", " "), v) for k, v in asdict(summary).items()]
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"  {k:<{width}}  {v}" for k, v in rows)
-
-
-def main(photos: int, workers: int, url: str | None, json_path: str | None, concurrency: int = 8) -> int:
-    print(
-        f"jqc demo: {photos} photos through {' -> '.join(STAGES)}, {workers} workers x {concurrency} in flight "
-        f"({url or 'embedded backend'})"
-    )
-    summary = run(photos=photos, workers=workers, concurrency=concurrency, url=url)
-    print(render(summary))
-    ok = (
-        summary.lost == 0
-        and summary.completed_twice == 0
-        and summary.completed + summary.dead_lettered == summary.jobs
-        and summary.recovered_stalls >= 1
-    )
-    if ok:
-        print("check: every photo ended completed or dead-lettered; no job completed twice")
-    else:
-        print("CHECK FAILED: see lost / completed twice / recovered stalls above")
-    if json_path:
-        Path(json_path).write_text(json.dumps(asdict(summary), indent=2) + "\n")
-    return 0 if ok else 1

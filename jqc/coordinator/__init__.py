@@ -8,11 +8,10 @@
   admin;
 - :mod:`~jqc.coordinator.autoscale`: the wait-SLO scaling policy and the coordinator that runs it;
 - :mod:`~jqc.coordinator.lock`: the fenced per-queue coordinator lock and the published decision;
-- :mod:`~jqc.coordinator.pool`: ``jqc pool``, the supervisor of local worker processes;
-- :mod:`~jqc.coordinator.cli`: the ``metrics``, ``health``, ``doctor``, ``acl``, ``pool`` and
-  ``autoscale`` commands.
+- :mod:`~jqc.coordinator.pool`: the supervisor of local worker processes behind ``jqc pool``.
 
-See ``docs/coordinator.md`` and ``docs/autoscaling.md``.
+Their commands (``metrics``, ``health``, ``doctor``, ``acl``, ``pool``, ``autoscale``) live in
+:mod:`jqc.cli`. See ``docs/coordinator.md`` and ``docs/autoscaling.md``.
 """
 
 from jqc.coordinator.acl import AclRules, Role

@@ -8,7 +8,7 @@ driving the real engine (embedded backend by default, or a real Redis).
 Modules: :mod:`~jqc.sim.workload` (arrivals, service times, job mix), :mod:`~jqc.sim.faults`,
 :mod:`~jqc.sim.checkers` (the model and the invariants), :mod:`~jqc.sim.policy` (scaling),
 :mod:`~jqc.sim.runner` (the event loop), :mod:`~jqc.sim.report`, :mod:`~jqc.sim.theory`
-(Erlang C), :mod:`~jqc.sim.cli` (``jqc sim``).
+(Erlang C). The ``jqc sim`` command is :mod:`jqc.cli.sim`.
 """
 
 from jqc.sim.config import SimConfig

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 import jqc
+from jqc.cli.coordinator import add_parsers
 from jqc.coordinator import health, prometheus
-from jqc.coordinator.cli import add_parsers
 from jqc.engine.calls import run_sync
 from tests.conftest import REDIS_URL
 from tests.coordinator.conftest import heartbeat

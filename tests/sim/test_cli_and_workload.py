@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from jqc.cli.sim import add_parser, build_config
+from jqc.cli.sim import run_sim as main
 from jqc.sim import (
     Bursts,
     Daily,
@@ -27,7 +29,6 @@ from jqc.sim import (
     parse_job_class,
     parse_service,
 )
-from jqc.sim.cli import add_parser, build_config, main
 
 REQUIRED = ("seed", "event_log_sha256", "jobs", "completed", "dead_lettered", "lost", "wait_mean_s", "wait_p95_s",
             "p_wait", "utilization", "invariants")  # fmt: skip

@@ -258,6 +258,7 @@ def test_without_opentelemetry_a_clear_error(monkeypatch: pytest.MonkeyPatch) ->
 
 def test_worker_command_otel_flag(conn: jqc.Connection, monkeypatch: pytest.MonkeyPatch) -> None:
     from jqc import cli
+    from jqc.cli import workers as worker_commands
 
     built: list[Any] = []
     real = jqc.Worker
@@ -267,7 +268,7 @@ def test_worker_command_otel_flag(conn: jqc.Connection, monkeypatch: pytest.Monk
         return real(*args, **kwargs)
 
     monkeypatch.setattr(jqc, "Worker", recording)
-    monkeypatch.setattr(cli, "load_handler", lambda spec: lambda ctx: None)
+    monkeypatch.setattr(worker_commands, "load_handler", lambda spec: lambda ctx: None)
     conn.queue("q").add("x")
     for flags in ((), ("--otel",)):
         assert cli.main(["worker", "m:f", "--queue", "q", "--burst", *flags], connection=conn, out=io.StringIO()) == 0

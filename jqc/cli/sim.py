@@ -13,21 +13,17 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any
+from typing import TextIO
 
+import jqc
 from jqc.sim.config import SimConfig
 from jqc.sim.faults import FaultConfig, parse_faults
 from jqc.sim.workload import JobClass, parse_arrival, parse_job_class, parse_service
 
-__all__ = ["add_parser", "build_config", "main"]
+from .arguments import Subparsers
+from .validators import rate_limit
 
-
-def _rate_limit(text: str) -> tuple[int, float]:
-    count, _, per = text.partition("/")
-    try:
-        return int(count), float(per or 1.0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"rate limit must look like 100/1 (jobs per seconds), not {text!r}") from None
+__all__ = ["add_parser", "build_config", "run_sim"]
 
 
 ARRIVAL_HELP = (
@@ -42,9 +38,9 @@ FAULTS_HELP = (
 )
 
 
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Register the ``sim`` subcommand on an ``argparse`` subparsers object."""
-    p: argparse.ArgumentParser = subparsers.add_parser(
+def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
+    """Register ``sim``."""
+    p = subparsers.add_parser(
         "sim",
         help="simulate workers, faults and scaling against the real engine on a virtual clock",
         description="Deterministic simulation: one seed drives every choice; the same seed gives the same event log.",
@@ -58,7 +54,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     work.add_argument("--mix", action="append", default=[], metavar="CLASS", help=MIX_HELP)
     work.add_argument("--prefill", type=int, default=0, help="jobs waiting at time 0 (not measured)")
     work.add_argument("--warmup", type=int, default=0, help="first arrivals left out of the wait statistics")
-    work.add_argument("--rate-limit", type=_rate_limit, metavar="N/S", help="queue rate limit: N jobs per S seconds")
+    work.add_argument("--rate-limit", type=rate_limit, metavar="N/S", help="queue rate limit: N jobs per S seconds")
     faults = p.add_argument_group("faults")
     faults.add_argument("--faults", default="", help=FAULTS_HELP)
     faults.add_argument("--heal-at", type=float, help="no fault starts after this time (default: the last arrival)")
@@ -96,7 +92,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     run.add_argument("--log", dest="log_path", metavar="PATH", help="write the full event log")
     run.add_argument("--self-check", action="store_true", help="run the seed twice and compare the event logs")
     run.add_argument("--quiet", action="store_true", help="print only the verdict line")
-    p.set_defaults(handler=main)
+    p.set_defaults(handler=cmd_sim, owns_connection=True)
     return p
 
 
@@ -140,7 +136,7 @@ def build_config(args: argparse.Namespace) -> SimConfig:
     )
 
 
-def main(args: argparse.Namespace) -> int:
+def run_sim(args: argparse.Namespace) -> int:
     """Run ``jqc sim`` with parsed arguments; returns the exit status."""
     from jqc.sim.runner import Simulator
 
@@ -173,12 +169,6 @@ def main(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
-def _standalone(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="jqc")
-    add_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return main(args)
-
-
-if __name__ == "__main__":  # pragma: no cover - `python -m jqc.sim.cli sim ...` until jqc/cli.py wires it in
-    sys.exit(_standalone())
+def cmd_sim(args: argparse.Namespace, conn: jqc.Connection, out: TextIO) -> int:
+    """``jqc sim``: the simulator opens its own backend (``--url``, default embedded) and prints its report."""
+    return run_sim(args)
