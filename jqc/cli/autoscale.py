@@ -71,7 +71,7 @@ def _on_stop_signals(callback: Callable[[], None]) -> Iterator[None]:
 
 def cmd_pool(args: argparse.Namespace, conn: jqc.Connection, out: TextIO) -> int:
     """Supervise local ``jqc worker`` processes, scaled by the wait-SLO policy under the queue's lock."""
-    if conn.embedded:
+    if conn.in_process:
         raise InvalidOptionError(
             "jqc pool needs a real Redis: its workers are separate processes (pass --url or set JQC_REDIS_URL)"
         )

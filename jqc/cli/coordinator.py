@@ -155,8 +155,8 @@ def cmd_acl(args: argparse.Namespace, conn: jqc.Connection, out: TextIO) -> int:
             raise InvalidOptionError(
                 "--apply needs --password-env VAR (the password is never taken on the command line)"
             )
-        target = jqc.connect(args.url) if conn.embedded and args.url else conn
-        if target.embedded:
+        target = jqc.connect(args.url) if conn.in_process and args.url else conn
+        if target.in_process:
             raise InvalidOptionError("--apply needs a real Redis: pass --url or set JQC_REDIS_URL")
         acl.apply(target.sync_client(), user, rules, password=password)
         out.write(f"user {user} now has the {'+'.join(r.value for r in rules.roles)} rules on {target.safe_url}\n")

@@ -2,6 +2,8 @@
 
 from jqc.worker.context import JobContext, SyncJobContext
 from jqc.worker.control import Fail, JobControl, RateLimited, Retry
+from jqc.worker.lifecycle import WorkerState
+from jqc.worker.options import WorkerOptions
 from jqc.worker.runtime import JobObserver, QueueSpec, Worker, WorkerStats
 
 __all__ = [
@@ -14,5 +16,7 @@ __all__ = [
     "Retry",
     "SyncJobContext",
     "Worker",
+    "WorkerOptions",
+    "WorkerState",
     "WorkerStats",
 ]

@@ -1,0 +1,119 @@
+"""Every tunable of a worker in one frozen, validated value: :class:`WorkerOptions`.
+
+:class:`jqc.Worker` takes these as keyword arguments (``jqc.Worker(queue, handlers, lock=60)``)
+and builds a :class:`WorkerOptions` from them, or takes one whole (``options=WorkerOptions(...)``),
+so a caller that starts many workers with the same settings validates them once. All times are
+seconds on the queues' clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from jqc.errors import InvalidOptionError
+
+__all__ = ["MAX_LOCK", "WorkerOptions", "check_count", "check_seconds"]
+
+MAX_LOCK = 24 * 3600.0  # the longest lock a worker takes on a job
+_MAX_TIMEOUT = 10 * 365 * 86400.0
+_DAY = 86400.0
+
+
+def check_seconds(value: object, what: str, *, low: float, high: float) -> float:
+    """``value`` as float seconds, or :class:`InvalidOptionError` unless it is a number in [low, high]."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        raise InvalidOptionError(f"{what} must be a number of seconds between {low} and {high}, not {value!r}")
+    return float(value)
+
+
+def check_count(value: object, what: str, *, low: int = 1, high: int = 100_000) -> int:
+    """``value`` as an int, or :class:`InvalidOptionError` unless it is an int in [low, high]."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InvalidOptionError(f"{what} must be an int between {low} and {high}, not {value!r}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerOptions:
+    """The tunables of one :class:`jqc.Worker`, checked when built (bad values raise
+    :class:`jqc.InvalidOptionError`). Numbers are stored as given, ints as floats for times.
+
+    * ``concurrency``: jobs held at once per queue, for queues given without their own
+      (``(queue, n)`` pairs set theirs); 1 to 100,000.
+    * ``name``: the worker's name in the registry and in its id (None or "": the host name; cut
+      to 150 characters).
+    * ``lock``: how long a claim holds a job before stall recovery may take it back (0.01 s to a
+      day); renewed while the handler runs.
+    * ``renew_interval``: how often held locks are extended; None (or 0, stored as None) means
+      ``lock / 3``. At most ``0.9 * lock``. See :attr:`effective_renew_interval`.
+    * ``stall_interval``: how often stalled jobs are looked for (by the one worker per queue that
+      holds the stall lease), and the longest an idle lane waits before claiming again; None (or 0,
+      stored as None) means ``lock / 2``. See :attr:`effective_stall_interval`.
+    * ``max_stalls``: how often a job may stall before it fails for good (0 fails it at once).
+    * ``timeout``: the handler timeout for jobs that set none (None: no timeout).
+    * ``batch``: the most jobs one claim asks for (None: the queue's concurrency; never more). See
+      :meth:`lane_batch`.
+    * ``grace``: how long :meth:`jqc.Worker.close` lets running jobs finish before handing them back.
+    * ``heartbeat``: how often the worker renews its entry in each queue's worker registry; the
+      entry lives ``3 * heartbeat`` (see :attr:`heartbeat_ttl`).
+    * ``idle_block``: the longest one blocking read of the event stream lasts while idle (real
+      time; kept under the connection's read timeout).
+    * ``reconnect_delay``: ``(first, cap)``: the backoff after a failed Redis call starts at
+      ``first`` and doubles up to ``cap`` (jittered).
+    """
+
+    concurrency: int = 10
+    name: str | None = None
+    lock: float = 30.0
+    renew_interval: float | None = None
+    stall_interval: float | None = None
+    max_stalls: int = 1
+    timeout: float | None = None
+    batch: int | None = None
+    grace: float = 30.0
+    heartbeat: float = 5.0
+    idle_block: float = 2.0
+    reconnect_delay: tuple[float, float] = (0.05, 5.0)
+
+    def __post_init__(self) -> None:
+        lock = check_seconds(self.lock, "lock", low=0.01, high=MAX_LOCK)
+        set_ = object.__setattr__  # frozen: normalise once, here
+        set_(self, "lock", lock)
+        renew = check_seconds(self.renew_interval or lock / 3, "renew_interval", low=0.001, high=lock * 0.9)
+        stall = check_seconds(self.stall_interval or lock / 2, "stall_interval", low=0.001, high=_DAY)
+        set_(self, "renew_interval", renew if self.renew_interval else None)
+        set_(self, "stall_interval", stall if self.stall_interval else None)
+        check_count(self.max_stalls, "max_stalls", low=0, high=10**9)
+        if self.timeout is not None:
+            set_(self, "timeout", check_seconds(self.timeout, "timeout", low=0.001, high=_MAX_TIMEOUT))
+        set_(self, "grace", check_seconds(self.grace, "grace", low=0, high=_DAY))
+        set_(self, "heartbeat", check_seconds(self.heartbeat, "heartbeat", low=0.001, high=3600))
+        set_(self, "idle_block", check_seconds(self.idle_block, "idle_block", low=0.001, high=3600))
+        first, cap = self.reconnect_delay
+        check_seconds(first, "reconnect_delay[0]", low=0.001, high=3600)
+        check_seconds(cap, "reconnect_delay[1]", low=first, high=3600)
+        set_(self, "reconnect_delay", (first, cap))
+        check_count(self.concurrency, "concurrency")
+        if self.batch is not None:
+            check_count(self.batch, "batch", high=10_000)
+        if self.name is not None and not isinstance(self.name, str):
+            raise InvalidOptionError(f"worker name must be a non-empty str, not {self.name!r}")
+
+    @property
+    def effective_renew_interval(self) -> float:
+        """Seconds between lock renewals: ``renew_interval``, or ``lock / 3`` when unset."""
+        return self.renew_interval or self.lock / 3
+
+    @property
+    def effective_stall_interval(self) -> float:
+        """Seconds between stall checks (and the longest idle wait): ``stall_interval``, or ``lock / 2``."""
+        return self.stall_interval or self.lock / 2
+
+    @property
+    def heartbeat_ttl(self) -> float:
+        """How long the worker's registry entry lives without a heartbeat: three missed beats."""
+        return 3 * self.heartbeat
+
+    def lane_batch(self, concurrency: int) -> int:
+        """The most jobs one claim asks for on a queue worked with ``concurrency`` slots."""
+        return min(self.batch if self.batch is not None else concurrency, concurrency)

@@ -1,0 +1,231 @@
+"""Settling a job: reporting its handler's outcome to Redis (complete, fail, release).
+
+Successes are batched per lane: jobs that finish while an earlier completion is on its way are
+reported together, in one ``complete_many`` round trip that also claims as many successors while
+the worker accepts work (one job alone goes by ``complete(..., fetch_next=1)``). Every write is
+retried through Redis outages until it lands, its token is rejected (the lock was lost), or
+shutdown's deadline passes (stall recovery then takes the job back).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Protocol
+
+from jqc import _json
+from jqc.engine.codes import Code
+from jqc.engine.job import BackoffFunction, ClaimedJob
+from jqc.engine.operations import ClaimResult, CompleteResult
+from jqc.errors import InvalidInputError, LockLostError
+from jqc.worker.execute import Kind, Outcome
+from jqc.worker.lane import Finished, Held, Lane
+from jqc.worker.shared import Shared
+
+__all__ = ["Settler", "Successors"]
+
+_REPORT_BATCH = 64  # successes reported in one call at most (bounds the time one script runs)
+_REPORTERS = 1  # report calls in flight per lane (more did not pay: each call costs a round trip of CPU)
+
+
+class Successors(Protocol):
+    """Takes over the jobs a completion claimed next."""
+
+    def hold(self, lane: Lane, claimed: ClaimedJob) -> Held:
+        """Hold ``claimed`` (its lock renewed from now on) for the runner that reported its predecessor."""
+        ...
+
+    def start(self, lane: Lane, claimed: ClaimedJob) -> None:
+        """Hold ``claimed`` and run it in a task of its own."""
+        ...
+
+
+class Settler:
+    """Reports outcomes for one worker; jobs its completions claim go to ``successors``."""
+
+    def __init__(
+        self,
+        shared: Shared,
+        successors: Successors,
+        *,
+        rng: random.Random,
+        backoff_functions: Mapping[str, BackoffFunction],
+    ) -> None:
+        self.shared = shared
+        self.successors = successors
+        self.rng = rng
+        self.backoff_functions = backoff_functions
+
+    async def settle(self, held: Held, outcome: Outcome) -> Held | None:
+        """Report the outcome; returns the next job when the completion claimed one."""
+        shared = self.shared
+        lane, claimed, queue = held.lane, held.claimed, held.lane.queue
+        held.settling = True
+        kind = outcome.kind
+        if kind is Kind.ABORTED and not held.hand_back:
+            shared.tally["lost"] += 1
+            shared.log.warning("worker %s: gave up job %s of %s: %s", shared.id, claimed.id, lane.name, outcome.reason)
+            return None
+        if kind is Kind.ABORTED or kind is Kind.RATE_LIMITED:
+            if kind is Kind.RATE_LIMITED:
+                lane.pause_until = max(lane.pause_until, shared.clock.now() + (outcome.delay or 0.0))
+                shared.log.info(
+                    "worker %s: %s rate limited, pausing claims for %g s", shared.id, lane.name, outcome.delay
+                )
+            if await self._write(held, "release", lambda: queue.release(claimed)):
+                shared.tally["released"] += 1
+            return None
+        if kind is Kind.DONE:
+            try:
+                if outcome.result is not None:  # None always can
+                    _json.encode(outcome.result, what="result", max_bytes=queue.ops.max_data_bytes)
+            except InvalidInputError as exc:
+                outcome = Outcome(Kind.FAIL, reason=f"the handler's result cannot be stored: {exc}")
+            else:
+                return await self._report_done(held, outcome.result)
+        await self._report_failure(held, outcome)
+        return None
+
+    async def _report_done(self, held: Held, result: Any) -> Held | None:
+        """Queue a success for the lane's reporter; returns the job its completion claimed next."""
+        lane = held.lane
+        loop = asyncio.get_running_loop()
+        finished = Finished(held, result, loop.create_future())
+        lane.finished.append(finished)
+        if lane.reporters < _REPORTERS:
+            lane.reporters += 1
+            self.shared.spawn(self._report_finished(lane), name=f"jqc-report-{lane.name}")
+        return await finished.reply
+
+    async def _report_finished(self, lane: Lane) -> None:
+        """Report the lane's successes, all that finished meanwhile in one round trip, until none is left.
+
+        One job alone goes by ``complete`` (a stale token raises); several by ``complete_many`` (a
+        stale token fails only its own job). Either way each success asks for a successor while the
+        worker accepts work, so a busy lane claims and completes in the same calls.
+        """
+        size = max(1, min(_REPORT_BATCH, -(-lane.concurrency // _REPORTERS)))
+        try:
+            while lane.finished:
+                batch = lane.finished[:size]
+                del lane.finished[:size]
+                try:
+                    await self._complete(lane, batch)
+                finally:
+                    for item in batch:
+                        if not item.reply.done():
+                            item.reply.set_result(None)
+        finally:
+            lane.reporters -= 1
+
+    async def _complete(self, lane: Lane, batch: list[Finished]) -> None:
+        shared, queue, lock = self.shared, lane.queue, self.shared.options.lock
+        fetch = len(batch) if shared.accepting(lane) else 0
+        following: ClaimResult | None = None
+        if len(batch) == 1:
+            held, result = batch[0].held, batch[0].result
+            got: list[ClaimResult | None] = []
+
+            async def complete() -> None:
+                got.append(await queue.complete(held.claimed, result, fetch_next=fetch, lock=lock, worker=shared.id))
+
+            if not await self._write(held, "complete", complete):
+                return
+            shared.tally["completed"] += 1
+            following = got[-1] if got else None
+        else:
+            reports: list[CompleteResult] = []
+
+            async def complete_many() -> None:
+                done = [(item.held.claimed, item.result) for item in batch]
+                reports.append(await queue.complete_many(done, fetch_next=fetch, lock=lock, worker=shared.id))
+
+            if not await self._write_batch(lane, batch, complete_many) or not reports:
+                return
+            report = reports[-1]
+            shared.tally["completed"] += len(report.completed)
+            for job_id in report.lost:
+                shared.tally["lost"] += 1
+                shared.log.warning(
+                    "worker %s: complete of job %s in %s rejected: its lock was lost", shared.id, job_id, lane.name
+                )
+            following = report.next
+        if following is None:
+            return
+        lane.note(following)
+        if following.status != Code.OK:
+            return
+        for item, claimed in zip(batch, following.jobs, strict=False):
+            if not item.reply.done():
+                item.reply.set_result(self.successors.hold(lane, claimed))
+            elif not shared.lifecycle.killed:  # its runner is gone: give the job a runner of its own
+                self.successors.start(lane, claimed)
+
+    async def _report_failure(self, held: Held, outcome: Outcome) -> None:
+        """A failed attempt (error, timeout, Retry), or a failure for good (Fail)."""
+        shared, claimed, queue = self.shared, held.claimed, held.lane.queue
+        if outcome.kind is Kind.TIMEOUT:
+            shared.tally["timed_out"] += 1
+        retry = outcome.kind is not Kind.FAIL
+        delay = outcome.delay if outcome.kind is Kind.RETRY else None
+        reason = outcome.reason or outcome.kind.value
+        if retry and delay is None:
+            # Computed once here (not on every retried write) so a custom backoff runs once.
+            try:
+                delay = queue.ops.retry_delay(
+                    claimed, error=outcome.error, rng=self.rng, backoff_functions=self.backoff_functions
+                )
+            except Exception as exc:
+                retry, reason = False, f"{reason} (not retried: {exc})"
+        verdict: list[str] = []
+
+        async def fail() -> None:
+            verdict.append(
+                await queue.fail(
+                    claimed,
+                    reason,
+                    traceback=outcome.traceback,
+                    retry=retry,
+                    delay=delay,
+                    error=outcome.error,
+                    rng=self.rng,
+                    backoff_functions=self.backoff_functions,
+                    worker=shared.id,
+                )
+            )
+
+        if await self._write(held, "fail", fail):
+            shared.tally["retried" if verdict and verdict[-1] == "retry" else "failed"] += 1
+
+    async def _write(self, held: Held, what: str, call: Callable[[], Awaitable[Any]]) -> bool:
+        """Report about a held job, retrying through outages; False if the job was lost or given up."""
+        return await self._retrying(held.lane, f"job {held.id}", what, call)
+
+    async def _write_batch(self, lane: Lane, batch: list[Finished], call: Callable[[], Awaitable[Any]]) -> bool:
+        """Report about several held jobs in one call, retrying through outages; False if given up."""
+        return await self._retrying(lane, f"jobs {', '.join(item.held.id for item in batch)}", "complete", call)
+
+    async def _retrying(self, lane: Lane, jobs: str, what: str, call: Callable[[], Awaitable[Any]]) -> bool:
+        shared, lifecycle = self.shared, self.shared.lifecycle
+        while True:
+            if lifecycle.killed:
+                return False
+            try:
+                await call()
+            except LockLostError as exc:
+                shared.tally["lost"] += 1
+                shared.log.warning("worker %s: %s of %s in %s rejected: %s", shared.id, what, jobs, lane.name, exc)
+                return False
+            except Exception as exc:
+                delay = shared.health.failed(f"{what} {jobs} in {lane.name}", exc)
+                if lifecycle.give_up_at is not None and shared.clock.now() + delay > lifecycle.give_up_at:
+                    shared.log.warning(
+                        "worker %s: could not %s %s in %s before stopping; stall recovery will take it back",
+                        shared.id, what, jobs, lane.name,
+                    )  # fmt: skip
+                    return False
+                await shared.clock.sleep(delay)
+                continue
+            shared.health.ok()
+            return not lifecycle.killed
