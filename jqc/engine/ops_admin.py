@@ -1,0 +1,132 @@
+"""Administering: pause, configure, remove, promote, retry, change, clean, drain, obliterate."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from jqc.engine.arguments import (
+    BATCH,
+    CLEANABLE,
+    positive_int,
+    seconds_to_ms,
+)
+from jqc.engine.calls import CommandCall, Op, Scan, ScriptCall, checked
+from jqc.engine.codes import Code
+from jqc.engine.job import (
+    JobOptions,
+)
+from jqc.engine.keys import validate_job_id
+from jqc.engine.ops_base import OperationsBase, code_and_count, code_and_ids
+from jqc.engine.replies import as_int, as_strs
+from jqc.errors import InvalidOptionError
+
+__all__ = ["Administering"]
+
+T = TypeVar("T")
+
+
+class Administering(OperationsBase):
+    """Changing a queue or its jobs from outside: pause, settings, remove, promote, retry, clean."""
+
+    def pause(self, paused: bool) -> ScriptCall[bool]:
+        return self._call("pause", "1" if paused else "0", parse=lambda r: bool(checked(r)[1]))
+
+    def configure(
+        self,
+        *,
+        rate_limit: tuple[int, float] | bool | None = False,
+        concurrency: int | bool | None = False,
+        max_stalls: int | bool | None = False,
+        dead_letter_cap: int | bool | None = False,
+        metrics_minutes: int | bool | None = False,
+        **unknown: object,
+    ) -> ScriptCall[None]:
+        """Set queue-wide settings; pass None to clear one, leave it out (False) to keep it."""
+        if unknown:
+            known = "rate_limit, concurrency, max_stalls, dead_letter_cap, metrics_minutes"
+            raise InvalidOptionError(f"unknown queue setting(s) {sorted(unknown)}; known: {known}")
+        args: list[str | int] = []
+        if rate_limit is not False:
+            if rate_limit is None:
+                args += ["rlm", "", "rlw", ""]
+            else:
+                if not isinstance(rate_limit, tuple) or len(rate_limit) != 2:
+                    raise InvalidOptionError(f"rate_limit must be (max jobs, per seconds), not {rate_limit!r}")
+                args += ["rlm", positive_int(rate_limit[0], "rate limit max", high=10**9)]
+                args += ["rlw", seconds_to_ms(rate_limit[1], "rate limit window", low=0.001, high=86400 * 31)]
+        for key, value, label in (
+            ("cc", concurrency, "concurrency"),
+            ("ms", max_stalls, "max_stalls"),
+            ("dm", dead_letter_cap, "dead_letter_cap"),
+            ("mr", metrics_minutes, "metrics_minutes"),
+        ):
+            if value is False:
+                continue
+            if value is None:
+                args += [key, ""]
+            elif key == "ms" and value == 0:
+                args += [key, 0]
+            else:
+                args += [key, positive_int(value, label, high=10**9)]
+        return self._call("configure", *args, parse=self._ok)
+
+    def remove(self, job_id: str) -> ScriptCall[None]:
+        return self._call("remove", validate_job_id(job_id), parse=self._ok)
+
+    def promote(self, job_id: str) -> ScriptCall[None]:
+        return self._call("promote", validate_job_id(job_id), parse=self._ok)
+
+    def retry(self, job_id: str) -> ScriptCall[None]:
+        return self._call("retry", validate_job_id(job_id), 1, parse=self._ok)
+
+    def retry_failed(self, limit: int | None = None) -> Op[list[str]]:
+        """Retry the oldest failed jobs (all of them when ``limit`` is None), in batches."""
+        budget = None if limit is None else positive_int(limit, "limit", high=10**9)
+        done: list[str] = []
+        while budget is None or len(done) < budget:
+            size = BATCH if budget is None else min(BATCH, budget - len(done))
+            code, ids = yield self._call("retry", "", size, parse=code_and_ids)
+            done.extend(ids)
+            if code != Code.MORE or not ids:
+                break
+        return done
+
+    def change_priority(self, job_id: str, priority: int) -> ScriptCall[None]:
+        opts = JobOptions(priority=priority)
+        return self._call("change_priority", validate_job_id(job_id), opts.priority, parse=self._ok)
+
+    def change_delay(self, job_id: str, delay: float) -> ScriptCall[None]:
+        return self._call("change_delay", validate_job_id(job_id), seconds_to_ms(delay, "delay"), parse=self._ok)
+
+    def clean(self, state: str, grace: float, limit: int = BATCH) -> ScriptCall[list[str]]:
+        """Delete up to ``limit`` jobs in ``state`` finished (or created) more than ``grace`` s ago."""
+        if state not in CLEANABLE:
+            raise InvalidOptionError(f"state must be one of {CLEANABLE}, not {state!r}")
+        return self._call(
+            "clean",
+            state,
+            seconds_to_ms(grace, "grace"),
+            positive_int(limit, "limit"),
+            parse=lambda r: as_strs(checked(r)[1]),
+        )
+
+    def drain(self, *, delayed: bool = False) -> Op[int]:
+        deleted: int = 0
+        while True:
+            code, n = yield self._call("drain", "1" if delayed else "0", BATCH, parse=code_and_count)
+            deleted += n
+            if code != Code.MORE:
+                return deleted
+
+    def obliterate(self, *, force: bool = False) -> Op[int]:
+        """Delete every key of the queue: scripted batches, then a SCAN sweep for strays."""
+        deleted: int = 0
+        while True:
+            code, n = yield self._call("obliterate", "1" if force else "0", BATCH, parse=code_and_count)
+            deleted += n
+            if code != Code.MORE:
+                break
+        strays: list[str] = yield Scan(self.keys.scan_pattern, BATCH)
+        for start in range(0, len(strays), BATCH):
+            yield CommandCall(("DEL", *strays[start : start + BATCH]), as_int)
+        return deleted

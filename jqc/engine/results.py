@@ -1,0 +1,147 @@
+"""What queue operations answer: claims, completions, counts, pages, events, worker records.
+
+Plain frozen dataclasses, shared by the sync and async queues, the worker, the coordinator and the
+simulator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from jqc import _json
+from jqc.engine.codes import Code
+from jqc.engine.job import ClaimedJob, DeadLetter, Job
+from jqc.errors import CorruptJobError
+
+__all__ = [
+    "ClaimResult",
+    "CompleteResult",
+    "Counts",
+    "DeadLetterPage",
+    "Event",
+    "Page",
+    "RecoverResult",
+    "WorkerInfo",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimResult:
+    """What a claim got: jobs (status OK), or why none and when to try again.
+
+    ``retry_at`` is the clock time at which something may become claimable (the next delayed
+    job's due time, or when the rate window reopens); None when unknown. ``corrupt`` lists jobs
+    that were claimed but whose stored hash could not be decoded, as (id, token, reason): the
+    claim operation fails each for good with that reason (dead-lettered), so none is run or lost.
+    """
+
+    status: Code
+    jobs: tuple[ClaimedJob, ...] = ()
+    retry_at: float | None = None
+    corrupt: tuple[tuple[str, int, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CompleteResult:
+    """What ``complete_many`` did: jobs completed, jobs whose lock was lost, and the next claim."""
+
+    completed: tuple[str, ...]
+    lost: tuple[str, ...]
+    next: ClaimResult | None
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    """Jobs per state, from one atomic snapshot."""
+
+    waiting: int
+    delayed: int
+    active: int
+    completed: int
+    failed: int
+    dead: int
+    paused: bool
+
+    @property
+    def total(self) -> int:
+        """Jobs stored in the queue (dead letters are copies of failed jobs, not counted)."""
+        return self.waiting + self.delayed + self.active + self.completed + self.failed
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of a listing and how many there are in all.
+
+    A job whose stored hash cannot be decoded does not spoil the page: it is listed in
+    ``corrupt`` as (id, reason) instead of ``jobs``.
+    """
+
+    total: int
+    jobs: tuple[Job, ...]
+    corrupt: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetterPage:
+    """One page of dead letters, newest first, and how many there are in all."""
+
+    total: int
+    letters: tuple[DeadLetter, ...]
+    corrupt: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RecoverResult:
+    """Stalled jobs put back to waiting, and those failed for stalling too often."""
+
+    recovered: tuple[str, ...]
+    failed: tuple[str, ...]
+    more: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One entry of the queue's event stream."""
+
+    id: str
+    name: str
+    job_id: str
+    at: float
+    fields: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerInfo:
+    """A worker as its last heartbeat described it (``Queue.workers()``)."""
+
+    id: str
+    name: str
+    host: str
+    pid: int
+    queues: tuple[str, ...]
+    active: int
+    concurrency: int
+    started_at: float
+    last_seen: float
+    ttl: float
+
+    @classmethod
+    def from_fields(cls, worker_id: str, seen_ms: int, fields: Mapping[str, str]) -> WorkerInfo | None:
+        """Decode a worker record; None when it is not one jqc wrote."""
+        try:
+            queues = _json.decode(fields.get("queues", "[]"), what=f"worker {worker_id} queues")
+            return cls(
+                id=worker_id,
+                name=fields.get("name", worker_id),
+                host=fields.get("host", ""),
+                pid=int(fields.get("pid", 0)),
+                queues=tuple(str(q) for q in queues) if isinstance(queues, list) else (),
+                active=int(fields.get("active", 0)),
+                concurrency=int(fields.get("concurrency", 0)),
+                started_at=int(fields.get("started", 0)) / 1000.0,
+                last_seen=seen_ms / 1000.0,
+                ttl=int(fields.get("ttl", 30_000)) / 1000.0,
+            )
+        except (ValueError, TypeError, CorruptJobError):
+            return None
