@@ -2,8 +2,10 @@
 Redis server (id ``redis``) from the same code.
 
 The real server is ``JQC_TEST_REDIS_URL`` (default ``redis://127.0.0.1:6379/9``); each test starts
-from an empty database. When ``CI`` is set and the server does not answer, the ``redis`` tests
-fail instead of skipping, so a green CI always means both backends ran.
+from an empty database. Under pytest-xdist each worker process gets a database of its own: the
+URL's database plus the worker's number (gw0 -> 9, gw1 -> 10, ...). When ``CI`` is set and the
+server does not answer, the ``redis`` tests fail instead of skipping, so a green CI always means
+both backends ran.
 """
 
 from __future__ import annotations
@@ -15,7 +17,19 @@ import pytest
 
 import jqc
 
-REDIS_URL = os.environ.get("JQC_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
+
+def _worker_url(url: str) -> str:
+    """``url`` with its database moved by the xdist worker's number (``gw3`` -> +3)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker.startswith("gw"):
+        return url
+    base, _, db = url.rpartition("/")
+    if not db.isdigit():
+        return url
+    return f"{base}/{int(db) + int(worker[2:])}"
+
+
+REDIS_URL = _worker_url(os.environ.get("JQC_TEST_REDIS_URL", "redis://127.0.0.1:6379/9"))
 BACKENDS = ["fake", "redis"]
 
 

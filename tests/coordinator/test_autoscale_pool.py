@@ -15,8 +15,6 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import pytest
-
 import jqc
 from jqc.cli import main as jqc_main
 from jqc.coordinator import lock
@@ -282,18 +280,39 @@ def test_real_processes_drain_crash_restart_and_kill() -> None:
             child.handle.kill()
 
 
-def test_jqc_pool_runs_real_workers_against_redis(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_jqc_pool_runs_real_workers_against_redis(tmp_path: Any) -> None:
+    """A real ``jqc pool`` process: it keeps 2-3 workers, they drain the queue, and SIGTERM stops it
+    cleanly (every worker drained and unregistered, the coordinator lock released). The test waits
+    on outcomes with generous deadlines, so a slow machine only makes it slower."""
     conn = open_backend("redis")  # fails (instead of skipping) when CI is set and Redis is down
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    log = tmp_path / "pool.log"
     try:
         queue = conn.queue("pool-smoke")
         for i in range(20):
             queue.add("job", {"i": i})
-        monkeypatch.chdir(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-        out = io.StringIO()
         argv = ["pool", "tests.coordinator.pool_handler:handle", "--queue", "pool-smoke", "--min", "2", "--max", "3"]
-        argv += ["--concurrency", "2", "--interval", "0.5", "--duration", "4", "--grace", "5", "--url", REDIS_URL]
-        assert jqc_main([*argv, "--json"], out=out) == 0
-        text = out.getvalue()
+        argv += ["--concurrency", "2", "--interval", "0.5", "--grace", "5", "--url", REDIS_URL, "--json"]
+        with open(log, "wb") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "jqc", *argv], cwd=root, stdout=out, stderr=subprocess.STDOUT
+            )
+        try:
+            deadline = time.monotonic() + 120
+            while queue.counts().completed < 20:
+                assert proc.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, f"the pool did not finish the jobs: {queue.counts()}"
+                time.sleep(0.1)
+            while run_sync(conn.backend, lock.read_decision_op(queue.ops)) is None:
+                assert time.monotonic() < deadline, "the coordinator published no decision"
+                time.sleep(0.1)
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(60) == 0, log.read_text()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        text = log.read_text()
         stats = json.loads(text[text.index("{") :])
         assert stats["spawned"] >= 2 and stats["drained"] == stats["spawned"] and stats["crashed"] == 0
         assert stats["led"] == stats["ticks"] > 0

@@ -25,6 +25,7 @@ import redis.exceptions
 import jqc
 from jqc.backends.base import Arg, AsyncBackend, Outcome, Reply, Script, ScriptInvocation
 from jqc.backends.refusals import translate
+from jqc.worker import WorkerState
 
 T = TypeVar("T")
 
@@ -117,6 +118,21 @@ async def _worker_env(
     if conn is not None:
         original = conn.async_backend
         monkeypatch.setattr(conn, "async_backend", lambda: net.wrap(original()))
-    yield
-    if conn is not None:
-        await conn.aclose()
+    # Every worker a test starts is killed when the test ends, whatever its outcome: a failing
+    # assertion must fail the test, not leave a worker running that hangs the whole run.
+    started: list[jqc.Worker] = []
+    start = jqc.Worker.start
+
+    async def tracked_start(self: jqc.Worker) -> None:
+        started.append(self)
+        await start(self)
+
+    monkeypatch.setattr(jqc.Worker, "start", tracked_start)
+    try:
+        yield
+    finally:
+        for worker in started:
+            if worker.state is not WorkerState.CLOSED:
+                await worker.kill()
+        if conn is not None:
+            await conn.aclose()

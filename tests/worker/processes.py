@@ -76,15 +76,12 @@ def need_redis_server() -> str:
     return path
 
 
-def free_port(low: int = 6400, high: int = 6500) -> int:
-    for port in range(low, high):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError(f"no free port in {low}-{high - 1}")
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on, chosen by the kernel (so parallel test
+    processes never pick the same one)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 class RedisServer:
