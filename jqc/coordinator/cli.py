@@ -20,9 +20,10 @@ from urllib.parse import urlsplit
 
 import jqc
 from jqc.errors import InvalidOptionError
+from jqc.scaling import SloPolicy
 
 from . import acl, doctor, health, prometheus
-from .autoscale import Coordinator, SloPolicy, Tick, run_coordinator
+from .autoscale import Coordinator, Tick, run_coordinator
 from .pool import WorkerPool, default_lock_ttl, run_pool, worker_command
 
 __all__ = ["add_parsers"]

@@ -6,14 +6,13 @@ driving the real engine (embedded backend by default, or a real Redis).
     >>> report.ok, report.event_log_sha256
 
 Modules: :mod:`~jqc.sim.workload` (arrivals, service times, job mix), :mod:`~jqc.sim.faults`,
-:mod:`~jqc.sim.checkers` (the model and the invariants), :mod:`~jqc.sim.policy` (scaling),
-:mod:`~jqc.sim.runner` (the event loop), :mod:`~jqc.sim.report`, :mod:`~jqc.sim.theory`
-(Erlang C), :mod:`~jqc.sim.cli` (``jqc sim``).
+:mod:`~jqc.sim.checkers` (the model and the invariants), :mod:`~jqc.sim.runner` (the event
+loop), :mod:`~jqc.sim.report`, :mod:`~jqc.sim.cli` (``jqc sim``). Scaling policies and queueing
+theory (Erlang C) are :mod:`jqc.scaling`'s.
 """
 
 from jqc.sim.config import SimConfig
 from jqc.sim.faults import FaultConfig, ScheduledFault, parse_faults
-from jqc.sim.policy import FixedPolicy, HpaPolicy, PoolMetrics, ScalingPolicy
 from jqc.sim.report import Report
 from jqc.sim.runner import Simulator, run
 from jqc.sim.workload import (
@@ -39,15 +38,11 @@ __all__ = [
     "Exponential",
     "FaultConfig",
     "Fixed",
-    "FixedPolicy",
-    "HpaPolicy",
     "JobClass",
     "LogNormal",
     "Poisson",
-    "PoolMetrics",
     "Replay",
     "Report",
-    "ScalingPolicy",
     "ScheduledFault",
     "SimConfig",
     "Simulator",

@@ -68,7 +68,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--policy",
         choices=("fixed", "hpa", "slo"),
         default="fixed",
-        help="slo: the wait-SLO policy of jqc.coordinator.autoscale (uses --slo, --startup-delay, --stabilization)",
+        help="slo: the wait-SLO policy of jqc.scaling (uses --slo, --startup-delay, --stabilization)",
     )
     pool.add_argument("--min-workers", type=int)
     pool.add_argument("--max-workers", type=int)

@@ -8,8 +8,8 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
+from jqc.scaling import ScalingPolicy
 from jqc.sim.faults import FaultConfig
-from jqc.sim.policy import ScalingPolicy
 from jqc.sim.workload import Arrival, Exponential, JobClass, Poisson, Service
 
 __all__ = ["SimConfig"]

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from jqc.engine.operations import Counts
 from jqc.errors import BackendError
-from jqc.sim.policy import PoolMetrics
+from jqc.scaling import PoolMetrics
 from jqc.sim.report import percentile
 from jqc.sim.workers import BUSY, CLAIMING, DEAD, IDLE, LIVE, STARTING, STOPPED, Call, Worker
 

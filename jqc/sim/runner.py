@@ -34,12 +34,12 @@ from jqc.engine.codes import Code
 from jqc.engine.job import ClaimedJob, JobOptions, Keep
 from jqc.engine.operations import ClaimResult, QueueOperations, RecoverResult
 from jqc.errors import BackendError, LockLostError
+from jqc.scaling import ScalingPolicy, make_policy
 from jqc.sim import inject, pool
 from jqc.sim.checkers import Checker, Exec, JobRecord, Status
 from jqc.sim.config import SimConfig
 from jqc.sim.events import EventLog, EventQueue
 from jqc.sim.faults import plan_attempt
-from jqc.sim.policy import ScalingPolicy, make_policy
 from jqc.sim.report import Report, build_report
 from jqc.sim.rng import SimRandom
 from jqc.sim.workers import BUSY, CLAIMING, DEAD, IDLE, LIVE, STOPPED, Call, Refused, TimedOut, Worker

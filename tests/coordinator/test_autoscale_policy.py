@@ -13,14 +13,13 @@ from typing import Any
 import pytest
 
 import jqc
-from jqc.coordinator.autoscale import LiveMetrics, PoolState, SloPolicy, servers_for_wait
+from jqc.coordinator.autoscale import LiveMetrics, PoolState
 from jqc.coordinator.metrics import QueueSnapshot
 from jqc.engine.metrics import Histogram, Metrics, MinuteMetrics, bucket_of
 from jqc.engine.operations import Counts
-from jqc.sim import Bursts, Fixed, LogNormal, PoolMetrics, SimConfig, Step, run
+from jqc.scaling import PoolMetrics, SloPolicy, make_policy, servers_for_wait, wait_quantile
+from jqc.sim import Bursts, Fixed, LogNormal, SimConfig, Step, run
 from jqc.sim.cli import add_parser, build_config
-from jqc.sim.policy import make_policy
-from jqc.sim.theory import wait_quantile
 
 
 def metrics(**kw: Any) -> PoolMetrics:

@@ -31,10 +31,10 @@ import statistics
 import pytest
 
 import jqc
+from jqc.scaling import erlang_c, fcfs_waits, mean_wait, stationary_in_system, wait_quantile
 from jqc.sim import Exponential, Poisson, SimConfig, run
 from jqc.sim.rng import SimRandom
 from jqc.sim.runner import Simulator
-from jqc.sim.theory import erlang_c, fcfs_waits, mean_wait, stationary_in_system, wait_quantile
 
 SOAK_JOBS = int(os.environ.get("JQC_SIM_SOAK_JOBS", "20000"))
 SEEDS = range(10)
