@@ -5,10 +5,15 @@ driving the real engine (embedded backend by default, or a real Redis).
     >>> report = run(SimConfig(seed=42, workers=20, jobs=2000))
     >>> report.ok, report.event_log_sha256
 
-Modules: :mod:`~jqc.sim.workload` (arrivals, service times, job mix), :mod:`~jqc.sim.faults`,
-:mod:`~jqc.sim.checkers` (the model and the invariants), :mod:`~jqc.sim.runner` (the event
-loop), :mod:`~jqc.sim.report`, :mod:`~jqc.sim.cli` (``jqc sim``). Scaling policies and queueing
-theory (Erlang C) are :mod:`jqc.scaling`'s.
+What a run is made of: :mod:`~jqc.sim.config` (:class:`SimConfig`), :mod:`~jqc.sim.workload`
+(arrivals, service times, job mix, and their command-line forms), :mod:`~jqc.sim.faults` (fault
+rates and schedules). How it runs: :mod:`~jqc.sim.runner` (the
+:class:`Simulator` and its loop) over the state of :mod:`~jqc.sim.state`, with its parts
+:mod:`~jqc.sim.network`, :mod:`~jqc.sim.producer`, :mod:`~jqc.sim.pool`, :mod:`~jqc.sim.dispatch`,
+:mod:`~jqc.sim.attempts`, :mod:`~jqc.sim.recovery`, :mod:`~jqc.sim.inject` and
+:mod:`~jqc.sim.scaler`. What it checks and says: :mod:`~jqc.sim.checkers` (the model and the
+invariants), :mod:`~jqc.sim.report`. On top: :mod:`~jqc.sim.planning` (capacity planning) and
+:mod:`~jqc.sim.cli` (``jqc sim``). Scaling policies and queueing theory are :mod:`jqc.scaling`'s.
 """
 
 from jqc.sim.config import SimConfig
