@@ -6,8 +6,8 @@ driving the real engine (embedded backend by default, or a real Redis).
     >>> report.ok, report.event_log_sha256
 
 What a run is made of: :mod:`~jqc.sim.config` (:class:`SimConfig`), :mod:`~jqc.sim.workload`
-(arrivals, service times, job mix, and their command-line forms), :mod:`~jqc.sim.faults` (fault
-rates and schedules). How it runs: :mod:`~jqc.sim.runner` (the
+(arrivals, service times, job mix) and :mod:`~jqc.sim.specs` (their command-line forms),
+:mod:`~jqc.sim.faults` (fault rates and schedules). How it runs: :mod:`~jqc.sim.runner` (the
 :class:`Simulator` and its loop) over the state of :mod:`~jqc.sim.state`, with its parts
 :mod:`~jqc.sim.network`, :mod:`~jqc.sim.producer`, :mod:`~jqc.sim.pool`, :mod:`~jqc.sim.dispatch`,
 :mod:`~jqc.sim.attempts`, :mod:`~jqc.sim.recovery`, :mod:`~jqc.sim.inject` and
@@ -20,6 +20,7 @@ from jqc.sim.config import SimConfig
 from jqc.sim.faults import FaultConfig, ScheduledFault, parse_faults
 from jqc.sim.report import Report
 from jqc.sim.runner import Simulator, run
+from jqc.sim.specs import parse_arrival, parse_job_class, parse_service
 from jqc.sim.workload import (
     Bursts,
     Daily,
@@ -31,9 +32,6 @@ from jqc.sim.workload import (
     Poisson,
     Replay,
     Step,
-    parse_arrival,
-    parse_job_class,
-    parse_service,
 )
 
 __all__ = [

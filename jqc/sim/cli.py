@@ -17,7 +17,8 @@ from typing import Any
 
 from jqc.sim.config import SimConfig
 from jqc.sim.faults import FaultConfig, parse_faults
-from jqc.sim.workload import JobClass, parse_arrival, parse_job_class, parse_service
+from jqc.sim.specs import parse_arrival, parse_job_class, parse_service
+from jqc.sim.workload import JobClass
 
 __all__ = ["add_parser", "build_config", "main"]
 

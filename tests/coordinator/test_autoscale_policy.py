@@ -336,6 +336,8 @@ def test_the_simulator_runs_the_slo_policy_by_name() -> None:
     policy = make_policy("slo", 4, slo=30.0, startup=10.0, stabilization=90.0)
     assert isinstance(policy, SloPolicy)
     assert (policy.slo, policy.startup, policy.scale_down_delay) == (30.0, 10.0, 90.0)
+    with pytest.raises(jqc.InvalidOptionError, match="unknown policy 'magic'"):
+        make_policy("magic", 4)
     parser = argparse.ArgumentParser()
     add_parser(parser.add_subparsers())
     args = parser.parse_args(["sim", "--policy", "slo", "--slo", "30", "--startup-delay", "10"])

@@ -161,3 +161,7 @@ def test_theory_helpers() -> None:
     assert fcfs_waits([0.0, 0.0, 1.0], [2.0, 2.0, 1.0], 1) == [0.0, 2.0, 3.0]
     with pytest.raises(ValueError):
         erlang_c(10.0, 1.0, 10)
+    with pytest.raises(jqc.InvalidInputError, match="no steady state"):
+        erlang_c(10.0, 1.0, 10)
+    with pytest.raises(jqc.InvalidInputError, match="q must be in"):
+        wait_quantile(1.5, 0.5, 1.0, 1)
