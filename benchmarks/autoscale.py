@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jqc.coordinator.autoscale import servers_for_wait
+from jqc.scaling import servers_for_wait
 from jqc.sim import Bursts, Daily, LogNormal, Poisson, SimConfig, Step, run
 from jqc.sim.workload import Arrival
 

@@ -18,9 +18,10 @@ from contextlib import contextmanager
 from typing import TextIO
 
 import jqc
-from jqc.coordinator.autoscale import Actuator, Coordinator, SloPolicy, Tick, run_coordinator
+from jqc.coordinator.autoscale import Actuator, Coordinator, Tick, run_coordinator
 from jqc.coordinator.pool import WorkerPool, default_lock_ttl, run_pool, worker_command
 from jqc.errors import InvalidOptionError
+from jqc.scaling import SloPolicy
 
 from .arguments import Subparsers, add_json, add_url
 from .output import when

@@ -18,7 +18,8 @@ from typing import TextIO
 import jqc
 from jqc.sim.config import SimConfig
 from jqc.sim.faults import FaultConfig, parse_faults
-from jqc.sim.workload import JobClass, parse_arrival, parse_job_class, parse_service
+from jqc.sim.specs import parse_arrival, parse_job_class, parse_service
+from jqc.sim.workload import JobClass
 
 from .arguments import Subparsers
 from .validators import rate_limit
@@ -64,7 +65,7 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         "--policy",
         choices=("fixed", "hpa", "slo"),
         default="fixed",
-        help="slo: the wait-SLO policy of jqc.coordinator.autoscale (uses --slo, --startup-delay, --stabilization)",
+        help="slo: the wait-SLO policy of jqc.scaling (uses --slo, --startup-delay, --stabilization)",
     )
     pool.add_argument("--min-workers", type=int)
     pool.add_argument("--max-workers", type=int)

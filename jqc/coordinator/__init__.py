@@ -6,7 +6,8 @@
 - :mod:`~jqc.coordinator.doctor`: checks of the Redis server and of the connected user;
 - :mod:`~jqc.coordinator.acl`: least-privilege ACL rules for producer, worker, observer, coordinator and
   admin;
-- :mod:`~jqc.coordinator.autoscale`: the wait-SLO scaling policy and the coordinator that runs it;
+- :mod:`~jqc.coordinator.autoscale`: the coordinator that runs a scaling policy (the wait-SLO policy
+  of :mod:`jqc.scaling`) under the queue's lock;
 - :mod:`~jqc.coordinator.lock`: the fenced per-queue coordinator lock and the published decision;
 - :mod:`~jqc.coordinator.pool`: the supervisor of local worker processes behind ``jqc pool``.
 

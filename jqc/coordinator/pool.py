@@ -36,8 +36,9 @@ from jqc.clock import Clock, SystemClock
 from jqc.connection import Connection
 from jqc.engine.operations import WorkerInfo
 from jqc.errors import InvalidOptionError, JqcError
+from jqc.scaling import SloPolicy
 
-from .autoscale import Coordinator, PoolState, SloPolicy, Tick
+from .autoscale import Coordinator, PoolState, Tick
 
 __all__ = [
     "Launcher",

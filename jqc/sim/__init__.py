@@ -5,17 +5,22 @@ driving the real engine (embedded backend by default, or a real Redis).
     >>> report = run(SimConfig(seed=42, workers=20, jobs=2000))
     >>> report.ok, report.event_log_sha256
 
-Modules: :mod:`~jqc.sim.workload` (arrivals, service times, job mix), :mod:`~jqc.sim.faults`,
-:mod:`~jqc.sim.checkers` (the model and the invariants), :mod:`~jqc.sim.policy` (scaling),
-:mod:`~jqc.sim.runner` (the event loop), :mod:`~jqc.sim.report`, :mod:`~jqc.sim.theory`
-(Erlang C). The ``jqc sim`` command is :mod:`jqc.cli.sim`.
+What a run is made of: :mod:`~jqc.sim.config` (:class:`SimConfig`), :mod:`~jqc.sim.workload`
+(arrivals, service times, job mix) and :mod:`~jqc.sim.specs` (their command-line forms),
+:mod:`~jqc.sim.faults` (fault rates and schedules). How it runs: :mod:`~jqc.sim.runner` (the
+:class:`Simulator` and its loop) over the state of :mod:`~jqc.sim.state`, with its parts
+:mod:`~jqc.sim.network`, :mod:`~jqc.sim.producer`, :mod:`~jqc.sim.pool`, :mod:`~jqc.sim.dispatch`,
+:mod:`~jqc.sim.attempts`, :mod:`~jqc.sim.recovery`, :mod:`~jqc.sim.inject` and
+:mod:`~jqc.sim.scaler`. What it checks and says: :mod:`~jqc.sim.checkers` (the model and the
+invariants), :mod:`~jqc.sim.report`. On top: :mod:`~jqc.sim.planning` (capacity planning) and
+:mod:`jqc.cli.sim` (``jqc sim``). Scaling policies and queueing theory are :mod:`jqc.scaling`'s.
 """
 
 from jqc.sim.config import SimConfig
 from jqc.sim.faults import FaultConfig, ScheduledFault, parse_faults
-from jqc.sim.policy import FixedPolicy, HpaPolicy, PoolMetrics, ScalingPolicy
 from jqc.sim.report import Report
 from jqc.sim.runner import Simulator, run
+from jqc.sim.specs import parse_arrival, parse_job_class, parse_service
 from jqc.sim.workload import (
     Bursts,
     Daily,
@@ -27,9 +32,6 @@ from jqc.sim.workload import (
     Poisson,
     Replay,
     Step,
-    parse_arrival,
-    parse_job_class,
-    parse_service,
 )
 
 __all__ = [
@@ -39,15 +41,11 @@ __all__ = [
     "Exponential",
     "FaultConfig",
     "Fixed",
-    "FixedPolicy",
-    "HpaPolicy",
     "JobClass",
     "LogNormal",
     "Poisson",
-    "PoolMetrics",
     "Replay",
     "Report",
-    "ScalingPolicy",
     "ScheduledFault",
     "SimConfig",
     "Simulator",

@@ -8,8 +8,9 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
+from jqc.errors import InvalidOptionError
+from jqc.scaling import ScalingPolicy
 from jqc.sim.faults import FaultConfig
-from jqc.sim.policy import ScalingPolicy
 from jqc.sim.workload import Arrival, Exponential, JobClass, Poisson, Service
 
 __all__ = ["SimConfig"]
@@ -76,22 +77,24 @@ class SimConfig:
 
     def __post_init__(self) -> None:
         if self.jobs is None and self.duration is None and not hasattr(self.arrival, "at"):
-            raise ValueError("give jobs, duration or a replayed arrival list, or the run never ends")
+            raise InvalidOptionError("give jobs, duration or a replayed arrival list, or the run never ends")
         if self.jobs is not None and self.jobs < 0:
-            raise ValueError("jobs must be >= 0")
+            raise InvalidOptionError(f"jobs must be >= 0, not {self.jobs!r}")
         if self.workers < 0 or (self.workers == 0 and self.policy == "fixed" and self.custom_policy is None):
-            raise ValueError("a fixed pool needs at least one worker")
+            raise InvalidOptionError(f"a fixed pool needs at least one worker, not {self.workers!r}")
         if not self.mix:
-            raise ValueError("the job mix needs at least one class")
+            raise InvalidOptionError("the job mix needs at least one class")
         if self.lock <= 0 or not math.isfinite(self.lock):
-            raise ValueError("lock must be a positive number of seconds")
+            raise InvalidOptionError(f"lock must be a positive number of seconds, not {self.lock!r}")
         if self.heartbeat is not None and not 0 < self.heartbeat < self.lock:
-            raise ValueError("heartbeat must be between 0 and the lock duration")
+            raise InvalidOptionError(
+                f"heartbeat must be between 0 and the lock duration ({self.lock!r}), not {self.heartbeat!r}"
+            )
         for name in ("stall_interval", "policy_tick", "idle_poll", "call_timeout", "retry_backoff"):
             if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be positive")
+                raise InvalidOptionError(f"{name} must be positive, not {getattr(self, name)!r}")
         if self.policy not in ("fixed", "hpa", "slo"):
-            raise ValueError(f"unknown policy {self.policy!r}: use fixed, hpa or slo")
+            raise InvalidOptionError(f"unknown policy {self.policy!r}: use fixed, hpa or slo")
 
     @property
     def heartbeat_s(self) -> float:

@@ -1,4 +1,5 @@
-"""The event queue (virtual time, seeded tie-breaks) and the hashed event log."""
+"""The event queue (virtual time, seeded tie-breaks), the hashed event log, and the journal the
+parts of a run write to (the log, stamped with the queue's time, and the fault coverage counts)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["EventLog", "EventQueue"]
+__all__ = ["EventLog", "EventQueue", "Journal"]
 
 Handler = Callable[..., None]
 
@@ -92,3 +93,29 @@ class EventLog:
     @property
     def sha256(self) -> str:
         return self._hash.hexdigest()
+
+
+class Journal:
+    """What the parts of a run record: events in the log (at the queue's current time), and for the
+    report's coverage, how often each kind of fault was injected and reached its recovery path."""
+
+    __slots__ = ("injected", "log", "q", "reached")
+
+    def __init__(self, q: EventQueue, log: EventLog) -> None:
+        self.q = q
+        self.log = log
+        self.injected: dict[str, int] = {}
+        self.reached: dict[str, int] = {}
+
+    def emit(self, text: str) -> None:
+        """Write one event, stamped with the current virtual time."""
+        self.log.write(self.q.now, text)
+
+    def inject(self, kind: str, text: str) -> None:
+        """A fault of ``kind`` was injected."""
+        self.injected[kind] = self.injected.get(kind, 0) + 1
+        self.emit(f"fault {kind} {text}")
+
+    def reach(self, kind: str) -> None:
+        """A fault of ``kind`` reached the recovery path it is meant to exercise."""
+        self.reached[kind] = self.reached.get(kind, 0) + 1

@@ -27,6 +27,8 @@ import random
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from jqc.errors import InvalidOptionError
+
 __all__ = [
     "ATTEMPT_FAULTS",
     "FAULT_KINDS",
@@ -75,13 +77,13 @@ class ScheduledFault:
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
-            raise ValueError(f"unknown fault {self.kind!r}: use one of {', '.join(FAULT_KINDS)}")
+            raise InvalidOptionError(f"unknown fault {self.kind!r}: use one of {', '.join(FAULT_KINDS)}")
         if not (math.isfinite(self.at) and self.at >= 0):
-            raise ValueError(f"a fault time must be >= 0, not {self.at!r}")
+            raise InvalidOptionError(f"a fault time must be >= 0, not {self.at!r}")
         if self.duration is not None and not (math.isfinite(self.duration) and self.duration >= 0):
-            raise ValueError(f"a fault duration must be >= 0, not {self.duration!r}")
+            raise InvalidOptionError(f"a fault duration must be >= 0, not {self.duration!r}")
         if self.worker is not None and self.worker < 0:
-            raise ValueError(f"a worker slot must be >= 0, not {self.worker!r}")
+            raise InvalidOptionError(f"a worker slot must be >= 0, not {self.worker!r}")
 
     @property
     def spec(self) -> str:
@@ -128,11 +130,11 @@ class FaultConfig:
         for name in (*ATTEMPT_FAULTS, "skew", "restart_persist"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and 0 <= value <= 1):
-                raise ValueError(f"fault {name} must be a probability in [0, 1], not {value!r}")
+                raise InvalidOptionError(f"fault {name} must be a probability in [0, 1], not {value!r}")
         for name in ("slow", "restart"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
-                raise ValueError(f"fault {name} must be a rate >= 0 per virtual second, not {value!r}")
+                raise InvalidOptionError(f"fault {name} must be a rate >= 0 per virtual second, not {value!r}")
 
     @property
     def any(self) -> bool:
@@ -161,15 +163,24 @@ def parse_faults(text: str, base: FaultConfig | None = None) -> FaultConfig:
         kind, eq, value = item.partition("=")
         kind = kind.strip()
         if not eq or kind not in FAULT_KINDS:
-            raise ValueError(f"faults: expected kind=rate or kind@time with kind in {', '.join(FAULT_KINDS)}: {item!r}")
+            raise InvalidOptionError(
+                f"faults: expected kind=rate or kind@time with kind in {', '.join(FAULT_KINDS)}: {item!r}"
+            )
         try:
             rates[kind] = float(value)
         except ValueError:
-            raise ValueError(f"faults: the rate of {kind} must be a number, not {value!r}") from None
+            raise InvalidOptionError(f"faults: the rate of {kind} must be a number, not {value!r}") from None
     fields = {k: getattr(base, k) for k in FaultConfig.__dataclass_fields__} if base else {}
     fields.update(rates)
     fields["schedule"] = tuple(sorted(schedule, key=lambda f: f.at))
     return FaultConfig(**fields)
+
+
+def _number(value: str, key: str, item: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        raise InvalidOptionError(f"faults: in {item!r}, {key} must be a number, not {value!r}") from None
 
 
 def _parse_scheduled(item: str) -> ScheduledFault:
@@ -180,12 +191,17 @@ def _parse_scheduled(item: str) -> ScheduledFault:
     for p in params:
         key, eq, value = p.partition("=")
         if not eq or key not in ("duration", "by", "persist"):
-            raise ValueError(f"faults: in {item!r}, expected duration=, by= or persist=, not {p!r}")
-        kwargs[key] = float(value)
+            raise InvalidOptionError(f"faults: in {item!r}, expected duration=, by= or persist=, not {p!r}")
+        kwargs[key] = _number(value, key, item)
+    try:
+        at = float(when)
+        worker = int(slot) if slot else None
+    except ValueError:
+        raise InvalidOptionError(f"faults: in {item!r}, expected kind@time[/slot] with numbers") from None
     return ScheduledFault(
         kind=kind.strip(),
-        at=float(when),
-        worker=int(slot) if slot else None,
+        at=at,
+        worker=worker,
         duration=kwargs.get("duration"),
         by=kwargs.get("by"),
         persist=bool(kwargs.get("persist", 1.0)),

@@ -1,154 +1,216 @@
 """Injecting faults: per-attempt faults on a worker, scheduled faults, slow-Redis windows and
 Redis restarts (with or without the queue's data).
 
-Each function takes the :class:`~jqc.sim.runner.Simulator` first; most are its event handlers.
+No fault starts once the faults have healed. What is in force lives in
+:class:`~jqc.sim.state.FaultState`, which the network reads; what was injected is counted in the
+:class:`~jqc.sim.events.Journal` for the report's coverage.
 """
 
 from __future__ import annotations
 
-import functools
-from typing import TYPE_CHECKING
+import random
+from collections.abc import Callable
 
-from jqc.engine.calls import run_sync
-from jqc.sim import pool
+from jqc.engine.operations import QueueOperations
 from jqc.sim.checkers import Exec, Status
+from jqc.sim.config import SimConfig
+from jqc.sim.dispatch import Dispatcher
+from jqc.sim.events import EventQueue, Journal
 from jqc.sim.faults import AttemptFault, ScheduledFault
-from jqc.sim.workers import LIVE, Worker
+from jqc.sim.network import Network
+from jqc.sim.pool import Pool
+from jqc.sim.rng import SimRandom
+from jqc.sim.state import FaultState, Model, WorkerSlots
+from jqc.sim.workers import LIVE, Worker, awake_on
 
-if TYPE_CHECKING:
-    from jqc.sim.runner import Simulator
-
-
-def attempt_fault(sim: Simulator, w: Worker, ex: Exec, fault: AttemptFault) -> None:
-    if sim.healed or not sim._current(w, ex, functools.partial(attempt_fault, sim), fault):
-        return
-    worker_fault(sim, w, fault.kind, duration=fault.duration, by=fault.by)
+__all__ = ["FaultInjector"]
 
 
-def worker_fault(sim: Simulator, w: Worker, kind: str, *, duration: float, by: float) -> None:
-    now = sim.q.now
-    ex = w.exec
-    if kind == "crash":
-        pool.crash(sim, w)
-    elif kind == "pause":
-        w.frozen_until = max(w.frozen_until, now + duration)
-        sim.fault_end = max(sim.fault_end, now + duration)
-        if ex is not None:
-            ex.tag("pause")
-            ex.finish_at += duration
-        sim._inject("pause", f"{w.id} for {duration:.3f}s" + (f" running {ex.job.id}" if ex else ""))
-    elif kind == "partition":
-        w.cut_until = max(w.cut_until, now + duration)
-        sim.fault_end = max(sim.fault_end, now + duration)
-        if ex is not None:
-            ex.tag("partition")
-        sim._inject("partition", f"{w.id} for {duration:.3f}s")
-    elif kind in ("jump", "skew"):
-        w.offset = w.offset + by if kind == "jump" else by
-        w.clock_tags[kind] = None
-        if ex is not None:
-            ex.tag(kind)
-        sim._inject(kind, f"{w.id} clock now {w.offset:+.3f}s")
-    elif kind == "error":
-        w.fail_next = True
-        if ex is not None:
-            ex.outcome = "error" if ex.outcome == "ok" else ex.outcome
-            w.fail_next = False
-            sim._inject("error", f"{w.id} {ex.job.id}")
+class FaultInjector:
+    """Applies faults to workers and to Redis.
 
+    ``configure()``: set the queue's settings again (after a restart that lost them).
+    """
 
-def scheduled(sim: Simulator, fault: ScheduledFault) -> None:
-    if sim.healed:
-        return
-    cfg = sim.cfg
-    if fault.kind == "slow":
-        slow(
-            sim,
-            fault.duration if fault.duration is not None else 60.0,
-            fault.by if fault.by is not None else cfg.lock * 0.8,
-        )
-        return
-    if fault.kind == "restart":
-        restart(sim, fault.duration if fault.duration is not None else 5.0, fault.persist)
-        return
-    if not sim.slots:
-        return
-    slot = fault.worker % len(sim.slots) if fault.worker is not None else int(sim.r_pick.random() * len(sim.slots))
-    w = sim.slots[slot]
-    if w is None or w.state not in LIVE:
-        sim.emit(f"fault {fault.kind} missed slot {slot}")
-        return
-    defaults = {"pause": cfg.lock * 2, "partition": cfg.lock * 1.5}
-    duration = fault.duration if fault.duration is not None else defaults.get(fault.kind, 0.0)
-    by = fault.by if fault.by is not None else cfg.lock * (1.5 if fault.kind == "skew" else -2.0)
-    if fault.kind == "pause" and w.exec is not None and not w.exec.reporting:
-        # The classic zombie: the pause hits when the handler returns, before the worker reports.
-        w.exec.report_pause = max(w.exec.report_pause, duration)
-        sim.emit(f"fault pause armed on {w.id} for {duration:.3f}s before it reports {w.exec.job.id}")
-        return
-    worker_fault(sim, w, fault.kind, duration=duration, by=by)
+    def __init__(
+        self,
+        cfg: SimConfig,
+        q: EventQueue,
+        journal: Journal,
+        model: Model,
+        slots: WorkerSlots,
+        faults: FaultState,
+        network: Network,
+        ops: QueueOperations,
+        pool: Pool,
+        dispatch: Dispatcher,
+        rand: SimRandom,
+        *,
+        configure: Callable[[], None],
+    ) -> None:
+        self.cfg = cfg
+        self.q = q
+        self.journal = journal
+        self.model = model
+        self.slots = slots
+        self.faults = faults
+        self.network = network
+        self.ops = ops
+        self.pool = pool
+        self.dispatch = dispatch
+        self.r_global, self.r_pick = rand.stream("global"), rand.stream("pick")
+        self.configure = configure
 
+    def start(self) -> None:
+        """Schedule the fault schedule, and the first slow window and restart drawn from their rates."""
+        cfg = self.cfg
+        for fault in cfg.faults.schedule:
+            tie = random.Random(f"jqc-sim:{cfg.seed}:scheduled:{fault.spec}").random()
+            self.q.at_tied(fault.at, tie, self.scheduled, fault)
+        if cfg.faults.slow > 0:
+            self.q.after(self.r_global.expovariate(cfg.faults.slow), self.slow_fault)
+        if cfg.faults.restart > 0:
+            self.q.after(self.r_global.expovariate(cfg.faults.restart), self.restart_fault)
 
-def slow_fault(sim: Simulator) -> None:
-    if sim.healed:
-        return
-    f = sim.cfg.faults
-    slow(sim, sim.r_global.uniform(*f.slow_window), sim.cfg.lock * sim.r_global.uniform(*f.slow_locks))
-    sim.q.after(sim.r_global.expovariate(f.slow), slow_fault, sim)
+    # -- worker faults ------------------------------------------------------------------------------
 
+    def attempt_fault(self, w: Worker, ex: Exec, fault: AttemptFault) -> None:
+        """A fault drawn for one attempt hits now (if the worker is still on it)."""
+        if self.faults.healed or not awake_on(self.q, w, ex, self.attempt_fault, fault):
+            return
+        self.worker_fault(w, fault.kind, duration=fault.duration, by=fault.by)
 
-def slow(sim: Simulator, duration: float, latency: float) -> None:
-    sim.slow_seq += 1
-    sim.slow[sim.slow_seq] = latency
-    sim.fault_end = max(sim.fault_end, sim.q.now + duration)
-    sim.latency = max(sim.slow.values())
-    sim._inject("slow", f"{latency:.3f}s for {duration:.3f}s")
-    sim.q.after(duration, slow_end, sim, sim.slow_seq)
+    def worker_fault(self, w: Worker, kind: str, *, duration: float, by: float) -> None:
+        """Crash, pause, cut off, move the clock of, or make the next attempt fail on worker ``w``."""
+        now = self.q.now
+        ex = w.exec
+        journal = self.journal
+        if kind == "crash":
+            self.pool.crash(w)
+        elif kind == "pause":
+            w.frozen_until = max(w.frozen_until, now + duration)
+            self.faults.until(now + duration)
+            if ex is not None:
+                ex.tag("pause")
+                ex.finish_at += duration
+            journal.inject("pause", f"{w.id} for {duration:.3f}s" + (f" running {ex.job.id}" if ex else ""))
+        elif kind == "partition":
+            w.cut_until = max(w.cut_until, now + duration)
+            self.faults.until(now + duration)
+            if ex is not None:
+                ex.tag("partition")
+            journal.inject("partition", f"{w.id} for {duration:.3f}s")
+        elif kind in ("jump", "skew"):
+            w.offset = w.offset + by if kind == "jump" else by
+            w.clock_tags[kind] = None
+            if ex is not None:
+                ex.tag(kind)
+            journal.inject(kind, f"{w.id} clock now {w.offset:+.3f}s")
+        elif kind == "error":
+            w.fail_next = True
+            if ex is not None:
+                ex.outcome = "error" if ex.outcome == "ok" else ex.outcome
+                w.fail_next = False
+                journal.inject("error", f"{w.id} {ex.job.id}")
 
+    def scheduled(self, fault: ScheduledFault) -> None:
+        """A fault of the schedule is due."""
+        if self.faults.healed:
+            return
+        cfg = self.cfg
+        if fault.kind == "slow":
+            self.slow(
+                fault.duration if fault.duration is not None else 60.0,
+                fault.by if fault.by is not None else cfg.lock * 0.8,
+            )
+            return
+        if fault.kind == "restart":
+            self.restart(fault.duration if fault.duration is not None else 5.0, fault.persist)
+            return
+        slots = self.slots.slots
+        if not slots:
+            return
+        slot = fault.worker % len(slots) if fault.worker is not None else int(self.r_pick.random() * len(slots))
+        w = slots[slot]
+        if w is None or w.state not in LIVE:
+            self.journal.emit(f"fault {fault.kind} missed slot {slot}")
+            return
+        defaults = {"pause": cfg.lock * 2, "partition": cfg.lock * 1.5}
+        duration = fault.duration if fault.duration is not None else defaults.get(fault.kind, 0.0)
+        by = fault.by if fault.by is not None else cfg.lock * (1.5 if fault.kind == "skew" else -2.0)
+        if fault.kind == "pause" and w.exec is not None and not w.exec.reporting:
+            # The classic zombie: the pause hits when the handler returns, before the worker reports.
+            w.exec.report_pause = max(w.exec.report_pause, duration)
+            self.journal.emit(f"fault pause armed on {w.id} for {duration:.3f}s before it reports {w.exec.job.id}")
+            return
+        self.worker_fault(w, fault.kind, duration=duration, by=by)
 
-def slow_end(sim: Simulator, seq: int) -> None:
-    sim.slow.pop(seq, None)
-    sim.latency = max(sim.slow.values(), default=0.0)
-    sim.emit("slow window ends")
+    # -- slow Redis ---------------------------------------------------------------------------------
 
+    def slow_fault(self) -> None:
+        """A slow window drawn from the ``slow`` rate starts (and the next one is drawn)."""
+        if self.faults.healed:
+            return
+        f = self.cfg.faults
+        self.slow(self.r_global.uniform(*f.slow_window), self.cfg.lock * self.r_global.uniform(*f.slow_locks))
+        self.q.after(self.r_global.expovariate(f.slow), self.slow_fault)
 
-def restart_fault(sim: Simulator) -> None:
-    if sim.healed:
-        return
-    f = sim.cfg.faults
-    persist = sim.r_global.random() < f.restart_persist
-    restart(sim, sim.r_global.uniform(*f.restart_down), persist)
-    sim.q.after(sim.r_global.expovariate(f.restart), restart_fault, sim)
+    def slow(self, duration: float, latency: float) -> None:
+        """For ``duration`` seconds every call takes ``latency`` seconds (overlapping windows: the largest)."""
+        faults = self.faults
+        faults.slow_seq += 1
+        faults.slow[faults.slow_seq] = latency
+        faults.until(self.q.now + duration)
+        faults.latency = max(faults.slow.values())
+        self.journal.inject("slow", f"{latency:.3f}s for {duration:.3f}s")
+        self.q.after(duration, self._slow_end, faults.slow_seq)
 
+    def _slow_end(self, seq: int) -> None:
+        faults = self.faults
+        faults.slow.pop(seq, None)
+        faults.latency = max(faults.slow.values(), default=0.0)
+        self.journal.emit("slow window ends")
 
-def restart(sim: Simulator, down: float, persist: bool) -> None:
-    sim.down_until = max(sim.down_until, sim.q.now + down)
-    sim.fault_end = max(sim.fault_end, sim.down_until)
-    sim._inject("restart", f"down {down:.3f}s, {'data kept' if persist else 'data lost'}")
-    for job in sim.jobs.values():
-        if job.exec is not None:
-            job.exec.tag("restart")
-    if not persist:
-        sim.calls += 1
-        run_sync(sim.client, sim.ops.obliterate(force=True))
-        for job in sim.jobs.values():
-            if job.status in (Status.PENDING, Status.HELD):
-                sim.dropped += 1
-                sim._settle(job, Status.DROPPED)
-            else:
-                job.record_dropped = True
-        sim.rate_windows.clear()
-        sim.reconfigure = True
-    sim.q.at(sim.down_until, restart_end, sim)
+    # -- Redis restarts -----------------------------------------------------------------------------
 
+    def restart_fault(self) -> None:
+        """A restart drawn from the ``restart`` rate happens (and the next one is drawn)."""
+        if self.faults.healed:
+            return
+        f = self.cfg.faults
+        persist = self.r_global.random() < f.restart_persist
+        self.restart(self.r_global.uniform(*f.restart_down), persist)
+        self.q.after(self.r_global.expovariate(f.restart), self.restart_fault)
 
-def restart_end(sim: Simulator) -> None:
-    if sim.down_until > sim.q.now:
-        return  # a later restart overlapped this one; its end takes over
-    if sim.reconfigure:  # the queue's settings went with its data: the operator sets them again
-        sim.reconfigure = False
-        sim._configure()
-    sim.emit("Redis is back")
-    sim.restarts_awaiting_work += 1
-    pending = sum(1 for j in sim.jobs.values() if j.status is Status.PENDING)
-    sim._hand_out(min(pending, len(sim.idle)), cascade=True)
+    def restart(self, down: float, persist: bool) -> None:
+        """Redis is down for ``down`` seconds; without ``persist`` it comes back empty."""
+        faults, model = self.faults, self.model
+        faults.down_until = max(faults.down_until, self.q.now + down)
+        faults.until(faults.down_until)
+        self.journal.inject("restart", f"down {down:.3f}s, {'data kept' if persist else 'data lost'}")
+        for job in model.jobs.values():
+            if job.exec is not None:
+                job.exec.tag("restart")
+        if not persist:
+            self.network.engine(self.ops.obliterate(force=True))
+            for job in model.jobs.values():
+                if job.status in (Status.PENDING, Status.HELD):
+                    model.dropped += 1
+                    model.settle(job, Status.DROPPED, self.q.now)
+                else:
+                    job.record_dropped = True
+            model.rate_windows.clear()
+            faults.reconfigure = True
+        self.q.at(faults.down_until, self._restart_end)
+
+    def _restart_end(self) -> None:
+        faults = self.faults
+        if faults.down(self.q.now):
+            return  # a later restart overlapped this one; its end takes over
+        if faults.reconfigure:  # the queue's settings went with its data: the operator sets them again
+            faults.reconfigure = False
+            self.configure()
+        self.journal.emit("Redis is back")
+        faults.restarts_awaiting_work += 1
+        pending = sum(1 for j in self.model.jobs.values() if j.status is Status.PENDING)
+        self.dispatch.hand_out(min(pending, len(self.slots.idle)), cascade=True)

@@ -2,7 +2,7 @@
 confidence intervals from independent seeds, set beside what queueing theory (Erlang C) says.
 
 Every estimate here comes from simulated runs of the real engine scripts (``jqc.sim``), never from a
-formula; the formulas in :mod:`jqc.sim.theory` are what the estimates are compared with. A run of
+formula; the formulas in :mod:`jqc.scaling.theory` are what the estimates are compared with. A run of
 exponential service starts in the M/M/c steady state (jobs present at time 0 drawn from the
 stationary distribution), so each seed's mean wait and share of jobs waiting longer than the SLO are
 unbiased and seeds can be combined by a Student-t interval. Other service distributions have no
@@ -29,12 +29,12 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 from jqc.errors import InvalidInputError
+from jqc.scaling import fcfs_waits, mean_wait, p_wait_longer, servers_for_wait, stationary_in_system, wait_quantile
 from jqc.sim.checkers import Status
 from jqc.sim.config import SimConfig
 from jqc.sim.faults import FaultConfig
 from jqc.sim.report import Report
 from jqc.sim.runner import Simulator
-from jqc.sim.theory import fcfs_waits, mean_wait, p_wait_longer, stationary_in_system, wait_quantile
 from jqc.sim.workload import Exponential, JobClass, Poisson, Service
 
 __all__ = [
@@ -267,8 +267,6 @@ def run_many(configs: Sequence[SimConfig], *, processes: int = 1) -> list[Report
 
 def erlang_c_workers(rate: float, mean_service: float, slo: float, percentile: float = 95.0) -> int:
     """The fewest workers for which M/M/c puts the ``percentile`` of queue wait at ``slo`` or less."""
-    from jqc.coordinator.autoscale import servers_for_wait
-
     return servers_for_wait(rate, mean_service, slo, percentile)
 
 
@@ -405,7 +403,7 @@ def band_coverage(
 ) -> dict[str, float]:
     """How often the interval :func:`size_pool` draws for ``workers`` covers Erlang C's value.
 
-    Uses the first-come-first-served recursion (:func:`jqc.sim.theory.fcfs_waits`), which the test
+    Uses the first-come-first-served recursion (:func:`jqc.scaling.theory.fcfs_waits`), which the test
     suite shows gives the engine-driven simulator's waits bit for bit, on ``replications`` fresh
     sets of ``seeds`` runs of ``jobs`` arrivals each, warm-started like :func:`pool_config`. A
     coverage well below ``confidence`` says the runs are too short for the band to be trusted.

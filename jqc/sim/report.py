@@ -6,12 +6,13 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from jqc.sim.checkers import Checker
+from jqc.sim.config import SimConfig
+from jqc.sim.events import Journal
 from jqc.sim.faults import TARGETS
-
-if TYPE_CHECKING:
-    from jqc.sim.runner import Simulator
+from jqc.sim.state import Model, ScalingStats, TimeAverages
 
 __all__ = ["Report", "build_report", "percentile"]
 
@@ -26,6 +27,9 @@ def percentile(sorted_values: Sequence[float], q: float) -> float:
 
 @dataclass(slots=True, kw_only=True)
 class Report:
+    """What one run did and what it checked: counts, waits, Little's law, faults and their coverage,
+    the invariants, the scaling figures, and the command that replays it (:meth:`render`, :meth:`to_json`)."""
+
     seed: int
     backend: str
     event_log_sha256: str
@@ -142,37 +146,55 @@ class Report:
         return "\n".join(lines)
 
 
-def build_report(sim: Simulator, wall: float, final: dict[str, int], little: dict[str, float]) -> Report:
-    """Assemble the report of a finished run (``final``: the total-queue counts)."""
-    cfg = sim.cfg
-    ck = sim.checker
-    end = sim.q.now
-    waits = sorted(j.first_start - j.ready for j in sim.jobs.values() if j.measured and j.first_start is not None)
-    ready, busy = sim.window_areas if sim.window_areas is not None else (sim.a_ready, sim.a_busy)
+def build_report(
+    cfg: SimConfig,
+    *,
+    backend: str,
+    journal: Journal,
+    checker: Checker,
+    model: Model,
+    averages: TimeAverages,
+    scaling: ScalingStats,
+    target: int,
+    policy: str,
+    engine_calls: int,
+    engine_seconds: float,
+    liveness_bound: float | None,
+    wall: float,
+    final: dict[str, int],
+    little: dict[str, float],
+) -> Report:
+    """Assemble the report of a finished run (``final``: the total-queue counts, ``little``: Little's law)."""
+    ck = checker
+    log = journal.log
+    end = journal.q.now
+    waits = sorted(j.first_start - j.ready for j in model.jobs.values() if j.measured and j.first_start is not None)
+    ready, busy = averages.window_areas if averages.window_areas is not None else (averages.a_ready, averages.a_busy)
+    injected, reached = journal.injected, journal.reached
     coverage: dict[str, dict[str, Any]] = {
-        kind: {"injected": sim.faults_injected.get(kind, 0), "reached": sim.reached.get(kind, 0), "target": target}
-        for kind, target in TARGETS.items()
-        if sim.faults_injected.get(kind)
+        kind: {"injected": injected.get(kind, 0), "reached": reached.get(kind, 0), "target": description}
+        for kind, description in TARGETS.items()
+        if injected.get(kind)
     }
-    by_scaling = sim.released_by_scaling + sum(v for k, v in sim.duplicate_causes.items() if "scale-down" in k)
+    by_scaling = scaling.released_by_scaling + sum(v for k, v in model.duplicate_causes.items() if "scale-down" in k)
     return Report(
         seed=cfg.seed,
-        backend="embedded" if sim.conn.embedded else "redis",
-        event_log_sha256=sim.log.sha256,
-        events=sim.log.count,
-        jobs=len(sim.jobs),
+        backend=backend,
+        event_log_sha256=log.sha256,
+        events=log.count,
+        jobs=len(model.jobs),
         completed=final["completed"],
         dead_lettered=final["dead_lettered"],
         pending=final["pending"],
-        dropped_by_redis=sim.dropped,
+        dropped_by_redis=model.dropped,
         lost=final["lost"],
-        duplicates=sim.duplicates,
-        duplicate_causes=dict(sorted(sim.duplicate_causes.items())),
+        duplicates=model.duplicates,
+        duplicate_causes=dict(sorted(model.duplicate_causes.items())),
         virtual_seconds=end,
         wall_seconds=wall,
-        engine_calls=sim.calls,
-        engine_seconds=sim.engine_seconds,
-        throughput_per_s=sim.completed / end if end > 0 else 0.0,
+        engine_calls=engine_calls,
+        engine_seconds=engine_seconds,
+        throughput_per_s=model.completed / end if end > 0 else 0.0,
         wait_mean_s=math.fsum(waits) / len(waits) if waits else 0.0,
         wait_p50_s=percentile(waits, 0.5),
         wait_p95_s=percentile(waits, 0.95),
@@ -182,24 +204,24 @@ def build_report(sim: Simulator, wall: float, final: dict[str, int], little: dic
         measured_jobs=len(waits),
         utilization=busy / ready if ready > 0 else 0.0,
         littles_law=little,
-        faults_injected=dict(sorted(sim.faults_injected.items())),
+        faults_injected=dict(sorted(injected.items())),
         coverage=coverage,
         invariants={name: inv.as_dict() for name, inv in ck.inv.items()},
         violation_examples=[f"{inv.name}: {e}" for inv in ck.inv.values() for e in inv.examples],
         scaling={
-            "policy": sim.policy.name,
-            "worker_seconds": sim.a_pool,
+            "policy": policy,
+            "worker_seconds": averages.a_pool,
             "slo_wait_s": cfg.slo_wait,
-            "slo_violation_minutes": sim.slo_minutes,
-            "direction_reversals": sim.reversals,
-            "drain_after_burst_s": sim.drain_times,
-            "lost_by_scaling": sim.lost_by_scaling,
+            "slo_violation_minutes": scaling.slo_minutes,
+            "direction_reversals": scaling.reversals,
+            "drain_after_burst_s": scaling.drain_times,
+            "lost_by_scaling": scaling.lost_by_scaling,
             "duplicated_by_scaling": by_scaling,
-            "final_target": sim.target,
+            "final_target": target,
         },
-        liveness_bound_s=sim.liveness_bound,
+        liveness_bound_s=liveness_bound,
         replay_command=cfg.replay_command(),
         config=cfg.to_json(),
-        log_tail=list(sim.log.recent)[-30:] if ck.violations else [],
-        timeline=sim.timeline,
+        log_tail=list(log.recent)[-30:] if ck.violations else [],
+        timeline=scaling.timeline,
     )

@@ -1,14 +1,37 @@
-"""Virtual workers and calls in flight."""
+"""Virtual workers and calls in flight, and a worker's view of time."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from typing import Any
 
+from jqc.clock import VIRTUAL_EPOCH
 from jqc.engine.calls import Step
 from jqc.errors import BackendError
 from jqc.sim.checkers import Exec
+from jqc.sim.events import EventQueue
 
-__all__ = ["BUSY", "CLAIMING", "DEAD", "IDLE", "LIVE", "STARTING", "STOPPED", "Call", "Refused", "TimedOut", "Worker"]
+__all__ = [
+    "BUSY",
+    "CLAIMING",
+    "DEAD",
+    "EPOCH_MS",
+    "IDLE",
+    "LIVE",
+    "STARTING",
+    "STOPPED",
+    "Call",
+    "Refused",
+    "TimedOut",
+    "Worker",
+    "awake_on",
+    "stamp",
+    "true_time",
+]
+
+#: The virtual clock's epoch in engine stamps (milliseconds).
+EPOCH_MS = int(VIRTUAL_EPOCH * 1000)
 
 STARTING, IDLE, CLAIMING, BUSY, STOPPED, DEAD = "starting", "idle", "claiming", "busy", "stopped", "dead"
 LIVE = (IDLE, CLAIMING, BUSY)
@@ -70,3 +93,23 @@ class Call:
         self.issued = 0.0
         self.delayed = False
         self.extra: Any = None
+
+
+def stamp(now: float, w: Worker | None) -> int:
+    """The engine stamp (ms) a worker's clock reads at virtual time ``now`` (the true clock for None)."""
+    return EPOCH_MS + math.floor((now + (w.offset if w is not None else 0.0)) * 1000)
+
+
+def true_time(epoch_seconds: float, w: Worker | None) -> float:
+    """The virtual time at which ``w``'s clock reads ``epoch_seconds``."""
+    return epoch_seconds - VIRTUAL_EPOCH - (w.offset if w is not None else 0.0)
+
+
+def awake_on(q: EventQueue, w: Worker, ex: Exec, handler: Callable[..., None], *args: Any) -> bool:
+    """True if ``w`` is still on ``ex`` and awake; re-schedules ``handler(w, ex, *args)`` while ``w`` is frozen."""
+    if w.exec is not ex or w.state != BUSY:
+        return False
+    if w.frozen_until > q.now:
+        q.at(w.frozen_until, handler, w, ex, *args)
+        return False
+    return True

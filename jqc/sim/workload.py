@@ -2,19 +2,19 @@
 
 Each arrival process, service-time distribution and job class is a frozen dataclass that draws
 from a stream it is given, and has a text form for the command line (``spec``) that
-:func:`parse_arrival` / :func:`parse_service` / :func:`parse_job_class` read back.
+:mod:`jqc.sim.specs` reads back.
 """
 
 from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Protocol
 
 from jqc.engine.job import Backoff, JobOptions
+from jqc.errors import InvalidOptionError
 
 __all__ = [
     "Arrival",
@@ -29,9 +29,6 @@ __all__ = [
     "Replay",
     "Service",
     "Step",
-    "parse_arrival",
-    "parse_job_class",
-    "parse_service",
 ]
 
 
@@ -41,19 +38,19 @@ def _fmt(x: float) -> str:
 
 def _positive(value: float, name: str) -> float:
     if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a positive number, not {value!r}")
+        raise InvalidOptionError(f"{name} must be a positive number, not {value!r}")
     return float(value)
 
 
 def _non_negative(value: float, name: str) -> float:
     if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
-        raise ValueError(f"{name} must be a number >= 0, not {value!r}")
+        raise InvalidOptionError(f"{name} must be a number >= 0, not {value!r}")
     return float(value)
 
 
 def _probability(value: float, name: str) -> float:
     if not (isinstance(value, (int, float)) and 0 <= value <= 1):
-        raise ValueError(f"{name} must be a probability in [0, 1], not {value!r}")
+        raise InvalidOptionError(f"{name} must be a probability in [0, 1], not {value!r}")
     return float(value)
 
 
@@ -110,7 +107,7 @@ class Bursts:
     def __post_init__(self) -> None:
         _non_negative(self.rate, "burst base rate")
         if not isinstance(self.size, int) or self.size < 1:
-            raise ValueError(f"burst size must be an int >= 1, not {self.size!r}")
+            raise InvalidOptionError(f"burst size must be an int >= 1, not {self.size!r}")
         _positive(self.every, "burst period")
         _non_negative(self.width, "burst width")
 
@@ -166,7 +163,7 @@ class Step:
         _non_negative(self.to, "step target rate")
         _non_negative(self.at, "step time")
         if self.rate == 0 and self.to == 0:
-            raise ValueError("a step needs a positive rate on one side")
+            raise InvalidOptionError("a step needs a positive rate on one side (rate or to)")
 
     def times(self, rng: random.Random) -> Iterator[float]:
         return _thinned(lambda t: self.rate if t < self.at else self.to, max(self.rate, self.to), rng)
@@ -216,7 +213,7 @@ class Replay:
 
     def __post_init__(self) -> None:
         if any(not (isinstance(x, (int, float)) and math.isfinite(x) and x >= 0) for x in self.at):
-            raise ValueError("replayed arrival times must be finite numbers >= 0")
+            raise InvalidOptionError("replayed arrival times must be finite numbers >= 0")
         object.__setattr__(self, "at", tuple(sorted(float(x) for x in self.at)))
 
     def times(self, rng: random.Random) -> Iterator[float]:
@@ -315,7 +312,7 @@ class Empirical:
 
     def __post_init__(self) -> None:
         if not self.values:
-            raise ValueError("an empirical service distribution needs at least one value")
+            raise InvalidOptionError("an empirical service distribution needs at least one value")
         for v in self.values:
             _non_negative(v, "listed service time")
 
@@ -360,7 +357,9 @@ class JobClass:
         _probability(self.transient, "transient failure probability")
         _probability(self.permanent, "permanent failure probability")
         if self.transient + self.permanent > 1:
-            raise ValueError("transient + permanent failure probabilities exceed 1")
+            raise InvalidOptionError(
+                f"transient + permanent failure probabilities exceed 1: {self.transient!r} + {self.permanent!r}"
+            )
         _non_negative(self.backoff, "backoff")
         backoff = None
         if self.backoff > 0:
@@ -386,116 +385,3 @@ class JobClass:
         if self.service is not None:
             parts.append(f"service={self.service.spec.replace(',', ';')}")
         return f"{self.name}:{','.join(parts)}"
-
-
-# -- parsing ---------------------------------------------------------------------------------------
-
-
-def _split(text: str) -> tuple[str, str]:
-    kind, _, body = text.strip().partition(":")
-    return kind.strip().lower(), body.strip()
-
-
-def _params(body: str, allowed: Sequence[str], what: str) -> dict[str, float]:
-    out: dict[str, float] = {}
-    for item in filter(None, (p.strip() for p in body.split(","))):
-        key, eq, value = item.partition("=")
-        key = key.strip()
-        if not eq or key not in allowed:
-            raise ValueError(f"{what}: expected one of {', '.join(allowed)} as key=value, not {item!r}")
-        try:
-            out[key] = float(value)
-        except ValueError:
-            raise ValueError(f"{what}: {key} must be a number, not {value!r}") from None
-    return out
-
-
-def _numbers(body: str, what: str) -> tuple[tuple[float, ...], str | None]:
-    """Numbers given inline (separated by / or whitespace) or read from a file, one or more a line."""
-    source = None
-    text = body
-    if body and not all(ch in "0123456789.eE+-/ " for ch in body):
-        source = body
-        try:
-            text = Path(body).read_text()
-        except OSError as exc:
-            raise ValueError(f"{what}: cannot read {body!r}: {exc}") from None
-    try:
-        values = tuple(float(x) for x in text.replace("/", " ").replace(",", " ").split())
-    except ValueError:
-        raise ValueError(f"{what}: expected numbers, in {body!r}") from None
-    return values, source
-
-
-def parse_arrival(text: str) -> Arrival:
-    """``poisson:rate=R`` | ``bursts:rate=R,size=N,every=S[,width=W][,first=T]`` |
-    ``step:rate=R,to=R2,at=T`` | ``daily:mean=R[,amp=A][,period=P][,phase=F]`` | ``replay:FILE|t1/t2/...``."""
-    kind, body = _split(text)
-    if kind == "poisson":
-        p = _params(body, ("rate",), "poisson")
-        return Poisson(p.get("rate", 1.0))
-    if kind in ("burst", "bursts"):
-        p = _params(body, ("rate", "size", "every", "width", "first"), "bursts")
-        return Bursts(
-            p.get("rate", 0.0), int(p.get("size", 100)), p.get("every", 600.0), p.get("width", 0.0), p.get("first")
-        )
-    if kind == "step":
-        p = _params(body, ("rate", "to", "at"), "step")
-        return Step(p.get("rate", 1.0), p.get("to", 2.0), p.get("at", 600.0))
-    if kind == "daily":
-        p = _params(body, ("mean", "amp", "period", "phase"), "daily")
-        return Daily(p.get("mean", 1.0), p.get("amp", 0.5), p.get("period", 86400.0), p.get("phase", 0.0))
-    if kind == "replay":
-        values, source = _numbers(body, "replay")
-        return Replay(values, source)
-    raise ValueError(f"unknown arrival process {kind!r}: use poisson, bursts, step, daily or replay")
-
-
-def parse_service(text: str) -> Service:
-    """``fixed:S`` | ``exp:mean=S`` | ``lognormal:mean=S,sigma=X`` | ``list:FILE|s1/s2/...``."""
-    kind, body = _split(text.replace(";", ","))
-    if kind == "fixed":
-        if "=" in body:
-            return Fixed(_params(body, ("value", "mean"), "fixed").popitem()[1])
-        return Fixed(float(body or 1.0))
-    if kind in ("exp", "exponential"):
-        return Exponential(_params(body, ("mean",), "exponential").get("mean", 1.0))
-    if kind == "lognormal":
-        p = _params(body, ("mean", "sigma"), "lognormal")
-        return LogNormal(p.get("mean", 1.0), p.get("sigma", 0.5))
-    if kind in ("list", "empirical"):
-        values, source = _numbers(body, "list")
-        return Empirical(values, source)
-    raise ValueError(f"unknown service distribution {kind!r}: use fixed, exp, lognormal or list")
-
-
-def parse_job_class(text: str) -> JobClass:
-    """``NAME:weight=W,priority=P,delay=S,attempts=N,backoff=S,exponential=1,transient=P,
-    permanent=P,service=KIND:k=v;k=v`` (every key optional)."""
-    name, _, body = text.strip().partition(":")
-    if not name:
-        raise ValueError(f"a job class needs a name: {text!r}")
-    service = None
-    kwargs: dict[str, float] = {}
-    for item in filter(None, (p.strip() for p in body.split(","))):
-        key, eq, value = item.partition("=")
-        if not eq:
-            raise ValueError(f"job class {name}: expected key=value, not {item!r}")
-        if key == "service":
-            service = parse_service(value)
-            continue
-        if key not in ("weight", "priority", "delay", "attempts", "backoff", "exponential", "transient", "permanent"):
-            raise ValueError(f"job class {name}: unknown key {key!r}")
-        kwargs[key] = float(value)
-    return JobClass(
-        name=name,
-        weight=kwargs.get("weight", 1.0),
-        priority=int(kwargs.get("priority", 0)),
-        delay=kwargs.get("delay", 0.0),
-        attempts=int(kwargs.get("attempts", 1)),
-        backoff=kwargs.get("backoff", 0.0),
-        exponential=bool(kwargs.get("exponential", 0.0)),
-        transient=kwargs.get("transient", 0.0),
-        permanent=kwargs.get("permanent", 0.0),
-        service=service,
-    )

@@ -21,11 +21,12 @@ import redis.exceptions
 import jqc
 from jqc import Keep
 from jqc.coordinator import acl, health, prometheus
-from jqc.coordinator.autoscale import Coordinator, SloPolicy
+from jqc.coordinator.autoscale import Coordinator
 from jqc.coordinator.lock import read_decision_op, read_lock
 from jqc.coordinator.metrics import read_snapshot
 from jqc.engine.calls import run_sync
 from jqc.engine.scripts import scripts
+from jqc.scaling import SloPolicy
 from jqc.worker import registry
 from tests.coordinator.conftest import DB, MakeUser, heartbeat, lease, state
 

@@ -14,10 +14,10 @@ from prometheus_client.parser import text_string_to_metric_families
 import jqc
 from jqc.cli import main as jqc_main
 from jqc.coordinator import lock, prometheus
-from jqc.coordinator.autoscale import Coordinator, PoolState, SloPolicy
+from jqc.coordinator.autoscale import Coordinator, PoolState
 from jqc.coordinator.lock import ScaleDecision
 from jqc.engine.calls import ScriptCall, checked, run_sync
-from jqc.sim.policy import FixedPolicy
+from jqc.scaling import FixedPolicy, SloPolicy
 from tests.sim.helpers import planted
 
 

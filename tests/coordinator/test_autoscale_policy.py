@@ -14,13 +14,12 @@ import pytest
 
 import jqc
 from jqc.cli.sim import add_parser, build_config
-from jqc.coordinator.autoscale import LiveMetrics, PoolState, SloPolicy, servers_for_wait
+from jqc.coordinator.autoscale import LiveMetrics, PoolState
 from jqc.coordinator.metrics import QueueSnapshot
 from jqc.engine.metrics import Histogram, Metrics, MinuteMetrics, bucket_of
 from jqc.engine.operations import Counts
-from jqc.sim import Bursts, Fixed, LogNormal, PoolMetrics, SimConfig, Step, run
-from jqc.sim.policy import make_policy
-from jqc.sim.theory import wait_quantile
+from jqc.scaling import PoolMetrics, SloPolicy, make_policy, servers_for_wait, wait_quantile
+from jqc.sim import Bursts, Fixed, LogNormal, SimConfig, Step, run
 
 
 def metrics(**kw: Any) -> PoolMetrics:
@@ -337,6 +336,8 @@ def test_the_simulator_runs_the_slo_policy_by_name() -> None:
     policy = make_policy("slo", 4, slo=30.0, startup=10.0, stabilization=90.0)
     assert isinstance(policy, SloPolicy)
     assert (policy.slo, policy.startup, policy.scale_down_delay) == (30.0, 10.0, 90.0)
+    with pytest.raises(jqc.InvalidOptionError, match="unknown policy 'magic'"):
+        make_policy("magic", 4)
     parser = argparse.ArgumentParser()
     add_parser(parser.add_subparsers())
     args = parser.parse_args(["sim", "--policy", "slo", "--slo", "30", "--startup-delay", "10"])

@@ -22,7 +22,7 @@ from jqc.coordinator.autoscale import Coordinator, PoolState
 from jqc.coordinator.pool import WorkerPool, popen_launcher, run_pool, worker_command
 from jqc.engine.calls import run_sync
 from jqc.engine.operations import WorkerInfo
-from jqc.sim.policy import FixedPolicy
+from jqc.scaling import FixedPolicy
 from tests.conftest import REDIS_URL, open_backend
 
 _pids = itertools.count(50_000)

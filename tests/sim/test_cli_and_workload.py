@@ -7,10 +7,12 @@ import json
 import random
 import shlex
 import statistics
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+import jqc
 from jqc.cli.sim import add_parser, build_config
 from jqc.cli.sim import run_sim as main
 from jqc.sim import (
@@ -78,6 +80,38 @@ def test_replay_command_rebuilds_the_same_configuration() -> None:
 def test_bad_arguments_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(parse(["--arrival", "nonsense:rate=1"])) == 2
     assert "unknown arrival" in capsys.readouterr().err
+    assert main(parse(["--service", "fixed:slow"])) == 2
+    assert "fixed: the service time must be a number, not 'slow'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("make", "says"),
+    [
+        (lambda: parse_arrival("poisson:rate=fast"), "poisson: rate must be a number, not 'fast'"),
+        (lambda: parse_arrival("poisson:speed=1"), "expected one of rate"),
+        (lambda: parse_arrival("replay:1/-3"), "replayed arrival times must be finite numbers >= 0"),
+        (lambda: parse_service("fixed:slow"), "the service time must be a number"),
+        (lambda: parse_service("gamma:1"), "unknown service distribution 'gamma'"),
+        (lambda: parse_job_class("a:weight=heavy"), "job class a: weight must be a number, not 'heavy'"),
+        (lambda: parse_job_class("a:colour=1"), "unknown key 'colour'"),
+        (lambda: parse_job_class("a:transient=0.7,permanent=0.5"), "exceed 1: 0.7 + 0.5"),
+        (lambda: parse_faults("crash=often"), "the rate of crash must be a number"),
+        (lambda: parse_faults("pause@soon"), "expected kind@time[/slot] with numbers"),
+        (lambda: parse_faults("pause@1/first"), "expected kind@time[/slot] with numbers"),
+        (lambda: parse_faults("pause@1:duration=long"), "duration must be a number, not 'long'"),
+        (lambda: parse_faults("meteor@1"), "unknown fault 'meteor'"),
+        (lambda: Bursts(1.0, 0, 10.0), "burst size must be an int >= 1"),
+        (lambda: Empirical(()), "needs at least one value"),
+        (lambda: SimConfig(jobs=-1), "jobs must be >= 0, not -1"),
+        (lambda: SimConfig(heartbeat=40.0), "heartbeat must be between 0 and the lock duration"),
+        (lambda: SimConfig(idle_poll=0.0), "idle_poll must be positive, not 0.0"),
+        (lambda: SimConfig(policy="magic"), "unknown policy 'magic'"),
+    ],
+)
+def test_bad_workloads_faults_and_configs_raise_invalid_option_error(make: Callable[[], object], says: str) -> None:
+    with pytest.raises(jqc.InvalidOptionError) as info:
+        make()
+    assert says in str(info.value)
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ import statistics
 
 import pytest
 
+from jqc.scaling import p_wait_longer, wait_quantile
 from jqc.sim import Exponential, FaultConfig, JobClass, LogNormal, SimConfig
 from jqc.sim.planning import (
     Interval,
@@ -21,7 +22,6 @@ from jqc.sim.planning import (
     size_pool,
     t_quantile,
 )
-from jqc.sim.theory import p_wait_longer, wait_quantile
 from tests.conftest import REDIS_URL, open_backend
 
 # Student t quantiles from published tables.

@@ -31,10 +31,10 @@ import statistics
 import pytest
 
 import jqc
+from jqc.scaling import erlang_c, fcfs_waits, mean_wait, stationary_in_system, wait_quantile
 from jqc.sim import Exponential, Poisson, SimConfig, run
 from jqc.sim.rng import SimRandom
 from jqc.sim.runner import Simulator
-from jqc.sim.theory import erlang_c, fcfs_waits, mean_wait, stationary_in_system, wait_quantile
 
 SOAK_JOBS = int(os.environ.get("JQC_SIM_SOAK_JOBS", "20000"))
 SEEDS = range(10)
@@ -161,3 +161,7 @@ def test_theory_helpers() -> None:
     assert fcfs_waits([0.0, 0.0, 1.0], [2.0, 2.0, 1.0], 1) == [0.0, 2.0, 3.0]
     with pytest.raises(ValueError):
         erlang_c(10.0, 1.0, 10)
+    with pytest.raises(jqc.InvalidInputError, match="no steady state"):
+        erlang_c(10.0, 1.0, 10)
+    with pytest.raises(jqc.InvalidInputError, match="q must be in"):
+        wait_quantile(1.5, 0.5, 1.0, 1)

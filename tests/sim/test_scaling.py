@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import jqc
-from jqc.sim import Bursts, Fixed, FixedPolicy, HpaPolicy, PoolMetrics, SimConfig, run
+from jqc.scaling import FixedPolicy, HpaPolicy, PoolMetrics
+from jqc.sim import Bursts, Fixed, SimConfig, run
 
 
 def metrics(**kw: Any) -> PoolMetrics:

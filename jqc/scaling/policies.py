@@ -1,8 +1,11 @@
-"""Scaling policies: each tick a policy sees the queue and the pool and sets a target worker count.
+"""The simple scaling policies (a fixed pool, an HPA-like backlog rule) and :func:`make_policy`, which
+picks a policy by its command-line name.
 
-The simulator clamps the target to ``[min_workers, max_workers]``, starts new workers after a
-start-up delay, and scales down gracefully: starting workers are cancelled first, then idle ones
-stop, then busy ones drain (finish their job without taking another).
+Each tick a policy sees the queue and the pool (:class:`~jqc.scaling.metrics.PoolMetrics`) and
+sets a target worker count. Whoever runs it (the simulator, a coordinator) clamps the target to
+``[min_workers, max_workers]``, starts new workers after a start-up delay, and scales down
+gracefully: starting workers are cancelled first, then idle ones stop, then busy ones drain
+(finish their job without taking another).
 """
 
 from __future__ import annotations
@@ -10,49 +13,13 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
 
-__all__ = ["FixedPolicy", "HpaPolicy", "PoolMetrics", "ScalingPolicy", "make_policy"]
+from jqc.errors import InvalidOptionError
 
+from .metrics import PoolMetrics, ScalingPolicy
+from .slo import SloPolicy
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PoolMetrics:
-    """What a policy sees at one tick.
-
-    Queue counts come from the engine (``Queue.counts``); pool figures and rates from the last
-    tick interval come from the simulator, as a real controller would get them from its platform.
-    """
-
-    now: float
-    waiting: int
-    delayed: int
-    active: int
-    ready: int  # workers running (idle or busy), draining ones excluded
-    starting: int
-    draining: int
-    busy: int
-    target: int  # the current target
-    arrival_rate: float
-    completion_rate: float
-    wait_p95: float | None  # of the jobs that started during the last interval
-    oldest_wait: float  # age of the oldest waiting job, seconds
-    min_workers: int
-    max_workers: int
-    service_time: float | None = None  # mean run time of recent jobs, when the caller measures it
-
-    @property
-    def current(self) -> int:
-        """Replicas as the Kubernetes HPA counts them: running plus starting."""
-        return self.ready + self.starting
-
-
-@runtime_checkable
-class ScalingPolicy(Protocol):
-    """Decides the worker count. ``decide`` may keep state between ticks (stabilization)."""
-
-    name: str
-
-    def decide(self, m: PoolMetrics) -> int: ...
+__all__ = ["FixedPolicy", "HpaPolicy", "make_policy"]
 
 
 @dataclass(slots=True)
@@ -108,13 +75,16 @@ def make_policy(
     slo: float = 60.0,
     startup: float = 0.0,
 ) -> ScalingPolicy:
-    """A policy by its command-line name: ``fixed``, ``hpa`` or ``slo`` (``jqc.coordinator.autoscale.SloPolicy``)."""
+    """A policy by its command-line name: ``fixed``, ``hpa`` or ``slo`` (:class:`~jqc.scaling.slo.SloPolicy`).
+
+    ``workers`` sizes a fixed pool; ``target_backlog`` and ``stabilization`` tune the HPA (the
+    SLO policy takes ``stabilization`` as its scale-down delay); ``slo`` and ``startup`` tell the SLO
+    policy its wait target and the seconds a new worker needs.
+    """
     if name == "fixed":
         return FixedPolicy(workers)
     if name == "hpa":
         return HpaPolicy(target_backlog=target_backlog, stabilization=stabilization)
     if name == "slo":
-        from jqc.coordinator.autoscale import SloPolicy
-
         return SloPolicy(slo=slo, startup=startup, scale_down_delay=stabilization)
-    raise ValueError(f"unknown policy {name!r}: use fixed, hpa or slo")
+    raise InvalidOptionError(f"unknown policy {name!r}: use fixed, hpa or slo")

@@ -1,4 +1,5 @@
-"""Queueing theory for checking the simulator and for capacity planning (M/M/c, Erlang C).
+"""Queueing theory (M/M/c, Erlang C): what the autoscaler sizes a pool with, what capacity planning
+compares its simulated estimates with, and what the simulator is checked against.
 
 ``lam`` is the arrival rate (jobs/s), ``mu`` the service rate of one worker (1 / mean service
 time), ``c`` the number of workers; the offered load is ``a = lam / mu`` and the utilisation
@@ -11,11 +12,14 @@ import heapq
 import math
 import random
 
+from jqc.errors import InvalidInputError
+
 __all__ = [
     "erlang_c",
     "fcfs_waits",
     "mean_wait",
     "p_wait_longer",
+    "servers_for_wait",
     "stationary_in_system",
     "wait_quantile",
 ]
@@ -23,10 +27,10 @@ __all__ = [
 
 def _check(lam: float, mu: float, c: int) -> float:
     if lam <= 0 or mu <= 0 or c < 1:
-        raise ValueError("need lam > 0, mu > 0 and c >= 1")
+        raise InvalidInputError(f"need lam > 0, mu > 0 and c >= 1, not lam={lam!r}, mu={mu!r}, c={c!r}")
     a = lam / mu
     if a >= c:
-        raise ValueError(f"load {a / c:.3f} >= 1: no steady state")
+        raise InvalidInputError(f"load {a / c:.3f} >= 1: no steady state")
     return a
 
 
@@ -59,11 +63,33 @@ def p_wait_longer(t: float, lam: float, mu: float, c: int) -> float:
 def wait_quantile(q: float, lam: float, mu: float, c: int) -> float:
     """The q-quantile of the wait (0 when at least a share q of jobs does not wait at all)."""
     if not 0 < q < 1:
-        raise ValueError("q must be in (0, 1)")
+        raise InvalidInputError(f"q must be in (0, 1), not {q!r}")
     cw = erlang_c(lam, mu, c)
     if cw <= 1 - q:
         return 0.0
     return math.log(cw / (1 - q)) / (c * mu - lam)
+
+
+def servers_for_wait(rate: float, service: float, wait: float, percentile: float = 95.0, limit: int = 100_000) -> int:
+    """The fewest servers for which M/M/c (Erlang C) puts the ``percentile`` of wait at ``wait`` seconds or less.
+
+    ``rate`` in jobs/s, ``service`` the mean run time in seconds. 0 when nothing arrives; at most
+    ``limit``.
+    """
+    if rate <= 0 or service <= 0:
+        return 0
+    a = rate * service
+    c = max(1, math.floor(a * (1 + 1e-9)) + 1)  # a stable queue needs c > a, rounding included
+    q = percentile / 100.0
+    floor = c
+    while c < limit:
+        if wait_quantile(q, rate, 1.0 / service, c) <= wait:
+            while c > floor and wait_quantile(q, rate, 1.0 / service, c - 1) <= wait:
+                c -= 1  # a long stride may have passed the answer
+            return c
+        # Far from the answer, stride: the square-root staffing rule grows like sqrt(a).
+        c += 1 if c > a + 3 * math.sqrt(a) else max(1, int(math.sqrt(a) / 8))
+    return limit
 
 
 def stationary_in_system(lam: float, mu: float, c: int, rng: random.Random) -> int:
