@@ -2,6 +2,9 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# Test processes: more than the 2 cores of the reference machine, since many tests wait on Redis
+# or on child processes rather than compute.
+TEST_WORKERS ?= 3
 
 .PHONY: demo test notebooks lint typecheck bench bench-quick bench-engine bench-worker bench-peers soak clean
 
@@ -17,7 +20,8 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(PY) -m ruff check jqc jqc_pytest tests notebooks $(wildcard benchmarks)
 	$(PY) -m mypy
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(VENV)/bin/lint-imports
+	$(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist worksteal --durations=15
 
 lint: $(VENV)/.installed
 	$(PY) -m ruff check jqc jqc_pytest tests notebooks $(wildcard benchmarks)

@@ -3,6 +3,7 @@
 The public API is re-exported here; everything else is internal and may change.
 """
 
+from jqc._version import __version__
 from jqc.clock import Clock, SystemClock, VirtualClock
 from jqc.connection import Connection, connect
 from jqc.engine.codes import Code
@@ -52,7 +53,6 @@ from jqc.errors import (
 )
 from jqc.worker import Fail, JobContext, JobControl, RateLimited, Retry, SyncJobContext, Worker, WorkerStats
 
-__version__ = "0.1.0"
 
 __all__ = [
     "AsyncQueue",

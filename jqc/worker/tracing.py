@@ -101,7 +101,7 @@ class TracingObserver:
     """
 
     def __init__(self, tracer_provider: trace.TracerProvider | None = None, *, link_only: bool = False) -> None:
-        from jqc import __version__
+        from jqc._version import __version__
 
         self.tracer = trace.get_tracer(TRACER_NAME, __version__, tracer_provider=tracer_provider)
         self.link_only = link_only
