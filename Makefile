@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 # or on child processes rather than compute.
 TEST_WORKERS ?= 3
 
-.PHONY: demo test notebooks lint typecheck bench bench-quick bench-engine bench-worker bench-peers soak clean
+.PHONY: demo test docs notebooks lint typecheck bench bench-quick bench-engine bench-worker bench-peers soak clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,12 @@ test: $(VENV)/.installed
 	$(PY) -m ruff check jqc jqc_pytest tests notebooks $(wildcard benchmarks)
 	$(PY) -m mypy
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mkdocs build --strict -q -d "$$(mktemp -d)"
 	$(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist worksteal --durations=15
+
+# The documentation site (docs/ and the API reference from the docstrings) into site/, warnings as errors.
+docs: $(VENV)/.installed
+	$(VENV)/bin/mkdocs build --strict
 
 lint: $(VENV)/.installed
 	$(PY) -m ruff check jqc jqc_pytest tests notebooks $(wildcard benchmarks)

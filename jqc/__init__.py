@@ -53,7 +53,6 @@ from jqc.errors import (
 )
 from jqc.worker import Fail, JobContext, JobControl, RateLimited, Retry, SyncJobContext, Worker, WorkerStats
 
-
 __all__ = [
     "AsyncQueue",
     "AuthenticationFailedError",

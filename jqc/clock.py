@@ -53,9 +53,11 @@ class SystemClock:
     """The real wall clock (the only place in jqc that reads it)."""
 
     def now(self) -> float:
+        """The wall clock: seconds since the Unix epoch."""
         return time.time()
 
     async def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` of real time (asyncio.sleep)."""
         await asyncio.sleep(max(0.0, seconds))
 
 
@@ -104,6 +106,7 @@ class VirtualClock:
         self._released_loop: asyncio.AbstractEventLoop | None = None
 
     def now(self) -> float:
+        """The virtual time, in seconds since the Unix epoch: it moves only by advance, move_to or an autojump."""
         return self._now
 
     def advance(self, seconds: float) -> None:
@@ -160,6 +163,7 @@ class VirtualClock:
         return self._sleepers[0][0] if self._sleepers else None
 
     async def sleep(self, seconds: float) -> None:
+        """Wait until the virtual time has moved on ``seconds`` (with autojump it jumps once every task waits)."""
         if seconds <= 0:
             await asyncio.sleep(0)
             return

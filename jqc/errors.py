@@ -179,6 +179,7 @@ class BatchError(JqcError):
 
     @property
     def retryable(self) -> bool:  # type: ignore[override]
+        """True when every failed call of the batch may succeed if sent again."""
         return all(error.retryable for error in self.errors.values())
 
 

@@ -40,6 +40,7 @@ _CONNECTIONS = pytest.StashKey[list[Any]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
+    """Add ``--jqc-redis-url`` (and the matching ini option) to pytest."""
     group = parser.getgroup("jqc", "jqc job queues")
     group.addoption(
         "--jqc-redis-url",
@@ -65,14 +66,15 @@ def _redact(url: str) -> str:
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
+    """Say in pytest's header which backend the jqc fixtures use."""
     url = _url(config)
     return None if url is None else f"jqc: fixtures use Redis at {_redact(url)} (a key prefix per test)"
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
-    # An async test's event loop is closed before the fixtures are torn down: close the asyncio
-    # clients its jqc connections opened while the loop can still run their shutdown.
+    """Close the asyncio clients a test's jqc connections opened, while its event loop can still
+    run their shutdown (an async test's loop is closed before its fixtures are torn down)."""
     try:
         return (yield)
     finally:

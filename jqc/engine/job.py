@@ -35,6 +35,7 @@ class JobState(enum.StrEnum):
 
     @classmethod
     def from_code(cls, code: str) -> JobState:
+        """The state stored under the one-letter ``code`` (raises CorruptJobError for an unknown one)."""
         try:
             return _STATE_CODES[code]
         except KeyError:
@@ -84,18 +85,22 @@ class Keep:
 
     @classmethod
     def all(cls) -> Keep:
+        """Keep every finished job (the default)."""
         return cls()
 
     @classmethod
     def none(cls) -> Keep:
+        """Delete the job as soon as it finishes."""
         return cls(count=0)
 
     @classmethod
     def last(cls, count: int) -> Keep:
+        """Keep the newest ``count`` finished jobs of the queue (older ones are trimmed as new ones finish)."""
         return cls(count=count)
 
     @classmethod
     def younger_than(cls, seconds: float) -> Keep:
+        """Keep finished jobs for ``seconds`` after they finished (trimmed as new ones finish)."""
         return cls(age=seconds)
 
     def encode(self) -> tuple[str, str]:
@@ -134,14 +139,17 @@ class Backoff:
 
     @classmethod
     def fixed(cls, seconds: float, *, jitter: float = 0.0) -> Backoff:
+        """Wait ``seconds`` before every retry, give or take ``jitter`` (a fraction of the delay)."""
         return cls(kind="fixed", delay=seconds, jitter=jitter)
 
     @classmethod
     def exponential(cls, seconds: float, *, cap: float | None = None, jitter: float = 0.0) -> Backoff:
+        """Wait ``seconds * 2 ** (attempt - 1)`` before retry ``attempt``, at most ``cap``, give or take ``jitter``."""
         return cls(kind="exponential", delay=seconds, cap=cap, jitter=jitter)
 
     @classmethod
     def custom(cls, name: str) -> Backoff:
+        """Ask the worker's backoff function registered under ``name`` (``Worker(backoff_functions=...)``)."""
         return cls(kind="custom", name=name)
 
     def seconds(
@@ -166,6 +174,7 @@ class Backoff:
         return wait
 
     def to_json(self) -> dict[str, Any]:
+        """The policy as the JSON object stored with the job."""
         out: dict[str, Any] = {"kind": self.kind}
         if self.kind == "custom":
             out["name"] = self.name
@@ -179,6 +188,7 @@ class Backoff:
 
     @classmethod
     def from_json(cls, raw: Any) -> Backoff:
+        """The policy from its stored JSON object (raises CorruptJobError when it is not one)."""
         if not isinstance(raw, dict):
             raise CorruptJobError(f"stored backoff is not an object: {raw!r}")
         try:
@@ -370,6 +380,7 @@ class ClaimedJob:
 
     @property
     def id(self) -> str:
+        """The held job's id."""
         return self.job.id
 
 

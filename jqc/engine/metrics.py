@@ -34,6 +34,7 @@ class Histogram:
 
     @property
     def total(self) -> int:
+        """Samples counted."""
         return sum(self.counts.values())
 
     def percentile(self, p: float) -> float | None:
@@ -50,6 +51,7 @@ class Histogram:
         return bucket_midpoint_ms(max(self.counts)) / 1000.0
 
     def mean(self) -> float | None:
+        """The mean in seconds (from bucket midpoints), or None when there are no samples."""
         total = self.total
         if total == 0:
             return None
@@ -95,18 +97,22 @@ class Metrics:
 
     @property
     def completed(self) -> int:
+        """Jobs completed in the window."""
         return sum(m.completed for m in self.minutes)
 
     @property
     def failed(self) -> int:
+        """Jobs failed for good (dead-lettered) in the window."""
         return sum(m.failed for m in self.minutes)
 
     @property
     def retried(self) -> int:
+        """Failed attempts that will run again, in the window."""
         return sum(m.retried for m in self.minutes)
 
     @property
     def throughput_per_minute(self) -> float:
+        """Completed jobs per minute over the window."""
         return self.completed / max(1, self.window_minutes)
 
     @property
@@ -123,8 +129,10 @@ class Metrics:
 
     @property
     def wait(self) -> Histogram:
+        """Time from ready (added, due or retried) to claimed, over the window."""
         return self._merge("wait")
 
     @property
     def run(self) -> Histogram:
+        """Time from claimed to finished, over the window."""
         return self._merge("run")

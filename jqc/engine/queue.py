@@ -91,85 +91,122 @@ class Queue(_QueueBase):
 
     # reading
     def get_job(self, job_id: str) -> Job | None:
+        """The job ``job_id`` as stored now, or None if there is none (removed, or never added)."""
         return self._run(self.ops.get_job(job_id))
 
     def job_logs(self, job_id: str, start: int = 0, end: int = -1) -> list[str]:
+        """Lines the job's handler logged (``ctx.log``), oldest first; ``start``/``end`` as for LRANGE."""
         return self._run(self.ops.job_logs(job_id, start, end))
 
     def counts(self) -> Counts:
+        """Jobs per state and the paused flag, from one atomic snapshot."""
         return self._run(self.ops.counts())
 
     def list_jobs(self, state: str, offset: int = 0, limit: int = 100) -> Page:
+        """One page of the jobs in ``state`` (waiting, delayed, active, completed or failed) and the total.
+
+        Waiting jobs come in claim order, delayed ones by due time, finished ones newest first.
+        """
         return self._run(self.ops.list_jobs(state, offset, limit))
 
     def dead_letters(self, offset: int = 0, limit: int = 100) -> DeadLetterPage:
+        """One page of dead letters, newest first, and how many there are in all."""
         return self._run(self.ops.dead_letters(offset, limit))
 
     def replay_dead(self, job_id: str) -> None:
+        """Send a dead-lettered job back to waiting (its attempts start again; the replay is counted)."""
         self._run(self.ops.replay_dead(job_id))
 
     def purge_dead(self, job_id: str) -> int:
+        """Delete the dead-letter record of ``job_id``; returns how many were deleted (0 or 1)."""
         return self._run(self.ops.purge_dead(job_id))
 
     def purge_all_dead(self) -> int:
+        """Delete every dead-letter record, in bounded batches; returns how many were deleted."""
         return self._run(self.ops.purge_all_dead())
 
     def find_dead(self, match: Callable[[DeadLetter], bool], *, limit: int | None = None) -> list[DeadLetter]:
+        """Dead letters (newest first) for which ``match`` is true, read page by page, at most ``limit``."""
         return self._run(self.ops.find_dead(match, limit=limit))
 
     def metrics(self, window_minutes: int = 60) -> Metrics:
+        """Throughput and wait/run-time histograms of the last ``window_minutes`` minutes (on the queue's clock)."""
         return self._run(self.ops.metrics(window_minutes))
 
     def events(self, last_id: str = "0", count: int = 100, block: float | None = None) -> list[Event]:
+        """Entries of the queue's event stream after ``last_id`` (``'0'`` from the start, ``'$'`` new ones).
+
+        With ``block`` (seconds) the call waits on the server for the next entry; the wait is real time.
+        """
         return self._run(self.ops.events(last_id, count, block))
 
     # administering
     def pause(self) -> bool:
+        """Stop handing out jobs (adds still work); returns True if the queue was not paused already."""
         return self._run(self.ops.pause(True))
 
     def resume(self) -> bool:
+        """Hand out jobs again after :meth:`pause`; returns True if the queue was paused."""
         return self._run(self.ops.pause(False))
 
     def configure(self, **settings: Any) -> None:
+        """Set queue-wide settings: ``rate_limit=(max, per_seconds)``, ``concurrency``, ``max_stalls``,
+        ``dead_letter_cap``, ``metrics_minutes``; None clears a setting, leaving it out keeps it.
+        """
         self._run(self.ops.configure(**settings))
 
     def remove(self, job_id: str) -> None:
+        """Delete a job that is not held by a worker (raises :class:`jqc.JobActiveError` if it is)."""
         self._run(self.ops.remove(job_id))
 
     def promote(self, job_id: str) -> None:
+        """Make a delayed job wait now instead of at its due time."""
         self._run(self.ops.promote(job_id))
 
     def retry(self, job_id: str) -> None:
+        """Send a failed job back to waiting, with its attempts counted from zero again."""
         self._run(self.ops.retry(job_id))
 
     def retry_failed(self, limit: int | None = None) -> list[str]:
+        """Retry the oldest failed jobs (all of them when ``limit`` is None); returns their ids."""
         return self._run(self.ops.retry_failed(limit))
 
     def change_priority(self, job_id: str, priority: int) -> None:
+        """Give a waiting or delayed job another priority (lower runs first)."""
         self._run(self.ops.change_priority(job_id, priority))
 
     def change_delay(self, job_id: str, delay: float) -> None:
+        """Make a delayed job due ``delay`` seconds from now."""
         self._run(self.ops.change_delay(job_id, delay))
 
     def clean(self, state: str, grace: float, limit: int = BATCH) -> list[str]:
+        """Delete up to ``limit`` jobs in ``state`` that finished (or were created) more than ``grace`` seconds ago."""
         return self._run(self.ops.clean(state, grace, limit))
 
     def drain(self, *, delayed: bool = False) -> int:
+        """Delete every waiting job (and, with ``delayed=True``, every delayed one); returns how many."""
         return self._run(self.ops.drain(delayed=delayed))
 
     def obliterate(self, *, force: bool = False) -> int:
+        """Delete every key of the queue; refuses while jobs are active unless ``force=True``."""
         return self._run(self.ops.obliterate(force=force))
 
     # working
     def claim(self, worker: str, *, count: int = 1, lock: float = 30.0) -> ClaimResult:
+        """Claim up to ``count`` jobs for ``worker`` under fresh fencing tokens, each locked for ``lock`` seconds.
+
+        What the worker runtime calls; use it directly to build your own worker.
+        """
         return self._run(self.ops.claim(worker, count=count, lock=lock))
 
     def extend(self, held: Sequence[ClaimedJob | tuple[str, int]], *, lock: float = 30.0) -> dict[str, bool]:
+        """Renew the locks of held jobs by ``lock`` seconds; returns job id -> still held."""
         return self._run(self.ops.extend(held, lock=lock))
 
     def complete(
         self, claimed: ClaimedJob, result: Any = None, *, fetch_next: int = 0, lock: float = 30.0, worker: str = ""
     ) -> ClaimResult | None:
+        """Report success of a held job with its ``result``; with ``fetch_next`` > 0 also claim that many more."""
         return self._run(self.ops.complete(claimed, result, fetch_next=fetch_next, lock=lock, worker=worker))
 
     def complete_many(
@@ -207,15 +244,21 @@ class Queue(_QueueBase):
         )
 
     def release(self, claimed: ClaimedJob, *, delay: float = 0.0) -> None:
+        """Hand a held job back without counting an attempt (to waiting, or delayed by ``delay``)."""
         self._run(self.ops.release(claimed, delay=delay))
 
     def progress(self, claimed: ClaimedJob, value: Any) -> None:
+        """Record the held job's progress (any JSON value); rejected once the lock is lost."""
         self._run(self.ops.progress(claimed, value))
 
     def log(self, claimed: ClaimedJob, line: str) -> int:
+        """Append a line to the held job's log; returns the log's length (it keeps the newest lines)."""
         return self._run(self.ops.log(claimed, line))
 
     def recover_stalled(self, *, limit: int = BATCH, max_stalls: int = 1) -> RecoverResult:
+        """Put back jobs whose lock expired (their holder died or froze); those that stalled more
+        than ``max_stalls`` times fail for good. What the worker's stall check calls.
+        """
         return self._run(self.ops.recover_stalled(limit=limit, max_stalls=max_stalls))
 
     def workers(self, *, ttl: float | None = None) -> list[WorkerInfo]:
@@ -233,97 +276,126 @@ class AsyncQueue(_QueueBase):
     async def add(
         self, name: str, data: Any = None, options: JobOptions | None = None, **overrides: Unpack[OptionArgs]
     ) -> Job:
+        """The coroutine form of :meth:`Queue.add`."""
         return await self._run(self.ops.add(name, data, self.ops.options(options, overrides)))
 
     async def add_bulk(self, jobs: Iterable[NewJob | tuple[Any, ...]]) -> list[Job]:
+        """The coroutine form of :meth:`Queue.add_bulk`."""
         return await self._run(self.ops.add_bulk(jobs))
 
     async def get_job(self, job_id: str) -> Job | None:
+        """The coroutine form of :meth:`Queue.get_job`."""
         return await self._run(self.ops.get_job(job_id))
 
     async def job_logs(self, job_id: str, start: int = 0, end: int = -1) -> list[str]:
+        """The coroutine form of :meth:`Queue.job_logs`."""
         return await self._run(self.ops.job_logs(job_id, start, end))
 
     async def counts(self) -> Counts:
+        """The coroutine form of :meth:`Queue.counts`."""
         return await self._run(self.ops.counts())
 
     async def list_jobs(self, state: str, offset: int = 0, limit: int = 100) -> Page:
+        """The coroutine form of :meth:`Queue.list_jobs`."""
         return await self._run(self.ops.list_jobs(state, offset, limit))
 
     async def dead_letters(self, offset: int = 0, limit: int = 100) -> DeadLetterPage:
+        """The coroutine form of :meth:`Queue.dead_letters`."""
         return await self._run(self.ops.dead_letters(offset, limit))
 
     async def replay_dead(self, job_id: str) -> None:
+        """The coroutine form of :meth:`Queue.replay_dead`."""
         await self._run(self.ops.replay_dead(job_id))
 
     async def purge_dead(self, job_id: str) -> int:
+        """The coroutine form of :meth:`Queue.purge_dead`."""
         return await self._run(self.ops.purge_dead(job_id))
 
     async def purge_all_dead(self) -> int:
+        """The coroutine form of :meth:`Queue.purge_all_dead`."""
         return await self._run(self.ops.purge_all_dead())
 
     async def find_dead(self, match: Callable[[DeadLetter], bool], *, limit: int | None = None) -> list[DeadLetter]:
+        """The coroutine form of :meth:`Queue.find_dead`."""
         return await self._run(self.ops.find_dead(match, limit=limit))
 
     async def metrics(self, window_minutes: int = 60) -> Metrics:
+        """The coroutine form of :meth:`Queue.metrics`."""
         return await self._run(self.ops.metrics(window_minutes))
 
     async def events(self, last_id: str = "0", count: int = 100, block: float | None = None) -> list[Event]:
+        """The coroutine form of :meth:`Queue.events`."""
         step = self.ops.events(last_id, count, block)
         if block is None:
             return await self._run(step)
         return await run_async(self.connection.async_backend(), step)  # waiting: time may move
 
     async def pause(self) -> bool:
+        """The coroutine form of :meth:`Queue.pause`."""
         return await self._run(self.ops.pause(True))
 
     async def resume(self) -> bool:
+        """The coroutine form of :meth:`Queue.resume`."""
         return await self._run(self.ops.pause(False))
 
     async def configure(self, **settings: Any) -> None:
+        """The coroutine form of :meth:`Queue.configure`."""
         await self._run(self.ops.configure(**settings))
 
     async def remove(self, job_id: str) -> None:
+        """The coroutine form of :meth:`Queue.remove`."""
         await self._run(self.ops.remove(job_id))
 
     async def promote(self, job_id: str) -> None:
+        """The coroutine form of :meth:`Queue.promote`."""
         await self._run(self.ops.promote(job_id))
 
     async def retry(self, job_id: str) -> None:
+        """The coroutine form of :meth:`Queue.retry`."""
         await self._run(self.ops.retry(job_id))
 
     async def retry_failed(self, limit: int | None = None) -> list[str]:
+        """The coroutine form of :meth:`Queue.retry_failed`."""
         return await self._run(self.ops.retry_failed(limit))
 
     async def change_priority(self, job_id: str, priority: int) -> None:
+        """The coroutine form of :meth:`Queue.change_priority`."""
         await self._run(self.ops.change_priority(job_id, priority))
 
     async def change_delay(self, job_id: str, delay: float) -> None:
+        """The coroutine form of :meth:`Queue.change_delay`."""
         await self._run(self.ops.change_delay(job_id, delay))
 
     async def clean(self, state: str, grace: float, limit: int = BATCH) -> list[str]:
+        """The coroutine form of :meth:`Queue.clean`."""
         return await self._run(self.ops.clean(state, grace, limit))
 
     async def drain(self, *, delayed: bool = False) -> int:
+        """The coroutine form of :meth:`Queue.drain`."""
         return await self._run(self.ops.drain(delayed=delayed))
 
     async def obliterate(self, *, force: bool = False) -> int:
+        """The coroutine form of :meth:`Queue.obliterate`."""
         return await self._run(self.ops.obliterate(force=force))
 
     async def claim(self, worker: str, *, count: int = 1, lock: float = 30.0) -> ClaimResult:
+        """The coroutine form of :meth:`Queue.claim`."""
         return await self._run(self.ops.claim(worker, count=count, lock=lock))
 
     async def extend(self, held: Sequence[ClaimedJob | tuple[str, int]], *, lock: float = 30.0) -> dict[str, bool]:
+        """The coroutine form of :meth:`Queue.extend`."""
         return await self._run(self.ops.extend(held, lock=lock))
 
     async def complete(
         self, claimed: ClaimedJob, result: Any = None, *, fetch_next: int = 0, lock: float = 30.0, worker: str = ""
     ) -> ClaimResult | None:
+        """The coroutine form of :meth:`Queue.complete`."""
         return await self._run(self.ops.complete(claimed, result, fetch_next=fetch_next, lock=lock, worker=worker))
 
     async def complete_many(
         self, done: Sequence[tuple[ClaimedJob, Any]], *, fetch_next: int = 0, lock: float = 30.0, worker: str = ""
     ) -> CompleteResult:
+        """The coroutine form of :meth:`Queue.complete_many`."""
         return await self._run(self.ops.complete_many(done, fetch_next=fetch_next, lock=lock, worker=worker))
 
     async def fail(
@@ -339,6 +411,7 @@ class AsyncQueue(_QueueBase):
         backoff_functions: Mapping[str, BackoffFunction] | None = None,
         worker: str = "",
     ) -> str:
+        """The coroutine form of :meth:`Queue.fail`."""
         return await self._run(
             self.ops.fail(
                 claimed,
@@ -354,16 +427,21 @@ class AsyncQueue(_QueueBase):
         )
 
     async def release(self, claimed: ClaimedJob, *, delay: float = 0.0) -> None:
+        """The coroutine form of :meth:`Queue.release`."""
         await self._run(self.ops.release(claimed, delay=delay))
 
     async def progress(self, claimed: ClaimedJob, value: Any) -> None:
+        """The coroutine form of :meth:`Queue.progress`."""
         await self._run(self.ops.progress(claimed, value))
 
     async def log(self, claimed: ClaimedJob, line: str) -> int:
+        """The coroutine form of :meth:`Queue.log`."""
         return await self._run(self.ops.log(claimed, line))
 
     async def recover_stalled(self, *, limit: int = BATCH, max_stalls: int = 1) -> RecoverResult:
+        """The coroutine form of :meth:`Queue.recover_stalled`."""
         return await self._run(self.ops.recover_stalled(limit=limit, max_stalls=max_stalls))
 
     async def workers(self, *, ttl: float | None = None) -> list[WorkerInfo]:
+        """The coroutine form of :meth:`Queue.workers`."""
         return await self._run(self.ops.workers(ttl=ttl))

@@ -31,6 +31,7 @@ class WorkerStats:
 
     @property
     def processed(self) -> int:
+        """Jobs whose run ended in a report: completed, retried or failed for good."""
         return self.completed + self.retried + self.failed
 
 

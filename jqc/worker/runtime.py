@@ -225,34 +225,42 @@ class Worker:
 
     @property
     def lock(self) -> float:
+        """Seconds each claimed job stays locked between renewals (``WorkerOptions.lock``)."""
         return self.options.lock
 
     @property
     def renew_interval(self) -> float:
+        """Seconds between two renewals of every held lock."""
         return self.options.effective_renew_interval
 
     @property
     def stall_interval(self) -> float:
+        """Seconds between two stall checks (by whichever worker holds the queue's stall lease)."""
         return self.options.effective_stall_interval
 
     @property
     def max_stalls(self) -> int:
+        """How many times a job may stall (its holder died) before it fails for good."""
         return self.options.max_stalls
 
     @property
     def timeout(self) -> float | None:
+        """The default per-run time limit in seconds (a job's own ``timeout`` wins), or None."""
         return self.options.timeout
 
     @property
     def grace(self) -> float:
+        """Seconds running jobs get to finish when the worker closes, before they are handed back."""
         return self.options.grace
 
     @property
     def heartbeat(self) -> float:
+        """Seconds between two heartbeats in each queue's worker registry."""
         return self.options.heartbeat
 
     @property
     def idle_block(self) -> float:
+        """Longest a blocking wait on the event stream lasts while idle, in seconds."""
         return self.options.idle_block
 
     # -- public lifecycle ------------------------------------------------------------------------
@@ -264,10 +272,12 @@ class Worker:
 
     @property
     def stats(self) -> WorkerStats:
+        """What this worker did since it started (a snapshot)."""
         return self._reporter.stats()
 
     @property
     def running(self) -> bool:
+        """True between start and the beginning of shutdown."""
         return self._lifecycle.running
 
     @property
