@@ -7,8 +7,9 @@ be built with the helpers here. See ``docs/testing.md``.
 
 from jqc.testing.assertions import assert_enqueued, enqueued_jobs, refute_enqueued
 from jqc.testing.backend import temporary_connection
-from jqc.testing.drain import BurstWorker, Handlers, QueueLike, adrain, aperform_job, drain, perform_job
+from jqc.testing.drain import BurstWorker, Handlers, QueueLike, adrain, drain
 from jqc.testing.faults import Fault, crash_worker, drop_connection, expire_lock
+from jqc.testing.perform import aperform_job, perform_job
 from jqc.testing.report import DrainError, DrainResult, JobReport, Run
 
 __all__ = [
