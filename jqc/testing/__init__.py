@@ -5,7 +5,7 @@ The pytest fixtures (``jqc_connection``, ``jqc_clock``, ``jqc_queue``, ``jqc_asy
 be built with the helpers here. See ``docs/testing.md``.
 """
 
-from jqc.testing.assertions import assert_enqueued, enqueued_jobs, refute_enqueued
+from jqc.testing.assertions import all_enqueued, assert_enqueued, enqueued_jobs, refute_enqueued
 from jqc.testing.backend import temporary_connection
 from jqc.testing.drain import BurstWorker, Handlers, QueueLike, adrain, drain
 from jqc.testing.faults import Fault, crash_worker, drop_connection, expire_lock
@@ -22,6 +22,7 @@ __all__ = [
     "QueueLike",
     "Run",
     "adrain",
+    "all_enqueued",
     "aperform_job",
     "assert_enqueued",
     "crash_worker",
