@@ -9,6 +9,7 @@ from jqc.testing.assertions import all_enqueued, assert_enqueued, enqueued_jobs,
 from jqc.testing.backend import temporary_connection
 from jqc.testing.drain import BurstWorker, Handlers, QueueLike, adrain, drain
 from jqc.testing.faults import Fault, crash_worker, drop_connection, expire_lock
+from jqc.testing.inline import InlineAsyncQueue, InlineConnection, InlineQueue, inline
 from jqc.testing.perform import aperform_job, perform_job
 from jqc.testing.report import DrainError, DrainResult, JobReport, Run
 
@@ -18,6 +19,9 @@ __all__ = [
     "DrainResult",
     "Fault",
     "Handlers",
+    "InlineAsyncQueue",
+    "InlineConnection",
+    "InlineQueue",
     "JobReport",
     "QueueLike",
     "Run",
@@ -30,6 +34,7 @@ __all__ = [
     "drop_connection",
     "enqueued_jobs",
     "expire_lock",
+    "inline",
     "perform_job",
     "refute_enqueued",
     "temporary_connection",
