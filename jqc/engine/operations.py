@@ -752,9 +752,7 @@ class QueueOperations:
         )
         out: list[WorkerInfo] = []
         for worker_id, seen in entries:
-            fields = yield CommandCall(
-                ("HGETALL", self.keys.key("worker:" + worker_id)), pairs
-            )
+            fields = yield CommandCall(("HGETALL", self.keys.key("worker:" + worker_id)), pairs)
             info = WorkerInfo.from_fields(worker_id, seen, fields) if fields else None
             if info is not None and now - seen <= (max_age if max_age is not None else int(info.ttl * 1000)):
                 out.append(info)

@@ -112,7 +112,7 @@ class _Search:
         for job, why in shown:
             lines.extend(self._line(job, why, several))
         if len(self.candidates) > len(shown):
-            lines.append(f"  ... and {len(self.candidates) - len(shown)} more, further from a match")
+            lines.append(f"  ... and {len(self.candidates) - len(shown)} more, none nearer a match")
         lines.extend(self._elsewhere(states))
         return "\n".join(lines)
 

@@ -13,11 +13,13 @@ does. Jobs a handler adds to an inline queue run inline too, before its ``add`` 
 
 What it does not model: concurrency (one job runs at a time, in the caller's ``add``), delays (a
 delayed job runs at once), retries (a failed attempt schedules the next as usual, but only a drain
-runs it), stalls and lost locks (no fault injection), a rate limit's wait, and the passing of time:
-each run has a virtual clock of its own that starts at the queue clock's time, so the test's clock
-does not move. A paused queue keeps its jobs. Re-adding an existing job id returns that job
-unchanged and runs nothing, unless it is still waiting (then it runs now). Jobs already due in the
-queue when ``add`` is called run first, in queue order, as a worker would take them.
+runs it), stalls and lost locks (no fault injection) and a rate limit's wait. Time passes as in a
+drain: not while a handler works, only while it waits on the clock (a timeout fires on the virtual
+clock, which autojumps). A job added by a handler that a drain or another inline run is running
+gets a virtual clock of its own (starting at the clock's time), since that clock is being driven.
+A paused queue keeps its jobs. Re-adding an existing job id returns that job unchanged and runs
+nothing, unless it is still waiting (then it runs now). Jobs already due in the queue when ``add``
+is called run first, in queue order, as a worker would take them.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from jqc.errors import InvalidOptionError
 from jqc.testing.handlers import Handlers
 from jqc.testing.limits import Limits
 from jqc.testing.report import DrainError, JobReport, failure_message
-from jqc.testing.session import Session
+from jqc.testing.session import RUNNING_ON, Session
 from jqc.worker.jobs import HandlerTable
 
 __all__ = ["InlineAsyncQueue", "InlineConnection", "InlineQueue", "InlineRunner", "inline"]
@@ -70,12 +72,15 @@ class InlineRunner:
                 await queue.promote(job.id)
             else:
                 queue.promote(job.id)
+        clock = queue.clock
+        if id(clock) in RUNNING_ON.get():  # added by a handler: a drain (or inline run) drives this clock
+            clock = VirtualClock(clock.now())
         session = Session(
             [queue],
             self.handlers,
             self.worker_options,
             target=(queue.name, job.id),
-            clock=VirtualClock(queue.clock.now()),
+            clock=clock if clock is not queue.clock else None,
             limits=Limits(wall_timeout=_WALL_TIMEOUT),
         )
         try:

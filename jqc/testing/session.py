@@ -16,6 +16,7 @@ is handed back to waiting without counting an attempt, so ``max_runs=n`` runs at
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import copy
 import dataclasses
 import math
@@ -38,7 +39,7 @@ from jqc.worker.execute import Kind, Outcome
 from jqc.worker.jobs import HandlerTable
 from jqc.worker.runtime import Worker, WorkerStats
 
-__all__ = ["QueueLike", "Session"]
+__all__ = ["RUNNING_ON", "QueueLike", "Session"]
 
 QueueLike: TypeAlias = Queue | AsyncQueue
 RunKey: TypeAlias = tuple[str, str, int]  # (queue, job id, token): one run
@@ -48,6 +49,11 @@ _STOPPED_JOIN = 5.0  # seconds of wall time given to a drain's tasks to wind dow
 _PENDING_SHOWN = 20
 _SNAP = 0.001  # an `until` stop this close after the time snaps back to it (the stop timer's last ulp)
 _ATTEMPT_ENDS = (Kind.ERROR, Kind.TIMEOUT, Kind.RETRY)
+
+#: The clocks of the sessions running in this context (their handlers, in threads too, see them).
+RUNNING_ON: contextvars.ContextVar[frozenset[int]] = contextvars.ContextVar(
+    "jqc_testing_running_on", default=frozenset()
+)
 
 
 class Session:
@@ -247,6 +253,7 @@ class Session:
         if isinstance(clock, VirtualClock):
             clock.autojump = True
         self.started_at = clock.now()
+        token = RUNNING_ON.set(RUNNING_ON.get() | {id(clock)})  # (copied into the tasks made below)
         try:
             task = asyncio.ensure_future(self._drive(advance_time))
             done, _ = await asyncio.wait({task}, timeout=self.limits.wall_timeout)
@@ -260,6 +267,7 @@ class Session:
             task.cancel()
             await asyncio.wait({task}, timeout=_STOPPED_JOIN)
         finally:
+            RUNNING_ON.reset(token)
             if isinstance(clock, VirtualClock) and previous is not None:
                 clock.autojump = previous
 

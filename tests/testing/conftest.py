@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Iterator
 
 import pytest
 import redis
+
+import jqc
+from jqc.testing import temporary_connection
 
 collect_ignore = ["downstream"]
 
@@ -51,3 +55,16 @@ def backend(request: pytest.FixtureRequest) -> list[str]:
     if request.param == "embedded":
         return []
     return ["--jqc-redis-url", real_redis_url()]
+
+
+@pytest.fixture
+def clock() -> jqc.VirtualClock:
+    return jqc.VirtualClock()
+
+
+@pytest.fixture(params=["embedded", "redis"])
+def conn(request: pytest.FixtureRequest, clock: jqc.VirtualClock) -> Iterator[jqc.Connection]:
+    """A connection on ``clock``, on each backend in turn (a real server under a key prefix of its own)."""
+    url = None if request.param == "embedded" else real_redis_url()
+    with temporary_connection(url, clock=clock) as connection:
+        yield connection
