@@ -18,7 +18,7 @@ from jqc.testing.faults import Fault
 from jqc.testing.handlers import Handlers
 from jqc.testing.limits import Until, limits
 from jqc.testing.report import DrainResult
-from jqc.testing.session import QueueLike, Session
+from jqc.testing.session import QueueLike, Session, check_worker_options
 from jqc.testing.verdict import verdict
 
 __all__ = ["BurstWorker", "Handlers", "QueueLike", "adrain", "drain", "no_running_loop"]
@@ -55,6 +55,7 @@ class BurstWorker:
         self.queues = _queues(queues)
         if not self.queues:
             raise InvalidOptionError("a worker needs at least one queue")
+        check_worker_options(worker_options)
         self.handlers = handlers
         self.worker_options = worker_options
         self.last: DrainResult | None = None

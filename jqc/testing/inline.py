@@ -39,7 +39,7 @@ from jqc.errors import InvalidOptionError
 from jqc.testing.handlers import Handlers
 from jqc.testing.limits import Limits
 from jqc.testing.report import DrainError, JobReport, failure_message
-from jqc.testing.session import RUNNING_ON, Session
+from jqc.testing.session import RUNNING_ON, Session, check_worker_options
 from jqc.worker.jobs import HandlerTable
 
 __all__ = ["InlineAsyncQueue", "InlineConnection", "InlineQueue", "InlineRunner", "inline"]
@@ -58,6 +58,7 @@ class InlineRunner:
         for name in ("until", "jobs", "faults", "advance_time", "max_runs"):
             if name in worker_options:
                 raise InvalidOptionError(f"{name}= is a drain's argument; an inline queue runs each added job once")
+        check_worker_options(worker_options)
         self.handlers = handlers
         self.raise_on_failure = raise_on_failure
         self.worker_options = worker_options
@@ -72,15 +73,15 @@ class InlineRunner:
                 await queue.promote(job.id)
             else:
                 queue.promote(job.id)
-        clock = queue.clock
-        if id(clock) in RUNNING_ON.get():  # added by a handler: a drain (or inline run) drives this clock
-            clock = VirtualClock(clock.now())
+        own_clock = None
+        if id(queue.clock) in RUNNING_ON.get():  # added by a handler: a drain (or inline run) drives this clock
+            own_clock = VirtualClock(queue.clock.now())
         session = Session(
             [queue],
             self.handlers,
             self.worker_options,
             target=(queue.name, job.id),
-            clock=clock if clock is not queue.clock else None,
+            clock=own_clock,
             limits=Limits(wall_timeout=_WALL_TIMEOUT),
         )
         try:

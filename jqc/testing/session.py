@@ -19,6 +19,7 @@ import asyncio
 import contextvars
 import copy
 import dataclasses
+import inspect
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeAlias
@@ -37,9 +38,10 @@ from jqc.testing.seeding import current_rng
 from jqc.worker.context import JobContext, SyncJobContext
 from jqc.worker.execute import Kind, Outcome
 from jqc.worker.jobs import HandlerTable
+from jqc.worker.options import WorkerOptions
 from jqc.worker.runtime import Worker, WorkerStats
 
-__all__ = ["RUNNING_ON", "QueueLike", "Session"]
+__all__ = ["RUNNING_ON", "QueueLike", "Session", "check_worker_options"]
 
 QueueLike: TypeAlias = Queue | AsyncQueue
 RunKey: TypeAlias = tuple[str, str, int]  # (queue, job id, token): one run
@@ -54,6 +56,20 @@ _ATTEMPT_ENDS = (Kind.ERROR, Kind.TIMEOUT, Kind.RETRY)
 RUNNING_ON: contextvars.ContextVar[frozenset[int]] = contextvars.ContextVar(
     "jqc_testing_running_on", default=frozenset()
 )
+
+
+def check_worker_options(options: Mapping[str, Any]) -> None:
+    """Refuse unknown :class:`jqc.Worker` options and bad values before anything runs."""
+    known = [name for name in inspect.signature(Worker).parameters if name not in ("queues", "handler")]
+    for name in _RESERVED:
+        if name in options:
+            raise InvalidOptionError(f"{name}= is set by jqc.testing itself")
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise InvalidOptionError(f"unknown worker option(s) {', '.join(unknown)}; jqc.Worker takes {', '.join(known)}")
+    tunables = {f.name for f in dataclasses.fields(WorkerOptions)}
+    if "options" not in options:
+        WorkerOptions(**{name: value for name, value in options.items() if name in tunables})
 
 
 class Session:
@@ -73,9 +89,7 @@ class Session:
     ) -> None:
         if not queues:
             raise InvalidOptionError("drain needs at least one queue")
-        for name in _RESERVED:
-            if name in options:
-                raise InvalidOptionError(f"{name}= is set by jqc.testing itself")
+        check_worker_options(options)
         self.network = Network()
         proxies: dict[int, WorkerConnection] = {}
         self.bases: dict[str, QueueLike] = {}

@@ -155,5 +155,7 @@ def test_bad_arguments_are_typed_errors(conn: jqc.Connection) -> None:
     with pytest.raises(jqc.InvalidOptionError, match="until= is a drain's argument"):
         inline(conn.queue("mail"), lambda ctx: None, until=10)
     with pytest.raises(jqc.InvalidOptionError, match="concurrency must be an int"):
-        inline(conn.queue("mail"), lambda ctx: None, concurrency=0).add("job", None)
-    assert conn.queue("mail").counts().waiting == 1  # (the worker option is checked when the job runs)
+        inline(conn.queue("mail"), lambda ctx: None, concurrency=0)
+    with pytest.raises(jqc.InvalidOptionError, match=r"unknown worker option\(s\) concurrenc; jqc\.Worker takes"):
+        inline(conn.queue("mail"), lambda ctx: None, concurrenc=2)
+    assert conn.queue("mail").counts().total == 0

@@ -238,6 +238,9 @@ def test_a_paused_queue_keeps_its_jobs(conn: jqc.Connection) -> None:
         ({"advance_time": "yes"}, "advance_time must be a bool"),
         ({"raise_on_failure": None}, "raise_on_failure must be a bool"),
         ({"faults": ["crash"]}, "faults are made by"),
+        ({"concurrenc": 2}, "unknown worker option.s. concurrenc; jqc.Worker takes concurrency, name, lock"),
+        ({"lock": -1}, "lock must be a number of seconds"),
+        ({"observer": None}, "observer= is set by jqc.testing itself"),
     ],
 )
 def test_bad_limits_are_refused_before_anything_runs(
