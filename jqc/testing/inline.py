@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
 import dataclasses
 from collections.abc import Iterable
 from typing import Any, Unpack, overload
@@ -113,8 +114,9 @@ class InlineRunner:
             asyncio.get_running_loop()
         except RuntimeError:
             return asyncio.run(self.arun(queue, job))
+        context = contextvars.copy_context()  # (so the run sees which clocks a drain is driving here)
         with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="jqc-inline") as pool:
-            return pool.submit(asyncio.run, self.arun(queue, job)).result()
+            return pool.submit(context.run, asyncio.run, self.arun(queue, job)).result()
 
 
 def _failure(report: JobReport) -> BaseException:

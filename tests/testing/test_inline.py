@@ -97,9 +97,15 @@ def test_jobs_a_handler_adds_run_inline_too(conn: jqc.Connection) -> None:
         drained.append(queues[0].add("receipt", ctx.data).result)
         return "done"
 
+    async def async_from_a_drain(ctx: jqc.JobContext) -> str:  # a sync add inside the drain's event loop
+        drained.append(queues[0].add("receipt", ctx.data).result)
+        return "done"
+
     plain = conn.queue("plain")
     plain.add("job", "B2", delay=60)
-    assert drain(plain, from_a_drain).results == ["done"] and drained == ["sent"]
+    plain.add("async", "C3", delay=120)
+    result = drain(plain, {"job": from_a_drain, "async": async_from_a_drain})
+    assert result.results == ["done", "done"] and drained == ["sent", "sent"] and result.elapsed == 120
 
 
 def test_re_adding_an_existing_id_runs_nothing(conn: jqc.Connection) -> None:
