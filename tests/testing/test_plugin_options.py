@@ -268,3 +268,13 @@ def test_the_inline_marker(project: pytest.Pytester, backend: list[str]) -> None
         """
     )
     project.runpytest(*QUIET, *NO_ASYNC, *backend).assert_outcomes(passed=2)
+
+
+def test_the_new_fixtures_and_the_marker_are_listed(project: pytest.Pytester) -> None:
+    listing = project.runpytest("--fixtures", *QUIET, *NO_ASYNC)
+    for name in ("jqc_backend", "jqc_seed", "jqc_rng"):
+        listing.stdout.fnmatch_lines([f"{name} -- *jqc_pytest*"])
+    markers = project.runpytest("--markers", *QUIET, *NO_ASYNC)
+    markers.stdout.fnmatch_lines(["@pytest.mark.jqc(backend=None, inline=None, seed=None): *"])
+    options = project.runpytest("--help", *QUIET, *NO_ASYNC)
+    options.stdout.fnmatch_lines(["*--jqc-seed=SEED*", "*jqc_redis_url (string):*", "*jqc_seed (string):*"])
