@@ -148,13 +148,14 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
         seed = marker_settings(item).get("seed") if item.get_closest_marker("jqc") else None
     except Exception:  # (a marker written wrong: pytest_runtest_setup reports it)
         seed = None
+    outer = active_test  # (a test running pytest in process, as pytester does, gets its own back)
     active_test = ActiveTest(
         item.config.stash[SEED] if seed is None else seed, item.nodeid, from_marker=seed is not None
     )
     try:
         return (yield)
     finally:
-        active_test = None
+        active_test = outer
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
