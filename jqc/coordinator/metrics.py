@@ -268,9 +268,7 @@ async def aread_snapshot(queue: AsyncQueue, **options: Any) -> QueueSnapshot:
 
 def read_snapshots(connection: Connection, queues: Iterable[str] | None = None, **options: Any) -> list[QueueSnapshot]:
     """Snapshots of ``queues`` (default: every queue under the connection's prefix)."""
-    names = (
-        list(queues) if queues is not None else run_sync(connection.backend, queue_names_op(connection.prefix))
-    )
+    names = list(queues) if queues is not None else run_sync(connection.backend, queue_names_op(connection.prefix))
     return [read_snapshot(connection.queue(name), **options) for name in names]
 
 

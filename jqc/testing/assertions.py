@@ -1,183 +1,268 @@
-"""Assertions about what a queue holds, with failure messages that show what *was* enqueued.
+"""Assertions about what queues hold, with failure messages that show the nearest candidates and why
+each one does not match.
 
-Criteria, each optional:
-
-* ``name``: the job name;
-* ``data``: a subset of the job's data. A dict matches when each of its keys is in the job's data
-  with a matching value (recursively); anything else compares with ``==``, so
-  ``unittest.mock.ANY`` and ``pytest.approx`` work inside it;
-* ``delay``: the delay the job was added with (its due time minus its creation time), in seconds,
-  within ``tolerance``;
-* ``priority``: the job's priority.
-
-"Enqueued" means waiting or delayed. The queue may be a :class:`jqc.Queue` or a
-:class:`jqc.AsyncQueue` (read synchronously, which is fine in async tests).
+``assert_enqueued``, ``refute_enqueued`` and ``all_enqueued`` (``enqueued_jobs`` is its older name)
+take a target and criteria. The target is a :class:`jqc.Queue` or :class:`jqc.AsyncQueue` (read
+synchronously, which is fine in async tests), a list of them, or a :class:`jqc.Connection` for
+every queue on it. The criteria are described in :mod:`jqc.testing.matching`; ``state`` says where
+to look (waiting and delayed by default: "enqueued"), ``count`` asks for an exact number of matches.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Sequence
 from typing import Any
 
-from jqc.engine.job import Job
+from jqc.connection import Connection
+from jqc.engine.job import Job, JobState
 from jqc.engine.queue import AsyncQueue, Queue
+from jqc.errors import InvalidOptionError
+from jqc.testing.matching import (
+    DEFAULT_STATES,
+    UNSET,
+    Criteria,
+    count_of,
+    criteria,
+    delay_of,
+    secs,
+    short,
+)
 
-__all__ = ["assert_enqueued", "enqueued_jobs", "refute_enqueued"]
+__all__ = ["all_enqueued", "assert_enqueued", "enqueued_jobs", "refute_enqueued"]
 
-_UNSET: Any = object()
-_PENDING = ("waiting", "delayed")
 _PAGE = 500
-_SHOWN = 50
+_SHOWN = 20
+_COUNTED = ("waiting", "delayed", "active", "completed", "failed")
+
+Target = Queue | AsyncQueue | Connection | Sequence[Queue | AsyncQueue]
 
 
-def _sync(queue: Queue | AsyncQueue) -> Queue:
+def _sync(queue: object) -> Queue:
     if isinstance(queue, Queue):
         return queue
     if isinstance(queue, AsyncQueue):
         twin = Queue(queue.name, queue.connection)
         twin.ops = queue.ops
         return twin
-    raise TypeError(f"expected a jqc.Queue or jqc.AsyncQueue, not {queue!r}")
+    raise InvalidOptionError(
+        f"expected a jqc.Queue, a jqc.AsyncQueue, a list of them or a jqc.Connection, not {queue!r}"
+    )
 
 
-def _data_mismatch(expected: Any, actual: Any, path: str) -> str | None:
-    """Why ``expected`` is not contained in ``actual`` (None when it is)."""
-    if isinstance(expected, Mapping):
-        if not isinstance(actual, Mapping):
-            return f"{path} is {_short(actual)}, not a mapping"
-        for key, value in expected.items():
-            if key not in actual:
-                return f"{path} has no key {key!r}"
-            why = _data_mismatch(value, actual[key], f"{path}[{key!r}]")
-            if why:
-                return why
-        return None
-    return None if expected == actual else f"{path} is {_short(actual)}, not {_short(expected)}"
+def _queues(target: object) -> tuple[list[Queue], str]:
+    """The queues to search and how to name them in messages."""
+    if isinstance(target, Connection):
+        queues = [target.queue(name) for name in target.queue_names()]
+        names = ", ".join(repr(q.name) for q in queues) or "there are none"
+        return queues, f"any queue of the connection ({names})"
+    if isinstance(target, (Queue, AsyncQueue)):
+        queue = _sync(target)
+        return [queue], f"queue {queue.name!r}"
+    if isinstance(target, (list, tuple)) and target:
+        queues = [_sync(q) for q in target]
+        return queues, "queues " + ", ".join(repr(q.name) for q in queues)
+    raise InvalidOptionError(
+        f"expected a jqc.Queue, a jqc.AsyncQueue, a list of them or a jqc.Connection, not {target!r}"
+    )
 
 
-def _delay(job: Job) -> float:
-    return max(0.0, job.ready_at - job.created_at)
-
-
-def _mismatch(job: Job, name: Any, data: Any, delay: Any, priority: Any, tolerance: float) -> str | None:
-    """Why ``job`` does not match (None when it does)."""
-    if name is not _UNSET and job.name != name:
-        return f"name is {job.name!r}"
-    if data is not _UNSET:
-        why = _data_mismatch(data, job.data, "data")
-        if why:
-            return why
-    if delay is not _UNSET and abs(_delay(job) - float(delay)) > tolerance:
-        return f"delay is {_secs(_delay(job))}, not {_secs(float(delay))}"
-    if priority is not _UNSET and job.options.priority != priority:
-        return f"priority is {job.options.priority}, not {priority!r}"
-    return None
-
-
-def enqueued_jobs(
-    queue: Queue | AsyncQueue,
-    *,
-    name: Any = _UNSET,
-    data: Any = _UNSET,
-    delay: Any = _UNSET,
-    priority: Any = _UNSET,
-    tolerance: float = 0.001,
-    states: tuple[str, ...] = _PENDING,
-) -> list[Job]:
-    """The jobs of ``queue`` in ``states`` (default: waiting, then delayed; each in run order) that
-    match the criteria (all of them when none is given)."""
-    sync = _sync(queue)
+def _jobs(queues: list[Queue], states: tuple[JobState, ...]) -> list[Job]:
     jobs: list[Job] = []
-    for state in states:
-        offset = 0
-        while True:
-            page = sync.list_jobs(state, offset, _PAGE)
-            jobs.extend(page.jobs)
-            offset += _PAGE
-            if offset >= page.total:
-                break
-    return [job for job in jobs if _mismatch(job, name, data, delay, priority, tolerance) is None]
+    for queue in queues:
+        for state in states:
+            offset = 0
+            while True:
+                page = queue.list_jobs(state.value, offset, _PAGE)
+                jobs.extend(page.jobs)
+                offset += _PAGE
+                if offset >= page.total:
+                    break
+    return jobs
 
 
-def _short(value: Any, limit: int = 120) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+class _Search:
+    """One search: the queues, the criteria, every candidate and why it misses."""
 
+    def __init__(self, target: object, rules: Criteria) -> None:
+        self.queues, self.where = _queues(target)
+        self.rules = rules
+        self.now = {q.name: q.clock.now() for q in self.queues}
+        self.candidates = [(job, rules.reasons(job, self.now[job.queue])) for job in _jobs(self.queues, rules.states)]
+        self.matches = [job for job, why in self.candidates if not why]
 
-def _secs(seconds: float) -> str:
-    return f"{seconds:.3f}".rstrip("0").rstrip(".") + "s"
-
-
-def _criteria(name: Any, data: Any, delay: Any, priority: Any) -> str:
-    given = [
-        (k, v) for k, v in (("name", name), ("data", data), ("delay", delay), ("priority", priority)) if v is not _UNSET
-    ]
-    return ", ".join(f"{k}={v!r}" for k, v in given) or "anything"
-
-
-def _listing(queue: Queue, jobs: list[Job], name: Any, data: Any, delay: Any, priority: Any, tolerance: float) -> str:
-    lines = [f"enqueued in {queue.name!r} (waiting and delayed, in run order): {len(jobs) or 'nothing'}"]
-    for job in jobs[:_SHOWN]:
-        why = _mismatch(job, name, data, delay, priority, tolerance)
-        lines.append(
-            f"  - {job.name!r} id={job.id} data={_short(job.data)} delay={_secs(_delay(job))} "
-            f"priority={job.options.priority} ({job.state.value})" + (f"  <- {why}" if why else "  <- matches")
+    def failure(self, expected: str) -> str:
+        return (
+            f"expected {expected} matching {self.rules.describe()} in {self.where}, found {len(self.matches)}\n"
+            f"{self.listing()}"
         )
-    if len(jobs) > _SHOWN:
-        lines.append(f"  ... and {len(jobs) - _SHOWN} more")
-    counts = queue.counts()
-    others = [(n, s) for n, s in ((counts.active, "active"), (counts.completed, "completed"),
-                                  (counts.failed, "failed"), (counts.dead, "dead-lettered")) if n]  # fmt: skip
-    if others:
-        lines.append("  not shown: " + ", ".join(f"{n} {s}" for n, s in others))
-    if counts.paused:
-        lines.append("  (the queue is paused)")
-    return "\n".join(lines)
+
+    def listing(self) -> str:
+        states = self.rules.states
+        several = len(self.queues) > 1 or not self.queues
+        if states == DEFAULT_STATES:
+            label, scope = "enqueued", "waiting and delayed, in run order"
+        else:
+            label, scope = "jobs", " and ".join(s.value for s in states)
+        names = ", ".join(repr(q.name) for q in self.queues) or "no queue"
+        lines = [f"{label} in {names} ({scope}): {len(self.candidates) or 'nothing'}"]
+        shown = self.candidates
+        if len(shown) > _SHOWN:  # the nearest ones, in their order
+            nearest = sorted(range(len(shown)), key=lambda i: (len(shown[i][1]), i))[:_SHOWN]
+            shown = [shown[i] for i in sorted(nearest)]
+        for job, why in shown:
+            lines.extend(self._line(job, why, several))
+        if len(self.candidates) > len(shown):
+            lines.append(f"  ... and {len(self.candidates) - len(shown)} more, none nearer a match")
+        lines.extend(self._elsewhere(states))
+        return "\n".join(lines)
+
+    def _line(self, job: Job, why: list[str], several: bool) -> list[str]:
+        place = f" in {job.queue!r}" if several else ""
+        text = (
+            f"  - {job.name!r} id={job.id}{place} data={short(job.data)} "
+            f"delay={secs(delay_of(job, self.now[job.queue]))} priority={job.options.priority}"
+            f"{self.rules.extra_fields(job, self.now[job.queue])} ({job.state.value})"
+        )
+        lines = [text + (f"  <- {why[0]}" if why else "  <- matches")]
+        if len(why) > 1:
+            lines.append(f"      also: {'; '.join(why[1:])}")
+        return lines
+
+    def _elsewhere(self, states: tuple[JobState, ...]) -> list[str]:
+        """What the search did not look at: other states' counts, the job named by job_id, a pause."""
+        lines: list[str] = []
+        searched = {s.value for s in states}
+        totals = dict.fromkeys([*_COUNTED, "dead"], 0)
+        paused = []
+        for queue in self.queues:
+            counts = queue.counts()
+            for state in totals:
+                totals[state] += getattr(counts, state)
+            if counts.paused:
+                paused.append(queue.name)
+        labels = {"dead": "dead-lettered"}
+        others = [f"{n} {labels.get(s, s)}" for s, n in totals.items() if n and s not in searched]
+        if others:
+            lines.append("  not shown: " + ", ".join(others))
+        job_id = self.rules.given.get("job_id")
+        if isinstance(job_id, str) and not any(job.id == job_id for job, _ in self.candidates):
+            for queue in self.queues:
+                job = queue.get_job(job_id)
+                if job is not None:
+                    lines.append(
+                        f"  job {job_id!r} is {job.state.value} in {queue.name!r} (not searched: state= says where "
+                        "to look)"
+                    )
+        if paused:
+            lines.append(
+                "  (the queue is paused)" if len(self.queues) == 1 else f"  (paused: {', '.join(map(repr, paused))})"
+            )
+        return lines
+
+
+def _rules(given: dict[str, Any], unknown: dict[str, Any]) -> Criteria:
+    state = given.pop("state")
+    tolerance = given.pop("tolerance")
+    return criteria(tolerance=tolerance, state=state, unknown=unknown, **given)
 
 
 def assert_enqueued(
-    queue: Queue | AsyncQueue,
+    target: Target,
     *,
-    name: Any = _UNSET,
-    data: Any = _UNSET,
-    delay: Any = _UNSET,
-    priority: Any = _UNSET,
+    job_id: Any = UNSET,
+    name: Any = UNSET,
+    data: Any = UNSET,
+    state: Any = None,
+    delay: Any = UNSET,
+    due_at: Any = UNSET,
+    priority: Any = UNSET,
+    attempts: Any = UNSET,
+    attempts_made: Any = UNSET,
+    timeout: Any = UNSET,
+    backoff: Any = UNSET,
+    meta: Any = UNSET,
+    where: Any = UNSET,
     count: int | None = None,
     tolerance: float = 0.001,
+    **unknown: Any,
 ) -> list[Job]:
-    """Assert that a waiting or delayed job matches (exactly ``count`` of them, if given); return the matches.
+    """Assert that a job matches (exactly ``count`` of them, if given); return the matches.
 
-    The failure message lists every enqueued job and why each does not match.
+    The failure message lists the nearest candidates (every one, up to 20) and why each does not
+    match. The criteria and targets are described in :mod:`jqc.testing.matching` and above.
     """
     __tracebackhide__ = True
-    sync = _sync(queue)
-    jobs = enqueued_jobs(sync)
-    found = [job for job in jobs if _mismatch(job, name, data, delay, priority, tolerance) is None]
-    if (count is None and not found) or (count is not None and len(found) != count):
-        wanted = "a job" if count is None else f"{count} job{'s' if count != 1 else ''}"
-        raise AssertionError(
-            f"expected {wanted} matching {_criteria(name, data, delay, priority)} in queue {sync.name!r}, "
-            f"found {len(found)}\n{_listing(sync, jobs, name, data, delay, priority, tolerance)}"
-        )
-    return found
+    given = {k: v for k, v in locals().items() if k[0] != "_" and k not in ("target", "count", "unknown")}
+    wanted = count_of(count)
+    search = _Search(target, _rules(given, unknown))
+    found = len(search.matches)
+    if (wanted is None and not found) or (wanted is not None and found != wanted):
+        expected = "a job" if wanted is None else f"{wanted} job{'s' if wanted != 1 else ''}"
+        raise AssertionError(search.failure(expected))
+    return search.matches
 
 
 def refute_enqueued(
-    queue: Queue | AsyncQueue,
+    target: Target,
     *,
-    name: Any = _UNSET,
-    data: Any = _UNSET,
-    delay: Any = _UNSET,
-    priority: Any = _UNSET,
+    job_id: Any = UNSET,
+    name: Any = UNSET,
+    data: Any = UNSET,
+    state: Any = None,
+    delay: Any = UNSET,
+    due_at: Any = UNSET,
+    priority: Any = UNSET,
+    attempts: Any = UNSET,
+    attempts_made: Any = UNSET,
+    timeout: Any = UNSET,
+    backoff: Any = UNSET,
+    meta: Any = UNSET,
+    where: Any = UNSET,
     tolerance: float = 0.001,
+    **unknown: Any,
 ) -> None:
-    """Assert that no waiting or delayed job matches; the failure message lists what was enqueued."""
+    """Assert that no job matches; the failure message lists the matches (and the other candidates)."""
     __tracebackhide__ = True
-    sync = _sync(queue)
-    jobs = enqueued_jobs(sync)
-    found = [job for job in jobs if _mismatch(job, name, data, delay, priority, tolerance) is None]
-    if found:
-        raise AssertionError(
-            f"expected no job matching {_criteria(name, data, delay, priority)} in queue {sync.name!r}, "
-            f"found {len(found)}\n{_listing(sync, jobs, name, data, delay, priority, tolerance)}"
-        )
+    given = {k: v for k, v in locals().items() if k[0] != "_" and k not in ("target", "unknown")}
+    search = _Search(target, _rules(given, unknown))
+    if search.matches:
+        raise AssertionError(search.failure("no job"))
+
+
+def all_enqueued(
+    target: Target,
+    *,
+    job_id: Any = UNSET,
+    name: Any = UNSET,
+    data: Any = UNSET,
+    state: Any = None,
+    delay: Any = UNSET,
+    due_at: Any = UNSET,
+    priority: Any = UNSET,
+    attempts: Any = UNSET,
+    attempts_made: Any = UNSET,
+    timeout: Any = UNSET,
+    backoff: Any = UNSET,
+    meta: Any = UNSET,
+    where: Any = UNSET,
+    tolerance: float = 0.001,
+    **unknown: Any,
+) -> list[Job]:
+    """The jobs that match, in the order listed (per queue: each state in turn, waiting jobs in run
+    order, delayed ones by due time); all of them in the states searched when no criterion is given."""
+    given = {k: v for k, v in locals().items() if k[0] != "_" and k not in ("target", "unknown")}
+    return _Search(target, _rules(given, unknown)).matches
+
+
+def enqueued_jobs(
+    target: Target,
+    *,
+    states: Any = None,
+    **criteria_args: Any,
+) -> list[Job]:
+    """:func:`all_enqueued` by its first name (``states=`` is ``state=``)."""
+    if states is not None:
+        if "state" in criteria_args:
+            raise InvalidOptionError("pass state= (or its old name states=), not both")
+        criteria_args["state"] = states
+    return all_enqueued(target, **criteria_args)

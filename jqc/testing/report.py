@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from jqc.engine.job import Job, JobState
+from jqc.testing.handlers import WRAPPER_NAMES
 from jqc.worker.runtime import WorkerStats
 
 __all__ = ["DrainError", "DrainResult", "JobReport", "Run"]
@@ -16,17 +17,22 @@ __all__ = ["DrainError", "DrainResult", "JobReport", "Run"]
 FAILED_OUTCOMES = ("error", "timeout", "retry", "fail")
 _MAX_TRACEBACKS = 3
 _MAX_LOG_LINES = 50
+WRAPPER_ENDINGS = tuple(f", in {name}" for name in WRAPPER_NAMES)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Run:
     """One run of a handler for one job, as the worker saw it.
 
+    ``queue`` and ``job_id`` name the job; ``attempt`` is the attempt this run was (``ctx.attempt``),
+    ``token`` the fencing token of its claim and ``worker`` the id of the worker that ran it.
     ``outcome`` is ``"done"`` (returned ``result``), ``"error"`` (raised ``error``), ``"timeout"``,
     ``"retry"`` / ``"fail"`` / ``"rate_limited"`` (raised :class:`jqc.Retry`, :class:`jqc.Fail`,
     :class:`jqc.RateLimited`), ``"aborted"`` (the worker gave the run up: lock lost, shutting down)
-    or ``"crashed"`` (the worker died during the run). ``fault`` names the fault injected into
-    this run, if any. Times are on the queue's clock; ``finished_at`` is None for a crashed run.
+    or ``"crashed"`` (the worker died during the run); ``reason`` says why in words and
+    ``traceback`` is the formatted traceback of an ``"error"``. ``fault`` names the fault injected
+    into this run, if any. ``started_at`` and ``finished_at`` are times on the queue's clock;
+    ``finished_at`` is None for a crashed run.
     """
 
     queue: str
@@ -53,8 +59,11 @@ class Run:
 class JobReport:
     """One job: its runs, its state when the drain ended and its log lines.
 
-    ``job`` is the job as stored at the end (None when it no longer exists, for instance removed
-    on completion with ``remove_on_complete=jqc.Keep.none()``).
+    ``queue``, ``id``, ``name`` and ``data`` say which job; ``runs`` are its :class:`Run` records in
+    order; ``job`` is the job as stored at the end (None when it no longer exists, for instance
+    removed on completion with ``remove_on_complete=jqc.Keep.none()``); ``logs`` its log lines.
+    The properties read from those: ``state``, ``succeeded``, ``failed``, ``result``, ``error``,
+    ``progress`` and ``failure_reason``; :meth:`history` tells it all as text.
     """
 
     queue: str
@@ -165,15 +174,24 @@ class JobReport:
 class DrainResult:
     """What one drain did: a report per job it ran (in the order of their first run).
 
-    ``stats`` adds up the workers the drain ran (more than one when a fault crashed one);
-    ``started_at`` and ``finished_at`` are clock times, so ``elapsed`` is virtual time.
+    * ``jobs``: a :class:`JobReport` per job that ran (iterating the result gives the same);
+    * ``stats``: the :class:`jqc.WorkerStats` of the workers the drain ran, added up (more than one
+      when a fault crashed one);
+    * ``started_at``, ``finished_at``: clock times, so ``elapsed`` is virtual time;
+    * ``faults``: the faults injected, described;
+    * ``ended_by``: why the drain stopped: ``"idle"`` (nothing left to run), ``"until"``,
+      ``"jobs"``, or a safety limit (``"max_runs"``, ``"wall_timeout"``);
+    * ``pending``: the jobs of the drained queues still active, waiting or delayed when it stopped
+      (in that order, at most 20 per state and queue), as :class:`jqc.Job` snapshots.
     """
 
     jobs: tuple[JobReport, ...]
     stats: WorkerStats
     started_at: float
     finished_at: float
-    faults: tuple[str, ...] = ()  # the faults injected, described
+    faults: tuple[str, ...] = ()
+    ended_by: str = "idle"
+    pending: tuple[Job, ...] = ()
 
     @property
     def elapsed(self) -> float:
@@ -270,7 +288,7 @@ def _without_wrapper(lines: list[str]) -> list[str]:
     skipping = False
     for line in lines:
         if line.startswith('  File "'):
-            skipping = line.endswith(", in busy_handler") and "jqc" in line and "testing" in line
+            skipping = line.endswith(WRAPPER_ENDINGS) and "jqc" in line and "testing" in line
         elif not line.startswith("    "):
             skipping = False
         if not skipping:

@@ -69,6 +69,12 @@ class _Base:
     def token(self) -> int:
         return self._claimed.token
 
+    def now(self) -> float:
+        """The time on the queue's clock, in seconds since the epoch: the system clock in production,
+        the test's virtual clock under :mod:`jqc.testing`. Handlers that need the time read it here
+        rather than from ``time.time()``, so tests control it."""
+        return self._queue.clock.now()
+
     @property
     def cancelled(self) -> bool:
         """True once the worker has stopped waiting for this handler (lock lost, timeout, shutdown).

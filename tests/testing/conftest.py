@@ -9,15 +9,20 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Iterator
 
 import pytest
 import redis
 
+import jqc
+from jqc.testing import temporary_connection
+
 collect_ignore = ["downstream"]
 
 REDIS_URL = os.environ.get("JQC_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
-# Plugins the inner runs do not use: hypothesis's alone costs seconds per run.
-QUIET = ("-p", "no:cacheprovider", "-p", "no:hypothesispytest")
+# Plugins the inner runs do not use: hypothesis's alone costs seconds per run; pytest-playwright's
+# (when installed) opens a scope per test that cannot nest inside the outer run's.
+QUIET = ("-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-p", "no:playwright")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -51,3 +56,16 @@ def backend(request: pytest.FixtureRequest) -> list[str]:
     if request.param == "embedded":
         return []
     return ["--jqc-redis-url", real_redis_url()]
+
+
+@pytest.fixture
+def clock() -> jqc.VirtualClock:
+    return jqc.VirtualClock()
+
+
+@pytest.fixture(params=["embedded", "redis"])
+def conn(request: pytest.FixtureRequest, clock: jqc.VirtualClock) -> Iterator[jqc.Connection]:
+    """A connection on ``clock``, on each backend in turn (a real server under a key prefix of its own)."""
+    url = None if request.param == "embedded" else real_redis_url()
+    with temporary_connection(url, clock=clock) as connection:
+        yield connection
