@@ -12,6 +12,7 @@ from typing import Any, TypeVar, Unpack
 
 from jqc.clock import Clock, hold
 from jqc.engine.calls import Step, run_async, run_sync
+from jqc.engine.failures import FailureCode
 from jqc.engine.host import Host
 from jqc.engine.job import BackoffFunction, ClaimedJob, DeadLetter, Job, JobOptions, NewJob
 from jqc.engine.metrics import Metrics
@@ -96,6 +97,10 @@ class Queue(_QueueBase):
     def job_logs(self, job_id: str, start: int = 0, end: int = -1) -> list[str]:
         return self._run(self.ops.job_logs(job_id, start, end))
 
+    def exists(self) -> bool:
+        """Whether the queue exists (it has had a job, a pause or a setting)."""
+        return self._run(self.ops.exists())
+
     def counts(self) -> Counts:
         return self._run(self.ops.counts())
 
@@ -139,11 +144,12 @@ class Queue(_QueueBase):
     def promote(self, job_id: str) -> None:
         self._run(self.ops.promote(job_id))
 
-    def retry(self, job_id: str) -> None:
-        self._run(self.ops.retry(job_id))
+    def retry(self, job_id: str, *, reset_attempts: bool = True) -> None:
+        """Send a failed job back to waiting (``reset_attempts``: with a fresh attempt budget)."""
+        self._run(self.ops.retry(job_id, reset_attempts=reset_attempts))
 
-    def retry_failed(self, limit: int | None = None) -> list[str]:
-        return self._run(self.ops.retry_failed(limit))
+    def retry_failed(self, limit: int | None = None, *, reset_attempts: bool = True) -> list[str]:
+        return self._run(self.ops.retry_failed(limit, reset_attempts=reset_attempts))
 
     def change_priority(self, job_id: str, priority: int) -> None:
         self._run(self.ops.change_priority(job_id, priority))
@@ -190,6 +196,7 @@ class Queue(_QueueBase):
         rng: random.Random | None = None,
         backoff_functions: Mapping[str, BackoffFunction] | None = None,
         worker: str = "",
+        code: FailureCode | str | None = None,
     ) -> str:
         """Report a failed attempt; the delay comes from the job's backoff unless given."""
         return self._run(
@@ -203,6 +210,7 @@ class Queue(_QueueBase):
                 rng=rng,
                 backoff_functions=backoff_functions,
                 worker=worker,
+                code=code,
             )
         )
 
@@ -243,6 +251,10 @@ class AsyncQueue(_QueueBase):
 
     async def job_logs(self, job_id: str, start: int = 0, end: int = -1) -> list[str]:
         return await self._run(self.ops.job_logs(job_id, start, end))
+
+    async def exists(self) -> bool:
+        """Whether the queue exists (it has had a job, a pause or a setting)."""
+        return await self._run(self.ops.exists())
 
     async def counts(self) -> Counts:
         return await self._run(self.ops.counts())
@@ -289,11 +301,12 @@ class AsyncQueue(_QueueBase):
     async def promote(self, job_id: str) -> None:
         await self._run(self.ops.promote(job_id))
 
-    async def retry(self, job_id: str) -> None:
-        await self._run(self.ops.retry(job_id))
+    async def retry(self, job_id: str, *, reset_attempts: bool = True) -> None:
+        """Send a failed job back to waiting (``reset_attempts``: with a fresh attempt budget)."""
+        await self._run(self.ops.retry(job_id, reset_attempts=reset_attempts))
 
-    async def retry_failed(self, limit: int | None = None) -> list[str]:
-        return await self._run(self.ops.retry_failed(limit))
+    async def retry_failed(self, limit: int | None = None, *, reset_attempts: bool = True) -> list[str]:
+        return await self._run(self.ops.retry_failed(limit, reset_attempts=reset_attempts))
 
     async def change_priority(self, job_id: str, priority: int) -> None:
         await self._run(self.ops.change_priority(job_id, priority))
@@ -338,6 +351,7 @@ class AsyncQueue(_QueueBase):
         rng: random.Random | None = None,
         backoff_functions: Mapping[str, BackoffFunction] | None = None,
         worker: str = "",
+        code: FailureCode | str | None = None,
     ) -> str:
         return await self._run(
             self.ops.fail(
@@ -350,6 +364,7 @@ class AsyncQueue(_QueueBase):
                 rng=rng,
                 backoff_functions=backoff_functions,
                 worker=worker,
+                code=code,
             )
         )
 
