@@ -1,3 +1,4 @@
+# PYTHON_ARGCOMPLETE_OK
 """The ``jqc`` command line: operate queues from a shell.
 
 Every command takes ``--url`` (default ``$JQC_REDIS_URL``, else the embedded backend, which lives only

@@ -43,4 +43,4 @@ def test_the_import_scan_sees_absolute_and_relative_imports() -> None:
     assert "jqc.cli.main" in _imported(PACKAGE / "__main__.py")  # `from jqc.cli import main`
     pool = _imported(PACKAGE / "coordinator" / "pool.py")  # `from .autoscale import ...`, `from jqc.errors ...`
     assert "jqc.errors" in pool and "jqc.coordinator.autoscale.Coordinator" in pool
-    assert "jqc.cli.output.table" in _imported(PACKAGE / "cli" / "queues.py")  # `from .output import table`
+    assert "jqc.cli.output.show" in _imported(PACKAGE / "cli" / "queues.py")  # `from .output import show`
