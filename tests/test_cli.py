@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -102,7 +103,15 @@ def test_python_dash_m_runs_the_demo_and_writes_json(tmp_path: Path) -> None:
     summary = json.loads(Path(path).read_text())
     assert summary["lost"] == 0 and summary["completed_twice"] == 0
     assert summary["completed"] + summary["dead_lettered"] == summary["jobs"]
+    assert summary["planned_jobs"] - summary["not_created"] == summary["jobs"] and summary["planned_jobs"] == 600
     assert summary["recovered_stalls"] >= 1
+    # Every number it prints adds up: the progress ends at the real total, the kill is explained.
+    finished = re.findall(r"finished +(\d+)/(\d+) jobs", done.stdout)
+    assert finished[-1] == (str(summary["jobs"]), str(summary["jobs"]))
+    held, stranded = summary["killed_holding"], summary["stranded"]
+    assert f"killed holding {held} job(s): {stranded} " in done.stdout
+    total = f"= {summary['jobs']} = {summary['completed']} completed + {summary['dead_lettered']} dead-lettered"
+    assert total in done.stdout
 
 
 def test_worker_command_runs_a_handler_module_in_burst_mode(tmp_path: Path) -> None:
