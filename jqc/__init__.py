@@ -7,6 +7,7 @@ from jqc._version import __version__
 from jqc.clock import Clock, SystemClock, VirtualClock
 from jqc.connection import Connection, connect
 from jqc.engine.codes import Code
+from jqc.engine.failures import FailureCode
 from jqc.engine.job import Backoff, ClaimedJob, DeadLetter, Job, JobOptions, JobState, Keep, NewJob
 from jqc.engine.metrics import Histogram, Metrics
 from jqc.engine.operations import (
@@ -76,6 +77,7 @@ __all__ = [
     "DeadLetterPage",
     "Event",
     "Fail",
+    "FailureCode",
     "Histogram",
     "InvalidInputError",
     "InvalidJobIdError",

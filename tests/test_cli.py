@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -23,7 +24,8 @@ def run(conn: jqc.Connection, *argv: str) -> tuple[int, str]:
 
 
 def test_add_then_job_and_jobs(conn: jqc.Connection) -> None:
-    code, out = run(conn, "add", "photos", "thumbnail", '{"photoId": "1"}', "--priority", "2", "--attempts", "3")
+    argv = ["add", "photos", "thumbnail", '{"photoId": "1"}', "--priority", "2", "--attempts", "3", "--create"]
+    code, out = run(conn, *argv)
     assert code == 0
     job_id = out.strip()
     code, out = run(conn, "job", "photos", job_id, "--json")
@@ -34,8 +36,8 @@ def test_add_then_job_and_jobs(conn: jqc.Connection) -> None:
 
 
 def test_add_rejects_bad_json_with_a_clear_error(conn: jqc.Connection, capsys: pytest.CaptureFixture[str]) -> None:
-    code, _ = run(conn, "add", "photos", "x", "{nope")
-    assert code == 1
+    code, _ = run(conn, "add", "photos", "x", "{nope", "--create")
+    assert code == 2
     assert "DATA is not valid JSON" in capsys.readouterr().err
     assert conn.queue("photos").counts().waiting == 0
 
@@ -66,7 +68,7 @@ def test_pause_resume_and_retry(conn: jqc.Connection) -> None:
     assert run(conn, "retry", "photos", job.id) == (0, "retried 1 job(s)\n")
     assert q.counts().waiting == 1
     code, _ = run(conn, "retry", "photos")
-    assert code == 1
+    assert code == 2  # a usage error
 
 
 def test_dlq_list_show_replay_purge(conn: jqc.Connection) -> None:
@@ -74,16 +76,16 @@ def test_dlq_list_show_replay_purge(conn: jqc.Connection) -> None:
     q.add_bulk([("resize", i) for i in range(4)])
     for i in range(4):
         q.fail(q.claim("w").jobs[0], "timeout" if i < 3 else "corrupt")
-    code, out = run(conn, "dlq", "list", "photos", "--reason", "timeout", "--json")
+    code, out = run(conn, "dlq", "list", "photos", "--match", "timeout", "--json")
     assert sorted(d["job"]["data"] for d in json.loads(out)) == [0, 1, 2]
-    code, out = run(conn, "dlq", "show", "photos", "4")
-    assert json.loads(out)["job"]["failure_reason"] == "corrupt"
-    assert run(conn, "dlq", "replay", "photos", "--reason", "timeout") == (0, "replayed 3 dead letter(s)\n")
+    code, out = run(conn, "dlq", "show", "photos", "4", "--json")
+    assert json.loads(out)[0]["job"]["failure_reason"] == "corrupt"
+    assert run(conn, "dlq", "replay", "photos", "--match", "timeout") == (0, "replayed 3 dead letter(s)\n")
     assert q.counts().waiting == 3 and q.dead_letters().total == 1
     assert run(conn, "dlq", "purge", "photos", "--all") == (0, "purged 1 dead letter(s)\n")
     assert q.dead_letters().total == 0
     code, _ = run(conn, "dlq", "replay", "photos")
-    assert code == 1
+    assert code == 2  # a usage error
 
 
 def test_unknown_job_is_an_error(conn: jqc.Connection, capsys: pytest.CaptureFixture[str]) -> None:
@@ -101,7 +103,15 @@ def test_python_dash_m_runs_the_demo_and_writes_json(tmp_path: Path) -> None:
     summary = json.loads(Path(path).read_text())
     assert summary["lost"] == 0 and summary["completed_twice"] == 0
     assert summary["completed"] + summary["dead_lettered"] == summary["jobs"]
+    assert summary["planned_jobs"] - summary["not_created"] == summary["jobs"] and summary["planned_jobs"] == 600
     assert summary["recovered_stalls"] >= 1
+    # Every number it prints adds up: the progress ends at the real total, the kill is explained.
+    finished = re.findall(r"finished +(\d+)/(\d+) jobs", done.stdout)
+    assert finished[-1] == (str(summary["jobs"]), str(summary["jobs"]))
+    held, stranded = summary["killed_holding"], summary["stranded"]
+    assert f"killed holding {held} job(s): {stranded} " in done.stdout
+    total = f"= {summary['jobs']} = {summary['completed']} completed + {summary['dead_lettered']} dead-lettered"
+    assert total in done.stdout
 
 
 def test_worker_command_runs_a_handler_module_in_burst_mode(tmp_path: Path) -> None:
@@ -127,9 +137,9 @@ def test_worker_command_runs_a_handler_module_in_burst_mode(tmp_path: Path) -> N
 
 
 def test_worker_command_rejects_a_bad_handler_spec(conn: jqc.Connection, capsys: pytest.CaptureFixture[str]) -> None:
-    assert run(conn, "worker", "no_colon_here", "--queue", "q")[0] == 1
+    assert run(conn, "worker", "no_colon_here", "--queue", "q")[0] == 2  # bad arguments: a usage error
     assert "MODULE:FUNCTION" in capsys.readouterr().err
-    assert run(conn, "worker", "no_such_module_xyz:f", "--queue", "q")[0] == 1
+    assert run(conn, "worker", "no_such_module_xyz:f", "--queue", "q")[0] == 2
     assert "cannot import" in capsys.readouterr().err
 
 

@@ -14,7 +14,7 @@ from jqc.coordinator import acl, doctor, health, prometheus
 from jqc.errors import InvalidOptionError
 
 from .arguments import Subparsers, add_json, add_url
-from .output import table, when
+from .output import rich_table, show, styled, when
 from .validators import name_value
 
 __all__ = ["add_parsers"]
@@ -96,10 +96,10 @@ def cmd_health(args: argparse.Namespace, conn: jqc.Connection, out: TextIO) -> i
         out.write("no queues\n" if not args.read else "no stored health checks\n")
     else:
         rows = [
-            [r.queue, r.status.value, when(r.checked_at), "; ".join(x.message for x in r.reasons) or "-"]
+            [r.queue, styled(r.status.value), when(r.checked_at), "; ".join(x.message for x in r.reasons) or "-"]
             for r in reports
         ]
-        out.write(table(rows, ["queue", "status", "checked at (UTC)", "reasons"]) + "\n")
+        show(out, rich_table(rows, ["queue", "status", "checked at (UTC)", "reasons"]))
     worst = max((r.status.rank for r in reports), default=0)
     if worst >= health.HealthStatus.UNHEALTHY.rank:
         return 2
@@ -117,8 +117,8 @@ def cmd_doctor(args: argparse.Namespace, conn: jqc.Connection, out: TextIO) -> i
     if args.json:
         out.write(json.dumps(report.to_dict(), indent=2) + "\n")
     else:
-        rows = [[f.level.value, f.check, f.message] for f in report.findings]
-        out.write(table(rows, ["level", "check", "finding"]) + "\n")
+        rows = [[styled(f.level.value), f.check, f.message] for f in report.findings]
+        show(out, rich_table(rows, ["level", "check", "finding"]))
     worst = report.worst
     if worst == doctor.Level.FAIL or (args.strict and worst == doctor.Level.WARN):
         return 1

@@ -28,6 +28,7 @@ def run_demo(photos: int, workers: int, url: str | None, json_path: str | None, 
         summary.lost == 0
         and summary.completed_twice == 0
         and summary.completed + summary.dead_lettered == summary.jobs
+        and summary.planned_jobs - summary.not_created == summary.jobs
         and summary.recovered_stalls >= 1
     )
     if ok:

@@ -5,7 +5,8 @@ Two kinds, as the commands have always used them:
 - argparse types (:func:`rate_limit`): a bad value is a usage error, exit status 2;
 - checks a command runs on its parsed options (the rest): a bad value raises jqc's
   :class:`~jqc.errors.InvalidOptionError` (or :class:`~jqc.errors.DataNotJsonError`), which ``jqc``
-  prints as ``jqc: error: ...`` with exit status 1, and which code calling a handler can catch.
+  prints as one line ``jqc: error: ...`` with exit status 2, and which code calling a handler can
+  catch.
 
 Ranges of numeric options that the library checks itself (job options, worker and simulator
 settings, scaling policies) are left to the library, which raises the same typed errors.
@@ -15,11 +16,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+from pathlib import Path
 from typing import Any
 
 from jqc.errors import DataNotJsonError, InvalidOptionError
 
-__all__ = ["handler_spec", "json_data", "name_value", "rate_limit", "require_positive", "worker_range"]
+__all__ = ["handler_spec", "job_data", "json_data", "name_value", "rate_limit", "require_positive", "worker_range"]
 
 
 def handler_spec(spec: str) -> tuple[str, str]:
@@ -37,7 +40,34 @@ def json_data(text: str | None) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise DataNotJsonError(f"DATA is not valid JSON: {exc}") from exc
+        raise DataNotJsonError(f"DATA is not valid JSON: {exc}") from None
+
+
+def job_data(positional: str | None, source: str | None) -> Any:
+    """A job's data from ``DATA`` or ``--data`` (JSON text, ``@FILE`` or ``-`` for stdin), decoded.
+
+    Everything is read and decoded before the command writes anything, so bad JSON, an unreadable
+    file or both forms at once end in one typed error and nothing enqueued.
+    """
+    if positional is not None and source is not None:
+        raise InvalidOptionError("give the job data once: as DATA or with --data, not both")
+    if source is None:
+        return json_data(positional)
+    if source == "-":
+        text, where = sys.stdin.read(), "stdin"
+    elif source.startswith("@"):
+        path = Path(source[1:])
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InvalidOptionError(f"--data {source}: cannot read {path}: {exc}") from None
+        where = str(path)
+    else:
+        return json_data(source)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataNotJsonError(f"job data from {where} is not valid JSON: {exc}") from None
 
 
 def name_value(item: str, option: str) -> tuple[str, str]:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from jqc import _json
+from jqc.engine.failures import FailureCode
 from jqc.engine.keys import validate_job_id
 from jqc.errors import CorruptJobError, InvalidOptionError
 
@@ -201,11 +202,14 @@ class Backoff:
 class JobOptions:
     """Options of one job. All times are seconds.
 
-    ``priority``: 0 (the default) runs first; otherwise lower runs before higher, up to
-    ``MAX_PRIORITY``, FIFO within one priority (LIFO if ``lifo``). ``attempts`` counts failures
-    allowed in all, first run included. ``timeout`` is enforced by the worker. ``meta``: a few
-    string pairs carried with the job for whoever runs it, such as a W3C ``traceparent`` from the
-    producer (see :mod:`jqc.worker.tracing`); jqc itself does not read them.
+    ``priority``: lower runs first, from ``-MAX_PRIORITY`` to ``MAX_PRIORITY``; the default 0 runs
+    before every positive priority and after every negative one (negative = more urgent than the
+    default), FIFO within one priority (LIFO if ``lifo``). ``attempts``: how many failed attempts
+    the job may have in all (the first run included) before it fails for good; a run that
+    completes or stalls uses none (stalls have their own budget, the queue's ``max_stalls``).
+    ``timeout`` is enforced by the worker. ``meta``: a few string pairs carried with the job for
+    whoever runs it, such as a W3C ``traceparent`` from the producer (see
+    :mod:`jqc.worker.tracing`); jqc itself does not read them.
     """
 
     job_id: str | None = None
@@ -223,7 +227,7 @@ class JobOptions:
         if self.job_id is not None:
             validate_job_id(self.job_id)
         _number(self.delay, "delay", low=0, high=MAX_DELAY)
-        _integer(self.priority, "priority", low=0, high=MAX_PRIORITY)
+        _integer(self.priority, "priority", low=-MAX_PRIORITY, high=MAX_PRIORITY)
         if not isinstance(self.lifo, bool):
             raise InvalidOptionError(f"lifo must be a bool, not {self.lifo!r}")
         _integer(self.attempts, "attempts", low=1, high=MAX_ATTEMPTS)
@@ -311,8 +315,21 @@ def _stored_options(job_id: str, fields: Mapping[str, str]) -> JobOptions:
 class Job:
     """A snapshot of one job as stored in Redis.
 
-    ``options`` says how the job runs; its add-time fields are folded into the job itself (``id``
-    for ``job_id``, ``ready_at`` for ``delay``), so there they are always None and 0.
+    ``options`` says how the job runs. The add-time options live in the job itself (``id``,
+    ``ready_at``). The job that ``add`` returns keeps them in ``options`` too, as stored:
+    ``job_id`` as given (None for an automatic id: see ``id``), ``delay`` rounded to whole ms. A
+    job read back from Redis (``get_job``, listings, claims) carries None and 0 there.
+
+    Counting, the same everywhere (API, ``jqc job``, dead letters, docs):
+
+    * ``runs``: times a worker claimed the job; every run counts, whatever its end (completed,
+      failed, stalled, handed back, or still running);
+    * ``failed_attempts``: runs that ended in a reported failure (an error, a timeout, ``Retry``,
+      ``Fail``); ``options.attempts`` bounds them;
+    * ``attempts_left``: failures the job may still have before it fails for good.
+
+    ``stall_count`` counts runs whose lock expired (its budget is the queue's ``max_stalls``);
+    ``failure_reason`` is the last failure's message and ``failure_code`` its stable code.
     """
 
     queue: str
@@ -325,15 +342,29 @@ class Job:
     ready_at: float
     started_at: float | None = None
     finished_at: float | None = None
-    attempts_made: int = 0
+    runs: int = 0
+    failed_attempts: int = 0
     stall_count: int = 0
     retried: int = 0
     replayed: int = 0
     result: Any = None
     failure_reason: str | None = None
+    failure_code: FailureCode | None = None
     traceback: str | None = None
     progress: Any = None
     worker: str | None = None
+
+    @property
+    def attempts_left(self) -> int:
+        """Failed attempts the job may still have before it fails for good (0 once it has)."""
+        if self.state is JobState.FAILED:
+            return 0
+        return max(0, self.options.attempts - self.failed_attempts)
+
+    @property
+    def attempts_made(self) -> int:
+        """The same as :attr:`failed_attempts` (its earlier name; runs are :attr:`runs`)."""
+        return self.failed_attempts
 
     @classmethod
     def from_fields(cls, queue: str, job_id: str, fields: Mapping[str, str]) -> Job:
@@ -352,12 +383,14 @@ class Job:
                 ready_at=_ms(fields, "r") or created,
                 started_at=_ms(fields, "ps"),
                 finished_at=_ms(fields, "fo"),
-                attempts_made=int(fields.get("am", 0)),
+                runs=int(fields.get("rn", 0)),
+                failed_attempts=int(fields.get("am", 0)),
                 stall_count=int(fields.get("sc", 0)),
                 retried=int(fields.get("rt", 0)),
                 replayed=int(fields.get("rp", 0)),
                 result=_json.decode(fields["rv"], what=f"job {job_id} result") if "rv" in fields else None,
                 failure_reason=fields.get("fr"),
+                failure_code=FailureCode(fields["fk"]) if "fk" in fields else None,
                 traceback=fields.get("tb") or None,
                 progress=_json.decode(fields["pg"], what=f"job {job_id} progress") if "pg" in fields else None,
                 worker=fields.get("w"),
@@ -386,11 +419,22 @@ class ClaimedJob:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DeadLetter:
-    """The record kept of a job that failed for good."""
+    """The record kept of a job that failed for good: the job as it was then (its counters,
+    ``failure_reason`` and ``failure_code`` included), when, and its last worker."""
 
     job: Job
     dead_at: float
     worker: str | None
+
+    @property
+    def reason(self) -> str | None:
+        """Why it failed, in words (the job's last failure message)."""
+        return self.job.failure_reason
+
+    @property
+    def code(self) -> FailureCode | None:
+        """Why it failed, as a stable code (None for records written before jqc kept codes)."""
+        return self.job.failure_code
 
 
 @dataclass(frozen=True, slots=True)

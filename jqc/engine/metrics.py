@@ -28,9 +28,20 @@ def bucket_midpoint_ms(bucket: int) -> float:
 
 @dataclass(frozen=True, slots=True)
 class Histogram:
-    """Counts per bucket; percentiles in seconds."""
+    """Counts per bucket; percentiles in seconds.
+
+    A histogram over a window in which no job finished has no samples: its percentiles and mean
+    are None (not 0, which would claim that jobs waited or ran for no time), and its repr says so.
+    """
 
     counts: Mapping[int, int] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        total = self.total
+        if total == 0:
+            return "Histogram(no samples: no job finished in the window)"
+        p50, p95 = self.percentile(50), self.percentile(95)
+        return f"Histogram({total} samples, p50 ~{(p50 or 0) * 1000:.1f} ms, p95 ~{(p95 or 0) * 1000:.1f} ms)"
 
     @property
     def total(self) -> int:
@@ -38,7 +49,8 @@ class Histogram:
         return sum(self.counts.values())
 
     def percentile(self, p: float) -> float | None:
-        """The p-th percentile (0 < p <= 100) in seconds, or None when empty."""
+        """The p-th percentile (0 < p <= 100) in seconds, or None when there are no samples (no job
+        completed or failed in the window: wait and run times are recorded when a run ends)."""
         total = self.total
         if total == 0:
             return None

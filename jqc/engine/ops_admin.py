@@ -76,16 +76,20 @@ class Administering(OperationsBase):
     def promote(self, job_id: str) -> ScriptCall[None]:
         return self._call("promote", validate_job_id(job_id), parse=self._ok)
 
-    def retry(self, job_id: str) -> ScriptCall[None]:
-        return self._call("retry", validate_job_id(job_id), 1, parse=self._ok)
+    def retry(self, job_id: str, *, reset_attempts: bool = True) -> ScriptCall[None]:
+        """Send a failed job back to waiting; ``reset_attempts`` gives it a fresh budget of
+        failed attempts and stalls (else it keeps its counts: one more run, then it fails for
+        good if that run fails). Runs are kept either way."""
+        return self._call("retry", validate_job_id(job_id), 1, _reset(reset_attempts), parse=self._ok)
 
-    def retry_failed(self, limit: int | None = None) -> Op[list[str]]:
+    def retry_failed(self, limit: int | None = None, *, reset_attempts: bool = True) -> Op[list[str]]:
         """Retry the oldest failed jobs (all of them when ``limit`` is None), in batches."""
         budget = None if limit is None else positive_int(limit, "limit", high=10**9)
+        reset = _reset(reset_attempts)
         done: list[str] = []
         while budget is None or len(done) < budget:
             size = BATCH if budget is None else min(BATCH, budget - len(done))
-            code, ids = yield self._call("retry", "", size, parse=code_and_ids)
+            code, ids = yield self._call("retry", "", size, reset, parse=code_and_ids)
             done.extend(ids)
             if code != Code.MORE or not ids:
                 break
@@ -130,3 +134,9 @@ class Administering(OperationsBase):
         for start in range(0, len(strays), BATCH):
             yield CommandCall(("DEL", *strays[start : start + BATCH]), as_int)
         return deleted
+
+
+def _reset(reset_attempts: object) -> str:
+    if not isinstance(reset_attempts, bool):
+        raise InvalidOptionError(f"reset_attempts must be a bool, not {reset_attempts!r}")
+    return "1" if reset_attempts else "0"

@@ -92,20 +92,25 @@ class Producing(OperationsBase):
         )  # fmt: skip
 
     def _parse_added(self, reply: Reply, now: int, specs: Sequence[tuple[str, Any, JobOptions]]) -> list[Job]:
+        """The jobs as stored. Each keeps the options it was added with (``job_id`` as given, None
+        for an automatic id; ``delay`` rounded to whole ms as add.lua stores it, so a sub-ms delay
+        is no delay); a job whose id was taken is that job, unchanged, with its ``job_id``."""
         body = checked(reply)
         jobs: list[Job] = []
         created_at = now / 1000.0
-        stored: dict[int, JobOptions] = {}  # Job.options carries no add-time job_id or delay
+        rounded: dict[int, JobOptions] = {}
         for i, (name, data, opts) in enumerate(specs):
             job_id, created, fields = as_str(body[1 + 3 * i]), as_int(body[2 + 3 * i]), body[3 + 3 * i]
             if not created:
-                jobs.append(self._job(job_id, pairs(fields)))
+                existing = self._job(job_id, pairs(fields))
+                jobs.append(dataclasses.replace(existing, options=dataclasses.replace(existing.options, job_id=job_id)))
                 continue
-            options = stored.get(id(opts))
-            if options is None:
-                plain = opts.job_id is None and opts.delay == 0.0
-                options = stored[id(opts)] = opts if plain else dataclasses.replace(opts, job_id=None, delay=0.0)
-            delay_ms = round(opts.delay * 1000)  # as add.lua decides: a sub-ms delay is no delay
+            delay_ms = round(opts.delay * 1000)
+            options = opts
+            if delay_ms != opts.delay * 1000:
+                options = rounded.get(id(opts)) or rounded.setdefault(
+                    id(opts), dataclasses.replace(opts, delay=delay_ms / 1000.0)
+                )
             jobs.append(
                 Job(
                     queue=self.name,

@@ -46,6 +46,10 @@ class Reading(OperationsBase):
         validate_job_id(job_id)
         return CommandCall(("LRANGE", self.keys.log(job_id), start, end), as_strs)
 
+    def exists(self) -> CommandCall[bool]:
+        """Whether the queue exists: its meta hash is written by the first add, pause or setting."""
+        return CommandCall(("EXISTS", self.keys.meta), lambda r: as_int(r) > 0)
+
     def counts(self) -> ScriptCall[Counts]:
         def parse(reply: Reply) -> Counts:
             b = [as_int(value) for value in checked(reply)[1:8]]

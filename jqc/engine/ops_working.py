@@ -17,6 +17,7 @@ from jqc.engine.arguments import (
 )
 from jqc.engine.calls import Op, Reply, ScriptCall, checked, code_of
 from jqc.engine.codes import Code
+from jqc.engine.failures import FailureCode, failure_code
 from jqc.engine.job import (
     BackoffFunction,
     ClaimedJob,
@@ -54,7 +55,10 @@ class Working(OperationsBase):
     def dead_letter_corrupt(self, result: ClaimResult | None, worker: str) -> Op[None]:
         """Fail for good (the decoding error as reason) every claimed job whose hash is corrupt."""
         for job_id, token, reason in result.corrupt if result else ():
-            yield self._call("fail", job_id, token, f"corrupt job: {reason}", "", worker or "-", -1, parse=lambda r: r)
+            yield self._call(
+                "fail", job_id, token, f"corrupt job: {reason}", "", worker or "-", -1, FailureCode.CORRUPT.value,
+                parse=lambda r: r,
+            )  # fmt: skip
 
     def _parse_claim(self, reply: Reply, worker: str, now: int) -> ClaimResult:
         body = checked(reply)
@@ -167,7 +171,7 @@ class Working(OperationsBase):
         backoff = claimed.job.options.backoff
         if backoff is None:
             return 0.0
-        return backoff.seconds(claimed.job.attempts_made + 1, rng=rng, error=error, functions=backoff_functions)
+        return backoff.seconds(claimed.job.failed_attempts + 1, rng=rng, error=error, functions=backoff_functions)
 
     def fail(
         self,
@@ -181,16 +185,20 @@ class Working(OperationsBase):
         rng: random.Random | None = None,
         backoff_functions: Mapping[str, BackoffFunction] | None = None,
         worker: str = "",
+        code: FailureCode | str | None = None,
         now: int | None = None,
     ) -> ScriptCall[str]:
         """Report a failed attempt: 'retry' if it will run again, else 'failed' (dead-lettered).
 
         The retry delay is ``delay`` if given, else the job's backoff policy. If that policy cannot
         be computed (say, a custom backoff whose function is not registered), the job fails for
-        good with the reason saying why, rather than being lost or retried blindly.
+        good with the reason saying why, rather than being lost or retried blindly. ``code`` is
+        the stable :class:`FailureCode` stored beside ``reason``; by default ``error``, or
+        ``unrecoverable`` with ``retry=False``.
         """
         if not isinstance(reason, str):
             raise InvalidOptionError(f"failure reason must be a str, not {reason!r}")
+        stored_code = failure_code(code, retry=retry)
         if retry and delay is None:
             try:
                 delay = self.retry_delay(claimed, error=error, rng=rng, backoff_functions=backoff_functions)
@@ -205,6 +213,7 @@ class Working(OperationsBase):
             (traceback or "")[:100_000],
             worker or "-",
             delay_ms,
+            stored_code.value,
             parse=lambda r: as_str(checked(r)[1]),
             now=now,
         )

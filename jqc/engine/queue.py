@@ -12,6 +12,7 @@ from typing import Any, TypeVar, Unpack
 
 from jqc.clock import Clock, hold
 from jqc.engine.calls import Step, run_async, run_sync
+from jqc.engine.failures import FailureCode
 from jqc.engine.host import Host
 from jqc.engine.job import BackoffFunction, ClaimedJob, DeadLetter, Job, JobOptions, NewJob
 from jqc.engine.metrics import Metrics
@@ -98,6 +99,10 @@ class Queue(_QueueBase):
         """Lines the job's handler logged (``ctx.log``), oldest first; ``start``/``end`` as for LRANGE."""
         return self._run(self.ops.job_logs(job_id, start, end))
 
+    def exists(self) -> bool:
+        """Whether the queue exists (it has had a job, a pause or a setting)."""
+        return self._run(self.ops.exists())
+
     def counts(self) -> Counts:
         """Jobs per state and the paused flag, from one atomic snapshot."""
         return self._run(self.ops.counts())
@@ -163,13 +168,13 @@ class Queue(_QueueBase):
         """Make a delayed job wait now instead of at its due time."""
         self._run(self.ops.promote(job_id))
 
-    def retry(self, job_id: str) -> None:
-        """Send a failed job back to waiting, with its attempts counted from zero again."""
-        self._run(self.ops.retry(job_id))
+    def retry(self, job_id: str, *, reset_attempts: bool = True) -> None:
+        """Send a failed job back to waiting (``reset_attempts``: with a fresh attempt budget)."""
+        self._run(self.ops.retry(job_id, reset_attempts=reset_attempts))
 
-    def retry_failed(self, limit: int | None = None) -> list[str]:
+    def retry_failed(self, limit: int | None = None, *, reset_attempts: bool = True) -> list[str]:
         """Retry the oldest failed jobs (all of them when ``limit`` is None); returns their ids."""
-        return self._run(self.ops.retry_failed(limit))
+        return self._run(self.ops.retry_failed(limit, reset_attempts=reset_attempts))
 
     def change_priority(self, job_id: str, priority: int) -> None:
         """Give a waiting or delayed job another priority (lower runs first)."""
@@ -227,6 +232,7 @@ class Queue(_QueueBase):
         rng: random.Random | None = None,
         backoff_functions: Mapping[str, BackoffFunction] | None = None,
         worker: str = "",
+        code: FailureCode | str | None = None,
     ) -> str:
         """Report a failed attempt; the delay comes from the job's backoff unless given."""
         return self._run(
@@ -240,6 +246,7 @@ class Queue(_QueueBase):
                 rng=rng,
                 backoff_functions=backoff_functions,
                 worker=worker,
+                code=code,
             )
         )
 
@@ -290,6 +297,10 @@ class AsyncQueue(_QueueBase):
     async def job_logs(self, job_id: str, start: int = 0, end: int = -1) -> list[str]:
         """The coroutine form of :meth:`Queue.job_logs`."""
         return await self._run(self.ops.job_logs(job_id, start, end))
+
+    async def exists(self) -> bool:
+        """Whether the queue exists (it has had a job, a pause or a setting)."""
+        return await self._run(self.ops.exists())
 
     async def counts(self) -> Counts:
         """The coroutine form of :meth:`Queue.counts`."""
@@ -350,13 +361,13 @@ class AsyncQueue(_QueueBase):
         """The coroutine form of :meth:`Queue.promote`."""
         await self._run(self.ops.promote(job_id))
 
-    async def retry(self, job_id: str) -> None:
+    async def retry(self, job_id: str, *, reset_attempts: bool = True) -> None:
         """The coroutine form of :meth:`Queue.retry`."""
-        await self._run(self.ops.retry(job_id))
+        await self._run(self.ops.retry(job_id, reset_attempts=reset_attempts))
 
-    async def retry_failed(self, limit: int | None = None) -> list[str]:
+    async def retry_failed(self, limit: int | None = None, *, reset_attempts: bool = True) -> list[str]:
         """The coroutine form of :meth:`Queue.retry_failed`."""
-        return await self._run(self.ops.retry_failed(limit))
+        return await self._run(self.ops.retry_failed(limit, reset_attempts=reset_attempts))
 
     async def change_priority(self, job_id: str, priority: int) -> None:
         """The coroutine form of :meth:`Queue.change_priority`."""
@@ -410,6 +421,7 @@ class AsyncQueue(_QueueBase):
         rng: random.Random | None = None,
         backoff_functions: Mapping[str, BackoffFunction] | None = None,
         worker: str = "",
+        code: FailureCode | str | None = None,
     ) -> str:
         """The coroutine form of :meth:`Queue.fail`."""
         return await self._run(
@@ -423,6 +435,7 @@ class AsyncQueue(_QueueBase):
                 rng=rng,
                 backoff_functions=backoff_functions,
                 worker=worker,
+                code=code,
             )
         )
 

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from jqc import _json
 from jqc.engine.codes import Code
+from jqc.engine.failures import FailureCode
 from jqc.engine.job import BackoffFunction, ClaimedJob
 from jqc.engine.operations import ClaimResult, CompleteResult
 from jqc.errors import InvalidInputError, LockLostError
@@ -26,6 +27,8 @@ from jqc.worker.shared import Shared
 __all__ = ["Settler", "Successors"]
 
 _REPORT_BATCH = 64  # successes reported in one call at most (bounds the time one script runs)
+# The stable failure code stored with each failed attempt, by how the handler ended (else error).
+_FAILURE_CODES = {Kind.TIMEOUT: FailureCode.TIMEOUT, Kind.FAIL: FailureCode.UNRECOVERABLE}
 _REPORTERS = 1  # report calls in flight per lane (more did not pay: each call costs a round trip of CPU)
 
 
@@ -192,6 +195,7 @@ class Settler:
                     rng=self.rng,
                     backoff_functions=self.backoff_functions,
                     worker=shared.id,
+                    code=_FAILURE_CODES.get(outcome.kind, FailureCode.ERROR),
                 )
             )
 

@@ -452,7 +452,8 @@ def test_redis_keeps_what_a_script_wrote_before_it_was_denied(
     clock.advance(5)
     sha = scripts()["claim"].sha
     rules = [f"+evalsha|{sha}", "+hmget", "+hget", "+hset", "+hdel", "+zrange", "+zrem", "+lpush", "+rpush"]
-    rules += ["+rpop", "+xadd", "+zcard", "~" + K, "~" + K + "meta", "~" + K + "j:*", "~" + K + "delayed"]
+    rules += ["+rpop", "+xadd", "+zcard", "~" + K, "~" + K + "meta", "~" + K + "j:*"]
+    rules += ["~" + K + "delayed", "%R~" + K + "prio"]  # claim reads the prioritized set before the list
     rules += ["%W~" + K + "wait", "%W~" + K + "events", "+select|" + str(DB)]
     user = make_user(rules=rules)
     before = boss.counts()

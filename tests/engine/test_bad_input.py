@@ -188,7 +188,7 @@ BAD_OPTIONS = [
     {"delay": float("nan")},
     {"delay": float("inf")},
     {"delay": None},
-    {"priority": -1},
+    {"priority": -MAX_PRIORITY - 1},  # negative priorities are allowed, down to -MAX_PRIORITY
     {"priority": MAX_PRIORITY + 1},
     {"priority": 1.5},
     {"priority": True},
@@ -405,7 +405,7 @@ def test_stale_token_writes_write_nothing(
         pytest.param(lambda q, j: q.retry_failed(limit=0), id="retry-limit"),
         pytest.param(lambda q, j: q.metrics(window_minutes=0), id="metrics-window"),
         pytest.param(lambda q, j: q.events(count=0), id="events-count"),
-        pytest.param(lambda q, j: q.change_priority(j.waiting, -1), id="priority"),
+        pytest.param(lambda q, j: q.change_priority(j.waiting, -MAX_PRIORITY - 1), id="priority"),
         pytest.param(lambda q, j: q.change_priority(j.waiting, MAX_PRIORITY + 1), id="priority-max"),
         pytest.param(lambda q, j: q.change_delay(j.delayed, -1), id="change-delay-negative"),
         pytest.param(lambda q, j: q.change_delay(j.delayed, "5"), id="change-delay-str"),

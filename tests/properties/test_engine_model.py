@@ -3,21 +3,24 @@
 A hypothesis state machine drives a pure-Python :class:`Model` of one queue and the real engine
 side by side: adding jobs (one by one and in bulk, with priorities, delays, LIFO, retries and
 repeated custom ids), claiming by several workers, extending, completing (with fetch-next),
-failing, releasing, moving the virtual clock, recovering stalled jobs, pausing, removing,
-promoting, retrying, rate and concurrency limits, and writes by workers holding stale tokens
-(most often the takeover: lock runs out, job recovered and claimed again, old holder writes).
+failing, releasing, moving the virtual clock (by any step, and onto the edges: a due time, a lock
+deadline or a rate window's end, the ms before it, or the ms after), recovering stalled jobs,
+pausing, removing, promoting, retrying (with and without a fresh attempt budget), rate and
+concurrency limits, and writes by workers holding stale tokens (most often the takeover: lock
+runs out, job recovered and claimed again, old holder writes).
 
 After every step the engine must agree with the model on every job's state and on the exact order
 of every listing, and these invariants are checked independently of the model's bookkeeping:
 
 * each job is in exactly one state; counts per state match;
-* waiting order: priority 0 first, then lower priorities first; within a priority, jobs handed
-  back (released, recovered) and LIFO jobs run next, newest first, other jobs FIFO;
+* waiting order: lower priorities first (negative ones before the default 0); within a priority,
+  jobs handed back (released, recovered) and LIFO jobs run next, newest first, other jobs FIFO;
 * a token is valid only while its job is active and holds it: each active job holds exactly the
   token its holder got, and no job is active in the engine that the model does not hold;
 * stale tokens are refused (LockLostError) and change nothing;
 * nothing is claimed before its delay or retry backoff is due;
-* attempts_made never exceeds attempts;
+* runs, failed attempts and the failure code match the model; failed attempts never exceed
+  attempts, unless the job was retried without a fresh budget;
 * a rate limit of N per window never hands out more than N jobs in one aligned window.
 """
 
@@ -87,6 +90,9 @@ class MJob:
     worker: str | None = None  # last worker that claimed it (the engine keeps it)
     attempts_made: int = 0
     stalls: int = 0
+    runs: int = 0
+    code: str | None = None  # the last failure's code
+    unreset_retries: int = 0  # retries that kept the attempt count
 
 
 @dataclass
@@ -136,13 +142,13 @@ class Model:
         self.seq += 1
         head = head or job.lifo
         job.state, job.holder = "waiting", None
-        job.order = (job.priority > 0, job.priority, 0 if head else 1, -self.seq if head else self.seq)
+        job.order = (job.priority, 0 if head else 1, -self.seq if head else self.seq)
 
     def schedule(self, job: MJob, due: int) -> None:
         job.state, job.due, job.holder = "delayed", due, None
 
-    def fail_for_good(self, job: MJob, now: int) -> None:
-        job.state, job.finished, job.holder = "failed", now, None
+    def fail_for_good(self, job: MJob, now: int, code: str) -> None:
+        job.state, job.finished, job.holder, job.code = "failed", now, None, code
         self.dead[job.id] = now
 
     # -- operations (each returns what the engine should answer) ---------------------------------
@@ -192,6 +198,7 @@ class Model:
             # The queue's first claim starts the token counter at now * 1000 (see claim.lua).
             self.tokens = self.tokens + 1 if self.tokens else now * 1000 + 1
             job.state, job.holder, job.worker, job.deadline = "active", (worker, self.tokens), worker, now + lock_ms
+            job.runs += 1
         if self.rate is not None:
             self.rate_used = (window, used + len(taken))
         return Claimed(jqc.Code.OK, [j.id for j in taken])
@@ -202,8 +209,9 @@ class Model:
     def fail(self, job: MJob, now: int, delay_ms: int | None) -> str:
         """A failed attempt; ``delay_ms`` None means do not retry."""
         job.attempts_made += 1
+        job.code = "unrecoverable" if delay_ms is None else "error"
         if delay_ms is None or job.attempts_made >= job.attempts:
-            self.fail_for_good(job, now)
+            self.fail_for_good(job, now, job.code)
             return "failed"
         if delay_ms > 0:
             self.schedule(job, now + delay_ms)
@@ -228,7 +236,7 @@ class Model:
             revoked.append((job.id, job.holder[1]))
             job.stalls += 1
             if job.stalls > max_stalls:
-                self.fail_for_good(job, now)
+                self.fail_for_good(job, now, "stalled")
                 failed.append(job.id)
             else:
                 self.enqueue(job, head=True)
@@ -239,8 +247,11 @@ class Model:
         job.due = now
         self.enqueue(job, head=False)
 
-    def retry(self, job: MJob) -> None:
-        job.attempts_made = job.stalls = 0
+    def retry(self, job: MJob, *, reset: bool = True) -> None:
+        if reset:
+            job.attempts_made = job.stalls = 0
+        else:
+            job.unreset_retries += 1
         self.dead.pop(job.id, None)
         self.enqueue(job, head=False)
 
@@ -249,7 +260,7 @@ def specs() -> st.SearchStrategy[Spec]:
     return st.builds(
         Spec,
         serial=st.just(0),
-        priority=st.sampled_from((0, 1, 2, 5)),
+        priority=st.sampled_from((-3, -1, 0, 0, 1, 2, 5)),
         delay=st.sampled_from((0.0, 0.0, 0.0004, 1.0, 2.5, 5.0)),
         attempts=st.integers(1, 3),
         lifo=st.sampled_from((False, False, True)),
@@ -309,8 +320,10 @@ class EngineMachine(RuleBasedStateMachine):
         assert job.data == {"n": model.serial}, where
         opts = job.options
         assert (opts.priority, opts.lifo, opts.attempts) == (model.priority, model.lifo, model.attempts), where
-        assert job.attempts_made == model.attempts_made, where
-        assert job.attempts_made <= opts.attempts, where
+        assert job.failed_attempts == model.attempts_made, where
+        assert job.failed_attempts <= opts.attempts + model.unreset_retries, where
+        assert job.runs == model.runs, where
+        assert job.failure_code == model.code, where
         assert job.stall_count == model.stalls, where
         assert job.worker == model.worker, where
         if model.state == "delayed":
@@ -469,6 +482,27 @@ class EngineMachine(RuleBasedStateMachine):
     def tick(self, step: int) -> None:
         self.clock.advance(step / 1000)
 
+    @rule(
+        edge=st.sampled_from(("due", "deadline", "window")),
+        index=st.integers(0, 100),
+        offset=st.sampled_from((-1, 0, 0, 1)),
+    )
+    def tick_to_edge(self, edge: str, index: int, offset: int) -> None:
+        """Move the clock onto an edge the scripts compare against (a delayed job's due time, an
+        active job's lock deadline, the end of the rate window), or 1 ms either side of it."""
+        now = self.now()
+        if edge == "due":
+            edges = [j.due for j in self.model.in_state("delayed")]
+        elif edge == "deadline":
+            edges = [j.deadline for j in self.model.in_state("active")]
+        else:
+            width = self.model.rate[1] if self.model.rate else 1000
+            edges = [now - now % width + width]
+        ahead = sorted({t + offset for t in edges if t + offset > now})
+        if ahead:
+            event(f"edge: {edge} {offset:+d} ms")
+            self.clock.move_to((pick(ahead, index) + 0.5) / 1000)  # + 0.5: now_ms() truncates
+
     @rule(max_stalls=st.sampled_from((1, 2, 0)))
     def recover_stalled(self, max_stalls: int) -> None:
         got = self.queue.recover_stalled(max_stalls=max_stalls)
@@ -514,7 +548,7 @@ class EngineMachine(RuleBasedStateMachine):
         self.model.rate, self.model.concurrency = new_rate, concurrency
 
     @rule(
-        op=st.sampled_from(("remove", "promote", "retry")),
+        op=st.sampled_from(("remove", "promote", "retry", "retry-keep")),
         index=st.integers(0, 100),
         apt=st.booleans(),
     )
@@ -528,6 +562,7 @@ class EngineMachine(RuleBasedStateMachine):
             "remove": (("waiting", "delayed", "completed", "failed"), jqc.JobActiveError),
             "promote": (("delayed",), jqc.JobStateError),
             "retry": (("failed",), jqc.JobStateError),
+            "retry-keep": (("failed",), jqc.JobStateError),
         }[op]
         fits = sorted(i for i, j in self.model.jobs.items() if j.state in states)
         job_id = pick(fits, index) if apt and fits else pick([*sorted(self.known_ids), "ghost"], index)
@@ -535,7 +570,10 @@ class EngineMachine(RuleBasedStateMachine):
         expected = jqc.JobNotFoundError if job is None else None if job.state in states else refusal
         event(f"{op}: {expected.__name__ if expected else 'done'}")
         try:
-            getattr(self.queue, op)(job_id)
+            if op == "retry-keep":
+                self.queue.retry(job_id, reset_attempts=False)
+            else:
+                getattr(self.queue, op)(job_id)
         except jqc.JqcError as exc:
             assert type(exc) is expected, f"{op}({job_id}) raised {exc!r}, expected {expected}"
             return
@@ -545,7 +583,7 @@ class EngineMachine(RuleBasedStateMachine):
         elif op == "promote":
             self.model.promote(job, self.now())
         else:
-            self.model.retry(job)
+            self.model.retry(job, reset=op == "retry")
 
     # -- invariants ------------------------------------------------------------------------------
 

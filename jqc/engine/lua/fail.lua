@@ -7,7 +7,8 @@
 -- ARGV[5]  failure reason    ARGV[6] traceback ('' if none)
 -- ARGV[7]  worker id
 -- ARGV[8]  retry delay (ms) if attempts remain; -1 = do not retry (fail for good now)
--- Returns  {OK, 'retry'|'failed', attempts_made} | {LOCK_LOST, reason}
+-- ARGV[9]  failure code (error, timeout, unrecoverable, corrupt: jqc.FailureCode), kept in 'fk'
+-- Returns  {OK, 'retry'|'failed', failed attempts} | {LOCK_LOST, reason}
 local id = ARGV[3]
 local f, err = check_token(id, ARGV[4], 'ps', 'r', 't', 'a', 'fc', 'fa', 'p', 'l')
 if err then return err end
@@ -22,7 +23,7 @@ local delay = tonumber(ARGV[8])
 redis.call('HSET', jk, 'tb', ARGV[6])
 if delay >= 0 and made < tonumber(f[6] or 1) then
   record_metrics('x', wait_ms, run_ms)
-  redis.call('HSET', jk, 'fr', ARGV[5])
+  redis.call('HSET', jk, 'fr', ARGV[5], 'fk', ARGV[9])
   if delay > 0 then
     schedule(id, NOW + delay)
   else
@@ -33,5 +34,5 @@ if delay >= 0 and made < tonumber(f[6] or 1) then
   return {OK, 'retry', made}
 end
 record_metrics('f', wait_ms, run_ms)
-fail_for_good(id, ARGV[7], ARGV[5], f[7], f[8])
+fail_for_good(id, ARGV[7], ARGV[5], ARGV[9], f[7], f[8])
 return {OK, 'failed', made}

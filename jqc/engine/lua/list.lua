@@ -5,21 +5,27 @@
 -- ARGV[3]  state: waiting | delayed | active | completed | failed | dead
 -- ARGV[4]  offset            ARGV[5] page size
 -- Returns  {OK, total, id, fields, ...} | {BAD_ARGUMENT, reason}
--- Waiting jobs come in claim order, delayed by due time, active by lock deadline, completed,
+-- Waiting jobs come in claim order (negative priorities, the default 0, positive ones), delayed by due time, active by lock deadline, completed,
 -- failed and dead newest first. Dead jobs' fields are their dead-letter records.
 local state, offset, size = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
 local ids, total = {}, 0
 local key_of = job_key
 if state == 'waiting' then
+  -- Claim order: negative priorities (prio scores < 0), the default list, positive priorities.
+  local urgent = redis.call('ZCOUNT', K_PRIO, '-inf', '(0')
   local n = redis.call('LLEN', K_WAIT)
   total = n + redis.call('ZCARD', K_PRIO)
-  if offset < n then
-    local page = redis.call('LRANGE', K_WAIT, -(math.min(offset + size, n)), -(offset + 1))
+  if offset < urgent then
+    ids = redis.call('ZRANGE', K_PRIO, offset, math.min(offset + size, urgent) - 1)
+  end
+  local start = math.max(offset - urgent, 0)
+  if #ids < size and start < n then
+    local page = redis.call('LRANGE', K_WAIT, -(math.min(start + size - #ids, n)), -(start + 1))
     for i = #page, 1, -1 do ids[#ids + 1] = page[i] end
   end
   if #ids < size then
-    local start = math.max(offset - n, 0)
-    for _, id in ipairs(redis.call('ZRANGE', K_PRIO, start, start + size - #ids - 1)) do ids[#ids + 1] = id end
+    local rank = urgent + math.max(offset - urgent - n, 0)
+    for _, id in ipairs(redis.call('ZRANGE', K_PRIO, rank, rank + size - #ids - 1)) do ids[#ids + 1] = id end
   end
 else
   local zkeys = {delayed = K_DELAYED, active = K_ACTIVE, completed = K_COMPLETED, failed = K_FAILED, dead = K_DLQ}

@@ -29,7 +29,7 @@ for i = 1, #items, 2 do
     if stalls > max_stalls then
       record_metrics('f', false, false)
       fail_for_good(id, f[2] or '', 'job stalled ' .. stalls .. ' times (allowed ' .. max_stalls .. ')',
-        f[3], f[4])
+        'stalled', f[3], f[4])
       failed[#failed + 1] = id
     else
       redis.call('HSET', jk, 'r', NOW)

@@ -1,10 +1,12 @@
--- retry: send failed jobs back to waiting with attempts and stalls reset; their dead-letter
--- records are withdrawn (a job that fails again is dead-lettered again).
+-- retry: send failed jobs back to waiting, by default with failed attempts and stalls reset (a
+-- fresh budget); their dead-letter records are withdrawn (a job that fails again is dead-lettered
+-- again). Runs (rn) are history and are kept either way.
 --@include base, enqueue
 -- KEYS[1]  queue key prefix
 -- ARGV[1]  now (ms)          ARGV[2] events cap
 -- ARGV[3]  job id, or '' for the oldest failed jobs
 -- ARGV[4]  most jobs to retry when ARGV[3] is ''
+-- ARGV[5]  '1' to reset failed attempts (am) and stalls (sc), '0' to keep them (one more run)
 -- Returns  {OK, {ids}} or {MORE, {ids}} when more failed jobs remain | {JOB_NOT_FOUND, reason} |
 --          {WRONG_STATE, reason}
 local ids
@@ -21,7 +23,11 @@ for _, id in ipairs(ids) do
   redis.call('ZREM', K_FAILED, id)
   redis.call('ZREM', K_DLQ, id)
   redis.call('DEL', dead_key(id))
-  redis.call('HDEL', jk, 'am', 'sc', 'fo', 'ps')
+  if ARGV[5] == '0' then
+    redis.call('HDEL', jk, 'fo', 'ps')
+  else
+    redis.call('HDEL', jk, 'am', 'sc', 'fo', 'ps')
+  end
   redis.call('HINCRBY', jk, 'rt', 1)
   redis.call('HSET', jk, 'r', NOW)
   enqueue_stored(id, false)

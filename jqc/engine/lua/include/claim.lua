@@ -38,12 +38,22 @@ local function claim(want, lock_ms, worker)
     if free < room then room = free end
   end
 
+  -- Claim order: negative priorities (scores < 0), then the default list, then positive ones.
+  -- The head of the prio set is read by rank (O(log n + room); ZRANGEBYSCORE with LIMIT is O(n) on
+  -- the embedded backend), and an empty set costs O(1).
   local ids = {}
-  if room == 1 then
+  local head = redis.call('ZRANGE', K_PRIO, 0, room - 1, 'WITHSCORES')
+  for i = 1, #head, 2 do
+    if tonumber(head[i + 1]) >= 0 then break end
+    redis.call('ZREM', K_PRIO, head[i])
+    ids[#ids + 1] = head[i]
+  end
+  local short = room - #ids
+  if short == 1 then
     local id = redis.call('RPOP', K_WAIT)
-    if id then ids[1] = id end
-  else
-    ids = redis.call('RPOP', K_WAIT, room) or {}
+    if id then ids[#ids + 1] = id end
+  elseif short > 1 then
+    for _, id in ipairs(redis.call('RPOP', K_WAIT, short) or {}) do ids[#ids + 1] = id end
   end
   if #ids < room then
     for _, id in ipairs(redis.call('ZRANGE', K_PRIO, 0, room - #ids - 1)) do
@@ -70,7 +80,14 @@ local function claim(want, lock_ms, worker)
         token = NOW * 1000 + 1
         redis.call('HSET', K_META, 'tok', string.format('%d', token))
       end
-      redis.call('HSET', jk, 's', 'a', 'k', token, 'ps', NOW, 'w', worker)
+      -- Count the run (every claim is one); the fields handed out carry the new count.
+      local runs, at = 1, #fields + 1
+      for i = 1, #fields, 2 do
+        if fields[i] == 'rn' then runs, at = (tonumber(fields[i + 1]) or 0) + 1, i end
+      end
+      fields[at] = 'rn'
+      fields[at + 1] = tostring(runs)
+      redis.call('HSET', jk, 's', 'a', 'k', token, 'ps', NOW, 'w', worker, 'rn', runs)
       redis.call('ZADD', K_ACTIVE, deadline, id)
       emit('active', id, 'w', worker)
       out[#out + 1] = id

@@ -1,16 +1,17 @@
 -- Placing jobs into the waiting and delayed containers.
--- Priority 0 jobs sit in the list K_WAIT (LPUSH to add, RPOP to claim: FIFO; RPUSH for LIFO and for
--- jobs handed back, which run next). Priority > 0 jobs sit in the sorted set K_PRIO, scored
--- priority * 2^32 + slot, so lower priorities run first; within one priority the same order as the
--- list: LIFO and handed-back jobs take slots below 2^31 (newest lowest, so they run next, newest
--- first), other jobs slots from 2^31 up (FIFO).
+-- Priority 0 (the default) jobs sit in the list K_WAIT (LPUSH to add, RPOP to claim: FIFO; RPUSH for
+-- LIFO and for jobs handed back, which run next), so the default path is O(1). Jobs of any other
+-- priority sit in the sorted set K_PRIO, scored priority * 2^32 + slot, so lower priorities run
+-- first: negative priorities (scores < 0) before the list, positive ones (scores >= 2^32) after it.
+-- Within one priority the same order as the list: LIFO and handed-back jobs take slots below 2^31
+-- (newest lowest, so they run next, newest first), other jobs slots from 2^31 up (FIFO).
 -- A waiting job has no 's' field (absent means waiting), which keeps waiting jobs small.
 local PRIO_SHIFT = 4294967296
 local PRIO_HALF = 2147483648
 
 -- Put a job into its waiting container (a new job, whose hash has no 's' yet).
 local function push_waiting(id, priority, lifo, front)
-  if priority > 0 then
+  if priority ~= 0 then
     local seq = redis.call('HINCRBY', K_META, 'seq', 1) % PRIO_HALF
     if front or lifo then seq = PRIO_HALF - 1 - seq else seq = PRIO_HALF + seq end
     redis.call('ZADD', K_PRIO, priority * PRIO_SHIFT + seq, id)

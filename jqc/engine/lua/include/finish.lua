@@ -61,8 +61,8 @@ local function retire(zkey, id, kc, ka)
   end
 end
 
--- Copy a job that failed for good into its dead-letter record (the whole job hash plus dat =
--- dead-lettered at, dw = last worker) and index it in K_DLQ by time. meta.dm caps the DLQ size.
+-- Copy a job that failed for good into its dead-letter record (the whole job hash, failure reason
+-- fr and code fk included, plus dat = dead-lettered at, dw = last worker) and index it in K_DLQ by time. meta.dm caps the DLQ size.
 local function dead_letter(id, worker)
   local dk = dead_key(id)
   redis.call('DEL', dk)
@@ -82,11 +82,12 @@ local function dead_letter(id, worker)
 end
 
 -- A job fails for good: mark it, dead-letter it, file it under failed with its retention.
--- `f` holds the job's fields fc and fa (failed-retention count and age).
-local function fail_for_good(id, worker, reason, fc, fa)
+-- `reason` is the message, `code` its stable failure code (jqc.FailureCode: error, timeout,
+-- unrecoverable, stalled, corrupt); fc and fa are the job's failed-retention count and age.
+local function fail_for_good(id, worker, reason, code, fc, fa)
   local jk = job_key(id)
-  redis.call('HSET', jk, 's', 'f', 'fo', NOW, 'fr', reason)
+  redis.call('HSET', jk, 's', 'f', 'fo', NOW, 'fr', reason, 'fk', code)
   dead_letter(id, worker)
   retire(K_FAILED, id, fc, fa)
-  emit('failed', id, 'reason', reason)
+  emit('failed', id, 'reason', reason, 'code', code)
 end
