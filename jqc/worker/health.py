@@ -86,9 +86,11 @@ class Reconnect:
                     if timeout is not None
                     else "waiting for it with no time limit (connect_timeout, jqc worker --connect-timeout, sets one)"
                 )
-                self.log.warning(
-                    "worker %s: cannot reach Redis at %s (attempt %d): %s: %s; next attempt in %.1f s, %s",
-                    self.worker, where, attempt, kind, exc, delay, limit,
+                refused = isinstance(exc, ServerRefusedError)  # bad credentials, an ACL: an operator must act
+                self.log.log(
+                    logging.ERROR if refused else logging.WARNING,
+                    "worker %s: cannot %s Redis at %s (attempt %d): %s: %s; next attempt in %.1f s, %s",
+                    self.worker, "use" if refused else "reach", where, attempt, kind, exc, delay, limit,
                     extra=fields("unreachable", worker=self.worker, url=where, attempt=attempt, error_type=kind,
                                  error=str(exc), retry_in=round(delay, 3)),
                 )  # fmt: skip

@@ -8,12 +8,14 @@ import asyncio
 import io
 import json
 import logging
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 import jqc
 from jqc.worker import logs
+from tests.servers import private_redis
 from tests.worker.helpers import until
 
 
@@ -187,3 +189,18 @@ async def test_without_a_connect_timeout_the_worker_waits_saying_so_until_closed
 
 async def _noop(ctx: jqc.JobContext) -> Any:
     return None
+
+
+async def test_bad_credentials_at_start_are_logged_as_errors_not_as_an_unreachable_server(
+    caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    caplog.set_level(logging.WARNING, logger="jqc.worker")
+    with private_redis(tmp_path) as server:
+        server.client().config_set("requirepass", "right")
+        conn = jqc.connect(f"unix://:wrong@{server.socket}")
+        worker = jqc.Worker(conn.async_queue("q"), _noop, connect_timeout=0.3, reconnect_delay=(0.01, 0.05))
+        with pytest.raises(jqc.ConnectionLostError, match="AuthenticationFailedError"):
+            await worker.start()
+        await conn.aclose()
+    attempts = _events(caplog, "unreachable")
+    assert attempts[0].levelno == logging.ERROR and "cannot use Redis" in attempts[0].getMessage()
