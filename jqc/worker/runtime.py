@@ -283,6 +283,7 @@ class Worker:
             return
         self._reporter.started_at = self.clock.now()
         self._jobs.open()
+        self._lifecycle.registered = True
         await self._reporter.beat_all()
         self.log.info(
             "worker %s started on %s",

@@ -130,7 +130,8 @@ class Shutdown:
         lifecycle.halt_chores()
         if not await self._within(_CANCELLED, shared.chores):
             await self._abandon(shared.chores, "chores")
-        await self._goodbye()
+        if lifecycle.registered:
+            await self._goodbye()
         self.finish()
         stats = self.stats()
         shared.log.info(
