@@ -139,17 +139,39 @@ class ExchangeBackend:
 
 
 class AsyncExchangeBackend:
-    """:class:`jqc.backends.base.AsyncBackend` over an :class:`AsyncTransport`."""
+    """:class:`jqc.backends.base.AsyncBackend` over an :class:`AsyncTransport`.
+
+    ``deadline`` (seconds of real time, None for none) bounds every exchange as a whole, whatever
+    it is doing (connecting, checking a pooled connection, writing, reading): past it the exchange
+    is abandoned (cancelling it drops the connection it used, which the next call rebuilds) and
+    :class:`jqc.CallTimeoutError` is raised. It is a backstop behind the client's own read and
+    connect timeouts, so a call can never hang however a connection or the client misbehaves.
+    """
 
     #: Extra seconds a blocking command may take beyond its own timeout before it counts as hung.
     BLOCK_MARGIN = 1.0
 
-    def __init__(self, transport: AsyncTransport) -> None:
+    def __init__(self, transport: AsyncTransport, *, deadline: float | None = None) -> None:
         self.transport = transport
+        self.deadline = deadline
 
     async def _exchange(self, commands: list[Command]) -> list[Answer]:
+        if self.deadline is None:
+            try:
+                return await self.transport.exchange(commands)
+            except CLIENT_ERRORS as exc:
+                raise translate(exc) from exc
+        bound = asyncio.timeout(self.deadline)
         try:
-            return await self.transport.exchange(commands)
+            async with bound:
+                return await self.transport.exchange(commands)
+        except TimeoutError as exc:
+            if bound.expired():
+                raise CallTimeoutError(
+                    f"a call to Redis got no answer within its deadline of {self.deadline:.1f} s; "
+                    "it was abandoned and its connection dropped"
+                ) from None
+            raise translate(exc) from exc
         except CLIENT_ERRORS as exc:
             raise translate(exc) from exc
 

@@ -90,6 +90,10 @@ def translate(exc: BaseException) -> JqcError:
     """The typed jqc error for an exception raised by a client (returned, not raised)."""
     if isinstance(exc, JqcError):
         return exc
+    if type(exc) is rex.ConnectionError and isinstance(exc.__cause__, rex.RedisError):
+        # redis-py's asyncio client wraps what the server said while connecting (WRONGPASS, LOADING,
+        # NOPERM on SELECT ...) in a plain ConnectionError: what the server said is what counts.
+        return translate(exc.__cause__)
     text = str(exc)
     if isinstance(exc, rex.BusyLoadingError):  # a ConnectionError subclass in redis-py
         return ServerLoadingError(f"{_BY_CODE['LOADING'][1]}: LOADING {text}")

@@ -8,8 +8,9 @@ which the backend translates into jqc's errors.
 
 It never retries a command on its own: after a connection error it reconnects on the *next*
 call, so a script is never sent twice by accident (a retried add could create a job twice).
-Every read has the configured deadline (``socket_timeout``), and TCP keepalive is on unless turned
-off, so a connection that went silent fails the call instead of hanging it.
+Every read has the configured deadline (``socket_timeout``), and TCP keepalive (probing after 30 s
+idle, see :data:`jqc.backends.url.KEEPALIVE`) is on unless turned off, so a connection that went
+silent fails the call instead of hanging it.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import hiredis
 import redis.exceptions as rex
 
 from jqc.backends.base import Arg, Reply
-from jqc.backends.url import ServerConfig, TlsOptions, parse_server_url
+from jqc.backends.url import ServerConfig, TlsOptions, keepalive_options, parse_server_url
 
 __all__ = ["RespClient", "tls_context"]
 
@@ -79,6 +80,8 @@ class RespClient:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 if config.socket_keepalive:
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+                    for option, value in keepalive_options().items():
+                        sock.setsockopt(socket.IPPROTO_TCP, option, value)
             if self._tls is not None:
                 sock = self._tls.wrap_socket(sock, server_hostname=config.host)
             sock.settimeout(config.socket_timeout)

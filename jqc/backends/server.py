@@ -137,7 +137,7 @@ class ServerFactory:
         return self._transport.client()
 
     def async_backend(self) -> AsyncExchangeBackend:
-        return AsyncExchangeBackend(_AsyncTransport(self.config))
+        return AsyncExchangeBackend(_AsyncTransport(self.config), deadline=self.config.call_deadline)
 
     def native_client(self) -> redis.Redis:
         with self._native_lock:

@@ -6,22 +6,34 @@ be given in the URL's query (``?socket_timeout=5&ssl_ca_certs=/etc/ca.pem``) or 
 arguments of :func:`jqc.connect`; keyword arguments win. Anything malformed raises
 :class:`jqc.InvalidUrlError` naming the bad part, before any connection is tried.
 
-Defaults heal broken networks on their own: every call has a read deadline (``socket_timeout``,
-10 s; blocking waits get their own longer deadline), connecting gives up after
-``socket_connect_timeout`` (5 s), TCP keepalive is on, and an asyncio connection idle for
-``health_check_interval`` (15 s) is checked with a PING before it is used again.
+Defaults heal broken networks on their own (a connection that went silent, as after a NAT or
+firewall state loss, fails the call instead of hanging it; the next call opens a new one):
+
+* ``socket_timeout`` (10 s): the read deadline of every call. Blocking waits (``XREAD BLOCK``)
+  get their own, longer deadline: their block plus a margin.
+* ``socket_connect_timeout`` (5 s): how long opening one connection may take.
+* ``socket_keepalive`` (on): TCP keepalive, probing after 30 s idle, every 5 s, 3 probes
+  (:data:`KEEPALIVE`), so a dead peer is found out even on an idle connection.
+* ``health_check_interval`` (15 s): an asyncio connection idle that long is checked with a PING
+  before it is used again (0 or ``none`` turns it off).
+
+On top of these, every asyncio call has a deadline as a whole (:attr:`ServerConfig.call_deadline`:
+``socket_timeout + socket_connect_timeout + 1`` s, 16 s by default): whatever a call is doing when
+it passes, it is abandoned, its connection dropped, and :class:`jqc.CallTimeoutError` raised.
+``socket_timeout=none`` turns off both the read deadline and the call deadline.
 """
 
 from __future__ import annotations
 
 import math
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 from jqc.errors import InvalidUrlError
 
-__all__ = ["DEFAULTS", "ServerConfig", "TlsOptions", "parse_server_url", "redact"]
+__all__ = ["DEFAULTS", "KEEPALIVE", "ServerConfig", "TlsOptions", "keepalive_options", "parse_server_url", "redact"]
 
 SCHEMES = ("memory", "redis", "rediss", "unix")
 
@@ -38,9 +50,28 @@ DEFAULTS: Mapping[str, object] = {
     "ssl_cert_reqs": "required",
     "ssl_check_hostname": True,
 }
+#: TCP keepalive with ``socket_keepalive`` on: seconds idle before the first probe, seconds between
+#: probes, probes unanswered before the connection is dropped (45 s of silence in all).
+KEEPALIVE = {"idle": 30, "interval": 5, "count": 3}
+#: Seconds a call may take beyond its read and connect timeouts before it is abandoned.
+CALL_MARGIN = 1.0
+
 _SECONDS = ("socket_timeout", "socket_connect_timeout", "health_check_interval")
 _FLAGS = ("socket_keepalive", "ssl_check_hostname")
 _CERT_REQS = ("required", "optional", "none")
+
+
+def keepalive_options() -> dict[int, int]:
+    """:data:`KEEPALIVE` as socket options of this platform (the ones it has)."""
+    names = {"idle": ("TCP_KEEPIDLE", "TCP_KEEPALIVE"), "interval": ("TCP_KEEPINTVL",), "count": ("TCP_KEEPCNT",)}
+    options: dict[int, int] = {}
+    for what, candidates in names.items():
+        for name in candidates:
+            constant = getattr(socket, name, None)
+            if constant is not None:
+                options[constant] = KEEPALIVE[what]
+                break
+    return options
 
 
 def redact(url: str) -> str:
@@ -92,6 +123,13 @@ class ServerConfig:
         """True for ``memory://``."""
         return self.scheme == "memory"
 
+    @property
+    def call_deadline(self) -> float | None:
+        """The most one asyncio call may take as a whole, in seconds (None without a read timeout)."""
+        if self.socket_timeout is None:
+            return None
+        return self.socket_timeout + (self.socket_connect_timeout or self.socket_timeout) + CALL_MARGIN
+
     def redis_py_options(self) -> dict[str, object]:
         """Keyword arguments for a redis-py client (sync or asyncio) of this server."""
         options: dict[str, object] = {
@@ -101,6 +139,7 @@ class ServerConfig:
             "socket_timeout": self.socket_timeout,
             "socket_connect_timeout": self.socket_connect_timeout,
             "socket_keepalive": self.socket_keepalive,
+            "socket_keepalive_options": keepalive_options() if self.socket_keepalive else None,
             "health_check_interval": self.health_check_interval,
             "client_name": self.client_name,
             "decode_responses": True,

@@ -74,6 +74,7 @@ def main(
     stream = out or sys.stdout
     handler: Handler = args.handler
     conn = connection
+    args.connection_given = connection is not None
     try:
         if conn is None and not getattr(args, "owns_connection", False):
             if not args.url:

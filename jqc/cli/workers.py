@@ -10,6 +10,7 @@ import sys
 from typing import Any, TextIO
 
 import jqc
+from jqc.worker import logs
 
 from .arguments import Subparsers, add_json, add_url
 from .output import emit_json, table
@@ -36,9 +37,38 @@ def load_handler(spec: str) -> Any:
     return target
 
 
+EMBEDDED_REFUSAL = (
+    "jqc worker needs a Redis server: pass --url redis://HOST:PORT/DB or set JQC_REDIS_URL. The embedded "
+    "backend lives inside one process, so nothing else could ever add jobs for this worker"
+)
+
+
+def _client_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The connection options given as flags (the rest keep the URL's or the defaults)."""
+    options: dict[str, Any] = {}
+    for name in ("socket_timeout", "socket_connect_timeout", "health_check_interval"):
+        value = getattr(args, name)
+        if value is not None:
+            options[name] = value
+    if args.no_keepalive:
+        options["socket_keepalive"] = False
+    return options
+
+
+def _worker_connection(args: argparse.Namespace, conn: jqc.Connection) -> jqc.Connection:
+    """The connection the worker runs on: the one given to :func:`jqc.cli.main`, else one to ``--url``."""
+    if getattr(args, "connection_given", False):
+        return conn
+    made = jqc.connect(args.url, **_client_options(args))
+    if made.in_process:
+        raise jqc.InvalidOptionError(EMBEDDED_REFUSAL)
+    return made
+
+
 def cmd_worker(args: argparse.Namespace, conn: jqc.Connection, out: TextIO) -> int:
+    conn = _worker_connection(args, conn)
     handler = load_handler(args.handler_spec)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(args.log_format, level=getattr(logging, args.log_level.upper()))  # unless the module did
     queues = [conn.queue(name) for name in args.queue]
     observer = None
     if args.otel:
@@ -53,13 +83,14 @@ def cmd_worker(args: argparse.Namespace, conn: jqc.Connection, out: TextIO) -> i
         lock=args.lock,
         grace=args.grace,
         timeout=args.timeout,
+        max_stalls=args.max_stalls,
+        connect_timeout=args.connect_timeout,
+        summary_interval=args.summary_interval,
         observer=observer,
     )
     stats = worker.run(burst=args.burst, delayed=args.burst)
     if args.json:
-        emit_json(out, stats)
-    else:
-        out.write(f"worker {worker.id} stopped: {stats}\n")
+        emit_json(out, stats)  # (the log says "stopped" already: no second line in text mode)
     return 0
 
 
@@ -87,7 +118,56 @@ def add_parsers(sub: Subparsers) -> None:
     p.add_argument("--lock", type=float, default=30.0, help="lock duration in seconds (default 30)")
     p.add_argument("--grace", type=float, default=30.0, help="seconds in-flight jobs get on SIGTERM (default 30)")
     p.add_argument("--timeout", type=float, default=None, help="default per-job timeout in seconds")
+    p.add_argument(
+        "--max-stalls",
+        type=int,
+        default=1,
+        help="how often a job may stall (its worker died or hung holding it) before it is dead-lettered "
+        "(default 1; a queue's own max_stalls setting wins). Low: a poison job that crashes workers stops "
+        "soon; high: innocent jobs survive crashing hosts",
+    )
     p.add_argument("--burst", action="store_true", help="stop once no job is waiting, delayed or active")
+    p.add_argument(
+        "--connect-timeout",
+        type=float,
+        default=None,
+        metavar="S",
+        help="give up (exit 1) if Redis cannot be reached within S seconds at start (default: keep trying, "
+        "logging every attempt)",
+    )
+    p.add_argument(
+        "--socket-timeout",
+        type=float,
+        default=None,
+        metavar="S",
+        help="read deadline of every call (default 10; blocking waits get their own); a silent connection "
+        "fails the call after this long and is replaced",
+    )
+    p.add_argument(
+        "--socket-connect-timeout",
+        type=float,
+        default=None,
+        metavar="S",
+        help="how long opening one connection may take (default 5)",
+    )
+    p.add_argument(
+        "--health-check-interval",
+        type=float,
+        default=None,
+        metavar="S",
+        help="PING a pooled connection idle this long before reusing it (default 15; 0: never)",
+    )
+    p.add_argument("--no-keepalive", action="store_true", help="turn TCP keepalive off (default on: 30 s idle)")
+    p.add_argument("--log-format", choices=logs.FORMATS, default="text", help="log lines as text or JSON objects")
+    p.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default="info", help="(default info)")
+    p.add_argument(
+        "--summary-interval",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="log a summary (done, failed, retried, dead-lettered, active, queue depth) every S seconds "
+        "(default 30; 0: never)",
+    )
     p.add_argument(
         "--otel",
         action="store_true",
@@ -95,8 +175,8 @@ def add_parsers(sub: Subparsers) -> None:
         "handler module or opentelemetry-instrument)",
     )
     add_url(p)
-    add_json(p)
-    p.set_defaults(handler=cmd_worker)
+    add_json(p, "print the worker's stats as JSON when it stops")
+    p.set_defaults(handler=cmd_worker, owns_connection=True)
 
     p = sub.add_parser("workers", help="list the live workers of a queue")
     p.add_argument("queue")

@@ -1,7 +1,14 @@
 """The chores that keep a worker's jobs safe: lock renewal and stall recovery.
 
-* Every ``renew_interval`` one ``extend`` call per queue renews the locks of every job held there;
-  a job whose lock turns out lost is given up (its writes would be rejected anyway).
+* Every ``renew_interval`` one ``extend`` call per queue renews the locks of the jobs held there
+  whose run is making progress: a handler still running within its timeout plus a margin, or an
+  outcome being reported for at most one lock duration after the handler returned (see
+  :class:`~jqc.worker.lane.Held`). A job past that bound is not renewed any more, so a stuck
+  holder loses the lock and stall recovery takes the job back.
+* A running job whose lock is lost is given up at once (its handler cancelled, or told through
+  ``ctx.stop_event`` in a thread): when a renewal says its token is stale, and when its lock's
+  deadline passes without a renewal (Redis out of reach, the process frozen), since from then on
+  another worker may take it back and run it. The renewal loop wakes at the earliest deadline.
 * Every ``stall_interval``, on each queue where this worker holds the ``stall`` lease (one worker
   at a time per queue), jobs whose lock expired go back to waiting, or fail after ``max_stalls``.
 
@@ -11,10 +18,13 @@ A failed call is logged through the shared reconnect policy and tried again next
 from __future__ import annotations
 
 from jqc.worker import registry
-from jqc.worker.lane import Lane
+from jqc.worker.lane import Held, Lane
+from jqc.worker.logs import fields
 from jqc.worker.shared import Shared
 
 __all__ = ["Chores"]
+
+_MIN_NAP = 0.001  # the shortest wait of the renewal loop (a deadline due now still yields the loop)
 
 
 class Chores:
@@ -24,29 +34,80 @@ class Chores:
         self.shared = shared
 
     async def renew_loop(self) -> None:
-        """Renew held locks every ``renew_interval`` until the chores halt."""
-        shared = self.shared
+        """Renew held locks every ``renew_interval``, and give up running jobs whose lock deadline
+        passed unrenewed, until the chores halt."""
+        shared, clock = self.shared, self.shared.clock
         interval = shared.options.effective_renew_interval
-        while not await shared.lifecycle.nap(interval, shared.lifecycle.signals.halt):
+        next_renewal = clock.now() + interval
+        while not await shared.lifecycle.nap(self._nap(next_renewal), shared.lifecycle.signals.halt):
+            for lane in shared.lanes:
+                self._give_up_expired(lane)
+            if clock.now() < next_renewal:
+                continue
+            next_renewal = clock.now() + interval
             for lane in shared.lanes:
                 if lane.held:
                     await self._renew(lane)
 
-    async def _renew(self, lane: Lane) -> None:
+    def _nap(self, next_renewal: float) -> float:
+        """Seconds until the next renewal, or until the earliest lock deadline of a running job."""
+        until = next_renewal
+        for lane in self.shared.lanes:
+            for held in lane.held.values():
+                if held.running and held.lock_until < until:
+                    until = held.lock_until
+        return max(_MIN_NAP, until - self.shared.clock.now())
+
+    def _give_up_expired(self, lane: Lane) -> None:
         shared = self.shared
-        snapshot = list(lane.held.values())
+        now = shared.clock.now()
+        for held in list(lane.held.values()):
+            if held.running and held.lock_until <= now:
+                shared.log.warning(
+                    "worker %s: the lock of job %s in %s expired %.1f s ago without a renewal (Redis out of "
+                    "reach, or this process was frozen); giving the job up, stall recovery puts it back",
+                    shared.id, held.id, lane.name, now - held.lock_until,
+                    extra=fields("lock_lost", worker=shared.id, queue=lane.name, job=held.id, reason="lock expired"),
+                )  # fmt: skip
+                held.give_up("lock expired without a renewal", hand_back=False)
+
+    async def _renew(self, lane: Lane) -> None:
+        shared, clock = self.shared, self.shared.clock
+        now = clock.now()
+        snapshot: list[Held] = []
+        for held in lane.held.values():
+            if held.renewable(now):
+                snapshot.append(held)
+            elif not held.unrenewed:
+                held.unrenewed = True
+                shared.log.warning(
+                    "worker %s: job %s in %s is stuck (%s); no longer renewing its lock, so stall recovery "
+                    "can take it back",
+                    shared.id, held.id, lane.name,
+                    "its outcome could not be reported within one lock duration" if held.settling
+                    else "its handler ran past its timeout plus one lock duration",
+                )  # fmt: skip
+        if not snapshot:
+            return
         try:
             renewed = await lane.queue.extend([h.claimed for h in snapshot], lock=shared.options.lock)
         except Exception as exc:
-            shared.health.failed(f"renew locks in {lane.name}", exc)
+            shared.health.failed(f"renew locks in {lane.name}", exc, since=now)
             return
         shared.health.ok()
         for held in snapshot:
+            if renewed.get(held.id, False):
+                held.lock_until = max(held.lock_until, now + shared.options.lock)
+                continue
             # A job being reported may have just completed (renewal and completion raced): its
             # write finds out for itself, so only a running handler is given up here.
-            if renewed.get(held.id, False) or held.settling or held.abort.done() or lane.held.get(held.id) is not held:
+            if not held.running or lane.held.get(held.id) is not held:
                 continue
-            shared.log.warning("worker %s: lost the lock of job %s in %s", shared.id, held.id, lane.name)
+            shared.log.warning(
+                "worker %s: lost the lock of job %s in %s",
+                shared.id, held.id, lane.name,
+                extra=fields("lock_lost", worker=shared.id, queue=lane.name, job=held.id, reason="renewal rejected"),
+            )  # fmt: skip
             held.give_up("lock lost", hand_back=False)
 
     async def stall_loop(self) -> None:
@@ -60,6 +121,7 @@ class Chores:
 
     async def _check_stalled(self, lane: Lane) -> None:
         shared, interval = self.shared, self.shared.options.effective_stall_interval
+        started = shared.clock.now()
         try:
             if not await shared.run(lane, registry.lease(lane.queue.ops, registry.STALL_LEASE, shared.id, interval)):
                 return
@@ -72,10 +134,18 @@ class Chores:
                         "worker %s: stalled jobs in %s: %d put back (%s), %d failed for stalling too often (%s)",
                         shared.id, lane.name, len(found.recovered), ", ".join(found.recovered[:10]),
                         len(found.failed), ", ".join(found.failed[:10]),
+                        extra=fields("stalled", worker=shared.id, queue=lane.name, recovered=list(found.recovered),
+                                     failed=list(found.failed)),
+                    )  # fmt: skip
+                for job_id in found.failed:
+                    shared.log.warning(
+                        "worker %s: job %s in %s stalled more than %d times; dead-lettered",
+                        shared.id, job_id, lane.name, shared.options.max_stalls,
+                        extra=fields("dead_letter", worker=shared.id, queue=lane.name, job=job_id, reason="stalled"),
                     )  # fmt: skip
                 if not found.more:
                     break
         except Exception as exc:
-            shared.health.failed(f"stall check of {lane.name}", exc)
+            shared.health.failed(f"stall check of {lane.name}", exc, since=started)
             return
         shared.health.ok()

@@ -86,7 +86,23 @@ class _Base:
 
     @property
     def stop_event(self) -> threading.Event:
-        """Set when :attr:`cancelled` becomes true (wait on it from a thread)."""
+        """Set as soon as the worker stops standing behind this run (wait on it from a thread).
+
+        It is set, with :attr:`cancelled` true, when the worker gives the job up: its handler timed
+        out; shutdown hands it back; the worker was killed; or the worker learns its lock is lost:
+        a renewal or one of the job's writes (``progress``, ``log``, its completion) was rejected,
+        the job was claimed again, or the lock's deadline passed without a renewal (Redis out of
+        reach, or the process frozen, for longer than the lock): from then on another worker may
+        take the job back and run it, so this run is given up even if nobody has yet.
+
+        What a handler can rely on: once set it stays set, and every later write of this run is
+        rejected with :class:`~jqc.LockLostError` without reaching Redis. What it cannot: being
+        told at the very instant the lock is lost. The worker looks when a renewal answers and at
+        the lock's deadline, while its event loop runs; a frozen process learns only when it
+        wakes, and a thread may run on a moment before the worker has looked. Fencing, not this
+        event, is what keeps a stale run from changing the job; side effects outside jqc that must
+        not happen twice need their own idempotency (the job id and :attr:`token` make good keys).
+        """
         with _EVENT_LOCK:
             if self._stop is None:
                 self._stop = threading.Event()
@@ -111,11 +127,19 @@ class _Base:
 
     async def _progress(self, value: Any) -> None:
         self._check()
-        await self._queue.progress(self._claimed, value)
+        try:
+            await self._queue.progress(self._claimed, value)
+        except LockLostError as exc:
+            self._abandon(f"lock lost: {exc}")
+            raise
 
     async def _log(self, line: str) -> int:
         self._check()
-        return await self._queue.log(self._claimed, line)
+        try:
+            return await self._queue.log(self._claimed, line)
+        except LockLostError as exc:
+            self._abandon(f"lock lost: {exc}")
+            raise
 
     def __repr__(self) -> str:
         return (

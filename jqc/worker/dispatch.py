@@ -53,10 +53,11 @@ class Dispatcher:
                 await lifecycle.until_stopped(shared.clock.sleep(wait))
                 continue
             asked = min(lane.free, lane.batch)
+            started = shared.clock.now()
             try:
                 result = await lane.queue.claim(shared.id, count=asked, lock=shared.options.lock)
             except Exception as exc:
-                await self._pause(f"claim from {lane.name}", exc)
+                await self._pause(f"claim from {lane.name}", exc, started)
                 continue
             shared.health.ok()
             lane.note(result)
@@ -79,20 +80,21 @@ class Dispatcher:
                 lifecycle.quiet.set()
             await self._idle(lane, result)
 
-    async def _pause(self, where: str, exc: BaseException) -> None:
-        """Back off after a failed call (the shared reconnect policy), unless stopping."""
+    async def _pause(self, where: str, exc: BaseException, since: float | None = None) -> None:
+        """Back off after a failed call (begun at ``since``) with the shared reconnect policy, unless stopping."""
         shared = self.shared
-        await shared.lifecycle.until_stopped(shared.clock.sleep(shared.health.failed(where, exc)))
+        await shared.lifecycle.until_stopped(shared.clock.sleep(shared.health.failed(where, exc, since=since)))
 
     async def _idle(self, lane: Lane, result: ClaimResult) -> None:
         shared = self.shared
         stop = shared.lifecycle.signals.stop
         names = WAKE_ON.get(result.status, frozenset())
         if names and lane.watch_id is None:
+            started = shared.clock.now()
             try:
                 lane.watch_id = await shared.run(lane, last_event_id(lane.queue))
             except Exception as exc:
-                await self._pause(f"read the event stream of {lane.name}", exc)
+                await self._pause(f"read the event stream of {lane.name}", exc, started)
             return  # claim once more: whatever was added before watch_id is visible to that claim
         now = shared.clock.now()
         until = now + shared.options.effective_stall_interval

@@ -106,7 +106,10 @@ class JobRunner:
             ctx = JobContext(lane.queue, claimed, shared.id)
         else:
             ctx = SyncJobContext(lane.queue, claimed, shared.id, loop)
-        held = Held(lane, claimed, ctx, loop.create_future())
+        held = Held(lane, claimed, ctx, loop.create_future(), lock_until=claimed.lock_until)
+        timeout = self.timeout_of(claimed)
+        if timeout is not None:
+            held.renew_until = shared.clock.now() + timeout + shared.options.lock
         stale = lane.held.get(claimed.id)
         if stale is not None:
             # The job was claimed again (by us): its earlier token is revoked, so that run is lost.
@@ -116,6 +119,11 @@ class JobRunner:
             stale.give_up("lock lost: the job was claimed again", hand_back=False)
         lane.held[claimed.id] = held
         return held
+
+    def timeout_of(self, claimed: ClaimedJob) -> float | None:
+        """The handler timeout of ``claimed``: its own, else the worker's (None: no timeout)."""
+        own = claimed.job.options.timeout
+        return own if own is not None else self.shared.options.timeout
 
     def start(self, lane: Lane, claimed: ClaimedJob) -> None:
         """Hold a claimed job and run it (and the jobs its completions claim) in a task of its own."""
@@ -169,13 +177,12 @@ class JobRunner:
             reason = f"no handler for job name {job.name!r} on worker {self.shared.name}"
             return Outcome(Kind.FAIL, reason=reason)
         handler, asynchronous = entry
-        timeout = job.options.timeout if job.options.timeout is not None else self.shared.options.timeout
         return await run_handler(
             handler,
             held.ctx,
             asynchronous=asynchronous,
             clock=self.shared.clock,
-            timeout=timeout,
+            timeout=self.timeout_of(held.claimed),
             abort=held.abort,
             executor=self.executor,
         )

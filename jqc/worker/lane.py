@@ -48,7 +48,14 @@ def last_event_id(queue: AsyncQueue) -> CommandCall[str]:
 
 @dataclass(eq=False)
 class Held:
-    """A job this worker holds: what renewal extends and what shutdown hands back."""
+    """A job this worker holds: what renewal extends and what shutdown hands back.
+
+    Times are on the worker's clock. ``lock_until`` is the lock's deadline as last set (by the
+    claim, then by each renewal): past it, another worker may take the job back. ``renew_until``
+    bounds renewal: a run that should have ended by then (its timeout plus a margin; once the
+    handler returned, one lock duration to report the outcome) is not renewed any more, so a stuck
+    holder loses the lock and stall recovery takes the job back. None: renewed while the handler runs.
+    """
 
     lane: Lane
     claimed: ClaimedJob
@@ -56,10 +63,22 @@ class Held:
     abort: asyncio.Future[str]
     hand_back: bool = False  # given up to be released (shutdown), not because the lock was lost
     settling: bool = False  # the handler is done and its outcome is being reported
+    lock_until: float = 0.0
+    renew_until: float | None = None
+    unrenewed: bool = False  # renewal stopped for it (past renew_until); logged once
 
     @property
     def id(self) -> str:
         return self.claimed.id
+
+    @property
+    def running(self) -> bool:
+        """True while its handler runs (not yet settling, not given up)."""
+        return not self.settling and not self.abort.done()
+
+    def renewable(self, now: float) -> bool:
+        """True while renewal should extend its lock (see :attr:`renew_until`)."""
+        return self.renew_until is None or now < self.renew_until
 
     def give_up(self, reason: str, *, hand_back: bool) -> None:
         """Stop waiting for the handler (it is cancelled if async, abandoned in its thread if not)."""

@@ -61,6 +61,7 @@ class Lifecycle:
         self.give_up_at: float | None = None  # shutdown: writes retried past this clock time are given up
         self.closing: asyncio.Task[None] | None = None  # the graceful shutdown, once close() began it
         self.signal_task: asyncio.Task[None] | None = None  # the close() a signal started
+        self.registered = False  # it reached Redis and listed itself (so shutdown unregisters it)
         self.quiet = asyncio.Event()  # set whenever a lane may have run out of work (burst mode looks again)
         self._signals: Signals | None = None
 

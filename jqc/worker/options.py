@@ -60,6 +60,10 @@ class WorkerOptions:
       time; kept under the connection's read timeout).
     * ``reconnect_delay``: ``(first, cap)``: the backoff after a failed Redis call starts at
       ``first`` and doubles up to ``cap`` (jittered).
+    * ``connect_timeout``: how long :meth:`jqc.Worker.start` keeps trying to reach Redis before
+      it gives up with :class:`jqc.ConnectionLostError` (None: forever, saying so in the log).
+    * ``summary_interval``: how often the worker logs an INFO summary of what it did (done,
+      failed, retried, dead-lettered in the interval, jobs held, queue depth); None or 0: never.
     """
 
     concurrency: int = 10
@@ -74,6 +78,8 @@ class WorkerOptions:
     heartbeat: float = 5.0
     idle_block: float = 2.0
     reconnect_delay: tuple[float, float] = (0.05, 5.0)
+    connect_timeout: float | None = None
+    summary_interval: float | None = 30.0
 
     def __post_init__(self) -> None:
         lock = check_seconds(self.lock, "lock", low=0.01, high=MAX_LOCK)
@@ -93,6 +99,12 @@ class WorkerOptions:
         check_seconds(first, "reconnect_delay[0]", low=0.001, high=3600)
         check_seconds(cap, "reconnect_delay[1]", low=first, high=3600)
         set_(self, "reconnect_delay", (first, cap))
+        if self.connect_timeout is not None:
+            set_(self, "connect_timeout", check_seconds(self.connect_timeout, "connect_timeout", low=0, high=_DAY))
+        summary = self.summary_interval or None
+        if summary is not None:
+            summary = check_seconds(summary, "summary_interval", low=0.001, high=_DAY)
+        set_(self, "summary_interval", summary)
         check_count(self.concurrency, "concurrency")
         if self.batch is not None:
             check_count(self.batch, "batch", high=10_000)

@@ -1,15 +1,19 @@
-"""What a worker tells about itself: its counts (:class:`WorkerStats`) and its heartbeat.
+"""What a worker tells about itself: its counts (:class:`WorkerStats`), its heartbeat, and a
+periodic summary in its log.
 
 The heartbeat keeps the worker listed in each queue's worker registry (``P:{Q}:workers``) with its
 host, pid, queues, active jobs and concurrency; the entry lives three beats, so a worker that
-stops beating drops out of ``Queue.workers()`` on its own.
+stops beating drops out of ``Queue.workers()`` on its own. Every ``summary_interval`` one INFO line
+says what the worker did in the interval and how deep its queues are (see :mod:`jqc.worker.logs`).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 from jqc.worker import registry
+from jqc.worker.logs import fields
 from jqc.worker.shared import Shared
 
 __all__ = ["Reporter", "WorkerStats"]
@@ -56,6 +60,52 @@ class Reporter:
         while not await shared.lifecycle.nap(shared.options.heartbeat, shared.lifecycle.signals.halt):
             await self.beat_all()
 
+    async def summary_loop(self) -> None:
+        """Log a summary every ``summary_interval`` seconds until the chores halt."""
+        shared = self.shared
+        interval = shared.options.summary_interval
+        if interval is None:
+            return
+        last = Counter(shared.tally)
+        while not await shared.lifecycle.nap(interval, shared.lifecycle.signals.halt):
+            now = Counter(shared.tally)
+            await self.summarize(interval, now - last)
+            last = now
+
+    async def summarize(self, interval: float, delta: Counter[str]) -> None:
+        """Log one summary line for the last ``interval`` seconds (``delta``: the tallies in it)."""
+        shared = self.shared
+        depths: dict[str, dict[str, int] | None] = {}
+        for lane in shared.lanes:
+            started = shared.clock.now()
+            try:
+                counts = await lane.queue.counts()
+            except Exception as exc:
+                shared.health.failed(f"count jobs in {lane.name}", exc, since=started)
+                depths[lane.name] = None
+                continue
+            shared.health.ok()
+            depths[lane.name] = {"waiting": counts.waiting, "delayed": counts.delayed}
+        done, retried = delta["completed"], delta["retried"]
+        dead = delta["failed"] + delta["stalled_failed"]
+        failed = retried + delta["failed"]
+        active = sum(len(lane.held) for lane in shared.lanes)
+        known = [depth for depth in depths.values() if depth is not None]
+        waiting = sum(depth["waiting"] for depth in known) if known else None
+        delayed = sum(depth["delayed"] for depth in known) if known else None
+        queues = "; ".join(
+            f"{name}: {depth['waiting']} waiting, {depth['delayed']} delayed" if depth else f"{name}: depth unknown"
+            for name, depth in depths.items()
+        )
+        shared.log.info(
+            "worker %s: in the last %g s: %d done, %d failed (%d retried, %d dead-lettered); %d active; %s",
+            shared.id, interval, done, failed, retried, dead, active, queues,
+            extra=fields(
+                "summary", worker=shared.id, interval=interval, done=done, failed=failed, retried=retried,
+                dead=dead, active=active, waiting=waiting, delayed=delayed, queues=depths,
+            ),
+        )  # fmt: skip
+
     async def beat_all(self) -> None:
         """Renew the worker's entry in the registry of each of its queues."""
         shared = self.shared
@@ -71,11 +121,12 @@ class Reporter:
                 "started": int(self.started_at * 1000),
             }
             ttl = shared.options.heartbeat_ttl
+            started = shared.clock.now()
             try:
                 await shared.run(
                     lane, registry.heartbeat(lane.queue.ops, shared.id, record, ttl=ttl, prune_after=10 * ttl)
                 )
             except Exception as exc:
-                shared.health.failed(f"heartbeat in {lane.name}", exc)
+                shared.health.failed(f"heartbeat in {lane.name}", exc, since=started)
                 continue
             shared.health.ok()

@@ -14,45 +14,56 @@ small loops, all timed by the queues' injected clock:
   ``stall`` lease (one worker at a time per queue);
 * one heartbeat loop keeps the worker listed in each queue's worker registry.
 
-Every Redis failure is logged and retried with a capped exponential backoff, so a worker rides
-out a Redis restart. Shutdown stops claiming, lets running jobs finish within a grace period, then
-hands the rest back without counting an attempt.
+Before claiming, the worker waits for Redis to answer (logging every failed attempt; see
+``connect_timeout``). Every Redis failure is logged as what it is and retried with a capped
+exponential backoff, so a worker rides out a Redis restart; every call has a deadline in the
+backend, so a silent connection fails the call instead of hanging the worker. Locks are renewed
+only for runs making progress (:mod:`~jqc.worker.chores`), and a run whose lock is lost is given
+up at once. Shutdown stops claiming, lets running jobs finish within a grace period, then hands
+the rest back without counting an attempt, and always ends within the grace plus a few seconds
+(:mod:`~jqc.worker.shutdown`); under :meth:`Worker.run` and :meth:`Worker.serve` SIGTERM and
+SIGINT start it (:mod:`~jqc.worker.signals`). The log says what happens (:mod:`~jqc.worker.logs`).
 
 :class:`Worker` is the facade; the parts live beside it: :mod:`~jqc.worker.options` (the tunables),
 :mod:`~jqc.worker.lifecycle` (state and signals), :mod:`~jqc.worker.dispatch` (claiming),
 :mod:`~jqc.worker.jobs` (running handlers), :mod:`~jqc.worker.settle` (reporting outcomes),
 :mod:`~jqc.worker.chores` (lock renewal, stall recovery), :mod:`~jqc.worker.reporter` (stats,
-heartbeat) and :mod:`~jqc.worker.shutdown`.
+heartbeat, summaries), :mod:`~jqc.worker.startup`, :mod:`~jqc.worker.signals` and
+:mod:`~jqc.worker.shutdown`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import itertools
 import logging
 import os
 import random
 import signal
 import socket
-from collections.abc import Awaitable, Mapping, Sequence
-from typing import Any, Protocol, TypeAlias, final
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeAlias, final
 
 from jqc.engine.job import BackoffFunction
 from jqc.engine.queue import AsyncQueue, Queue
 from jqc.errors import InvalidOptionError
 from jqc.worker.chores import Chores
-from jqc.worker.context import JobContext, SyncJobContext
 from jqc.worker.dispatch import Dispatcher
-from jqc.worker.execute import Handler, Outcome
+from jqc.worker.execute import Handler
 from jqc.worker.health import Reconnect
 from jqc.worker.jobs import HandlerTable, JobRunner
 from jqc.worker.lane import Lane
 from jqc.worker.lifecycle import Lifecycle, WorkerState
+from jqc.worker.logs import fields
+from jqc.worker.observer import BoundObserver, JobObserver
 from jqc.worker.options import WorkerOptions, check_count, check_seconds
 from jqc.worker.reporter import Reporter, WorkerStats
 from jqc.worker.shared import Shared
-from jqc.worker.shutdown import Shutdown
+from jqc.worker.shutdown import GOODBYE, Shutdown
+from jqc.worker.signals import handling_signals
+from jqc.worker.startup import reach_redis
 
 __all__ = ["JobObserver", "QueueSpec", "Worker", "WorkerStats"]
 
@@ -73,34 +84,6 @@ def _as_async(queue: object) -> AsyncQueue:
         twin.ops = queue.ops  # the same sans-IO call builder (and so the same settings and clock)
         return twin
     raise InvalidOptionError(f"a worker runs jqc.Queue or jqc.AsyncQueue objects, not {queue!r}")
-
-
-class JobObserver(Protocol):
-    """Told when each handler run starts and ends (``jqc.testing`` records runs and injects faults with it).
-
-    Both are awaited in the job's task on the worker's event loop: ``started`` just before the
-    handler is called, ``finished`` once it returned, raised, timed out or was given up, before the
-    worker reports the outcome. The job stays held (its lock renewed) meanwhile. An exception from
-    either is logged and otherwise ignored; cancellation (the worker being killed) goes through.
-    """
-
-    async def started(self, worker: Worker, ctx: JobContext | SyncJobContext) -> None: ...
-
-    async def finished(self, worker: Worker, ctx: JobContext | SyncJobContext, outcome: Outcome) -> None: ...
-
-
-class _BoundObserver:
-    """A :class:`JobObserver` told about the runs of one worker (the job runner's hooks)."""
-
-    def __init__(self, observer: JobObserver, worker: Worker) -> None:
-        self.observer = observer
-        self.worker = worker
-
-    def started(self, ctx: JobContext | SyncJobContext) -> Awaitable[None]:
-        return self.observer.started(self.worker, ctx)
-
-    def finished(self, ctx: JobContext | SyncJobContext, outcome: Outcome) -> Awaitable[None]:
-        return self.observer.finished(self.worker, ctx, outcome)
 
 
 def _lanes(queues: QueueSpec, options: WorkerOptions) -> list[Lane]:
@@ -129,7 +112,7 @@ class Worker:
     thread pool), or a mapping from job name to such handlers. Its return value (JSON) is the
     job's result. All times are seconds on the queues' clock (which they must share).
 
-    The tunables (``concurrency`` to ``reconnect_delay``) are described on
+    The tunables (``concurrency`` to ``summary_interval``) are described on
     :class:`~jqc.worker.options.WorkerOptions`; pass them as keywords, or as one ``options=``
     (then leave the keywords at their defaults). :attr:`options` holds them either way.
 
@@ -154,6 +137,8 @@ class Worker:
         heartbeat: float = 5.0,
         idle_block: float = 2.0,
         reconnect_delay: tuple[float, float] = (0.05, 5.0),
+        connect_timeout: float | None = None,
+        summary_interval: float | None = 30.0,
         backoff_functions: Mapping[str, BackoffFunction] | None = None,
         rng: random.Random | None = None,
         executor: concurrent.futures.Executor | None = None,
@@ -174,6 +159,8 @@ class Worker:
             heartbeat=heartbeat,
             idle_block=idle_block,
             reconnect_delay=reconnect_delay,
+            connect_timeout=connect_timeout,
+            summary_interval=summary_interval,
         )
         if options is not None:
             if not isinstance(options, WorkerOptions):
@@ -213,7 +200,7 @@ class Worker:
             rng=self.rng,
             backoff_functions=self.backoff_functions,
             executor=executor,
-            hooks=_BoundObserver(observer, self) if observer is not None else None,
+            hooks=BoundObserver(observer, self) if observer is not None else None,
             thread_prefix=f"jqc-{self.name[:20]}",
         )
         self._dispatcher = Dispatcher(self._shared, self._jobs.start)
@@ -289,16 +276,30 @@ class Worker:
         return f"Worker({self.id!r}, queues={[lane.name for lane in self.lanes]!r}, {self._lifecycle.state.value})"
 
     async def start(self) -> None:
-        """Register, then start claiming; returns at once (the worker runs in background tasks)."""
+        """Reach Redis, register, then start claiming; returns once the worker runs (in background tasks).
+
+        Until Redis answers, every failed attempt is logged with its backoff; with
+        ``connect_timeout`` the worker gives up after that long with :class:`jqc.ConnectionLostError`
+        (and is closed). A :meth:`close` meanwhile ends the wait.
+        """
         self._lifecycle.begin()
         loop = asyncio.get_running_loop()
+        try:
+            reached = await reach_redis(self._shared)
+        except BaseException:
+            self._shutdown.finish()
+            raise
+        if not reached:
+            return
         self._reporter.started_at = self.clock.now()
         self._jobs.open()
+        self._lifecycle.registered = True
         await self._reporter.beat_all()
         self.log.info(
             "worker %s started on %s",
             self.id,
             ", ".join(f"{lane.name} (concurrency {lane.concurrency})" for lane in self.lanes),
+            extra=fields("started", worker=self.id, queues={lane.name: lane.concurrency for lane in self.lanes}),
         )
         self._dispatcher.launch()
         # The chores end when halt is set (the stall loop already when claiming stops), not by
@@ -308,6 +309,8 @@ class Worker:
             loop.create_task(self._chores.stall_loop(), name="jqc-stall"),
             loop.create_task(self._reporter.heartbeat_loop(), name="jqc-heartbeat"),
         ]
+        if self.options.summary_interval is not None:
+            self._shared.chores.append(loop.create_task(self._reporter.summary_loop(), name="jqc-summary"))
 
     async def close(self, grace: float | None = None) -> None:
         """Stop claiming, give running jobs ``grace`` seconds (default: the worker's) to finish, then
@@ -331,15 +334,26 @@ class Worker:
             return
         await self._shutdown.kill()
 
-    async def serve(self) -> None:
-        """Start (unless started) and run until :meth:`close` or :meth:`kill`; closes on cancellation."""
-        if self._lifecycle.state is WorkerState.NEW:
-            await self.start()
-        try:
-            await asyncio.shield(self._lifecycle.signals.closed)
-        except asyncio.CancelledError:
-            await self.close()
-            raise
+    async def serve(self, *, handle_signals: bool = True) -> None:
+        """Start (unless started) and run until :meth:`close` or :meth:`kill`; closes on cancellation.
+
+        With ``handle_signals`` (in the main thread) SIGTERM and SIGINT close the worker gracefully
+        as under :meth:`run` (a second one hands unfinished jobs back at once), unless the
+        application handles them itself (see :mod:`jqc.worker.signals`).
+        """
+        with contextlib.ExitStack() as stack:
+            if handle_signals:
+                stack.enter_context(handling_signals(asyncio.get_running_loop(), self._on_signal, take_over=False))
+            if self._lifecycle.state is WorkerState.NEW:
+                await self.start()
+            try:
+                await asyncio.shield(self._lifecycle.signals.closed)
+            except asyncio.CancelledError:
+                await self.close()
+                raise
+
+    def _on_signal(self, sig: signal.Signals) -> None:
+        self._shutdown.on_signal(sig, self.close)
 
     async def run_until_empty(self, *, delayed: bool = False) -> WorkerStats:
         """Burst mode: work until no job of the worker's queues is waiting (or due) or active, then close.
@@ -372,25 +386,16 @@ class Worker:
         """
 
         async def main() -> None:
-            loop = asyncio.get_running_loop()
-            installed: list[signal.Signals] = []
-            for sig in (signal.SIGTERM, signal.SIGINT):
+            with handling_signals(asyncio.get_running_loop(), self._on_signal, take_over=True):
                 try:
-                    loop.add_signal_handler(sig, self._shutdown.on_signal, sig, self.close)
-                    installed.append(sig)
-                except (NotImplementedError, RuntimeError, ValueError):  # pragma: no cover - not the main thread
-                    pass
-            try:
-                if burst:
-                    await self.run_until_empty(delayed=delayed)
-                else:
-                    await self.serve()
-            finally:
-                for sig in installed:
-                    loop.remove_signal_handler(sig)
-                # The clients of this loop were made for this run; close them with it.
-                for conn in {id(lane.queue.connection): lane.queue.connection for lane in self.lanes}.values():
-                    await conn.aclose()
+                    if burst:
+                        await self.run_until_empty(delayed=delayed)
+                    else:
+                        await self.serve(handle_signals=False)
+                finally:
+                    # The clients of this loop were made for this run; close them with it.
+                    for conn in {id(lane.queue.connection): lane.queue.connection for lane in self.lanes}.values():
+                        await self._shutdown.bounded(conn.aclose(), GOODBYE, what="close the connection")
 
         asyncio.run(main())
         return self.stats

@@ -4,12 +4,15 @@ Successes are batched per lane: jobs that finish while an earlier completion is 
 reported together, in one ``complete_many`` round trip that also claims as many successors while
 the worker accepts work (one job alone goes by ``complete(..., fetch_next=1)``). Every write is
 retried through Redis outages until it lands, its token is rejected (the lock was lost), or
-shutdown's deadline passes (stall recovery then takes the job back).
+shutdown's deadline passes (stall recovery then takes the job back). Once the handler returned,
+the job's lock is renewed for at most one lock duration while its outcome is reported (see
+:class:`~jqc.worker.lane.Held`): a report stuck longer than that lets the lock go.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
@@ -22,6 +25,7 @@ from jqc.engine.operations import ClaimResult, CompleteResult
 from jqc.errors import InvalidInputError, LockLostError
 from jqc.worker.execute import Kind, Outcome
 from jqc.worker.lane import Finished, Held, Lane
+from jqc.worker.logs import fields, iso_time
 from jqc.worker.shared import Shared
 
 __all__ = ["Settler", "Successors"]
@@ -65,6 +69,7 @@ class Settler:
         shared = self.shared
         lane, claimed, queue = held.lane, held.claimed, held.lane.queue
         held.settling = True
+        held.renew_until = shared.clock.now() + shared.options.lock
         kind = outcome.kind
         if kind is Kind.ABORTED and not held.hand_back:
             shared.tally["lost"] += 1
@@ -136,6 +141,7 @@ class Settler:
             if not await self._write(held, "complete", complete):
                 return
             shared.tally["completed"] += 1
+            self._completed(lane, [held])
             following = got[-1] if got else None
         else:
             reports: list[CompleteResult] = []
@@ -148,8 +154,14 @@ class Settler:
                 return
             report = reports[-1]
             shared.tally["completed"] += len(report.completed)
+            if shared.log.isEnabledFor(logging.DEBUG):
+                done = set(report.completed)
+                self._completed(lane, [item.held for item in batch if item.held.id in done])
             for job_id in report.lost:
                 shared.tally["lost"] += 1
+                for item in batch:
+                    if item.held.id == job_id:
+                        item.held.ctx._abandon("lock lost: its completion was rejected")
                 shared.log.warning(
                     "worker %s: complete of job %s in %s rejected: its lock was lost", shared.id, job_id, lane.name
                 )
@@ -200,29 +212,75 @@ class Settler:
             )
 
         if await self._write(held, "fail", fail):
-            shared.tally["retried" if verdict and verdict[-1] == "retry" else "failed"] += 1
+            retried = bool(verdict) and verdict[-1] == "retry"
+            shared.tally["retried" if retried else "failed"] += 1
+            self._failed(held, outcome, reason, shared.clock.now() + (delay or 0.0) if retried else None)
+
+    def _completed(self, lane: Lane, held: list[Held]) -> None:
+        """One DEBUG line per completed job."""
+        shared = self.shared
+        if not shared.log.isEnabledFor(logging.DEBUG):
+            return
+        for h in held:
+            job = h.claimed.job
+            shared.log.debug(
+                "worker %s: job %s (%s) in %s completed (attempt %d)",
+                shared.id, job.id, job.name, lane.name, h.ctx.attempt,
+                extra=fields("completed", worker=shared.id, queue=lane.name, job=job.id, job_name=job.name,
+                             attempt=h.ctx.attempt),
+            )  # fmt: skip
+
+    def _failed(self, held: Held, outcome: Outcome, reason: str, retry_at: float | None) -> None:
+        """One WARNING line per failed attempt: retried at ``retry_at``, or (None) dead-lettered."""
+        shared, lane, job = self.shared, held.lane, held.claimed.job
+        attempt, allowed = held.ctx.attempt, job.options.attempts
+        error_type = type(outcome.error).__name__ if outcome.error is not None else outcome.kind.value
+        error = str(outcome.error) if outcome.error is not None and str(outcome.error) else reason
+        facts = dict(
+            worker=shared.id, queue=lane.name, job=job.id, job_name=job.name, attempt=attempt, attempts=allowed,
+            error_type=error_type, error=error,
+        )  # fmt: skip
+        if retry_at is not None:
+            retry_in = max(0.0, retry_at - shared.clock.now())
+            shared.log.warning(
+                "worker %s: job %s (%s) in %s failed attempt %d/%d: %s: %s; retrying at %s (in %.1f s)",
+                shared.id, job.id, job.name, lane.name, attempt, allowed, error_type, error, iso_time(retry_at),
+                retry_in,
+                extra=fields("attempt_failed", **facts, retry_at=iso_time(retry_at), retry_in=round(retry_in, 3)),
+            )  # fmt: skip
+            return
+        why = {Kind.FAIL: "failed", Kind.TIMEOUT: "timeout"}.get(outcome.kind, "error")
+        shared.log.warning(
+            "worker %s: job %s (%s) in %s failed for good at attempt %d/%d: %s: %s; dead-lettered",
+            shared.id, job.id, job.name, lane.name, attempt, allowed, error_type, error,
+            extra=fields("dead_letter", **facts, reason=why),
+        )  # fmt: skip
 
     async def _write(self, held: Held, what: str, call: Callable[[], Awaitable[Any]]) -> bool:
         """Report about a held job, retrying through outages; False if the job was lost or given up."""
-        return await self._retrying(held.lane, f"job {held.id}", what, call)
+        return await self._retrying(held.lane, [held], what, call)
 
     async def _write_batch(self, lane: Lane, batch: list[Finished], call: Callable[[], Awaitable[Any]]) -> bool:
         """Report about several held jobs in one call, retrying through outages; False if given up."""
-        return await self._retrying(lane, f"jobs {', '.join(item.held.id for item in batch)}", "complete", call)
+        return await self._retrying(lane, [item.held for item in batch], "complete", call)
 
-    async def _retrying(self, lane: Lane, jobs: str, what: str, call: Callable[[], Awaitable[Any]]) -> bool:
+    async def _retrying(self, lane: Lane, held: list[Held], what: str, call: Callable[[], Awaitable[Any]]) -> bool:
         shared, lifecycle = self.shared, self.shared.lifecycle
+        jobs = f"job {held[0].id}" if len(held) == 1 else f"jobs {', '.join(h.id for h in held)}"
         while True:
             if lifecycle.killed:
                 return False
+            started = shared.clock.now()
             try:
                 await call()
             except LockLostError as exc:
                 shared.tally["lost"] += 1
+                for h in held:
+                    h.ctx._abandon(f"lock lost: {exc}")
                 shared.log.warning("worker %s: %s of %s in %s rejected: %s", shared.id, what, jobs, lane.name, exc)
                 return False
             except Exception as exc:
-                delay = shared.health.failed(f"{what} {jobs} in {lane.name}", exc)
+                delay = shared.health.failed(f"{what} {jobs} in {lane.name}", exc, since=started)
                 if lifecycle.give_up_at is not None and shared.clock.now() + delay > lifecycle.give_up_at:
                     shared.log.warning(
                         "worker %s: could not %s %s in %s before stopping; stall recovery will take it back",

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -19,15 +20,17 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class WorkerProcess:
-    """One ``python -m jqc worker ...`` subprocess, its output going to a log file."""
+    """One ``python -m jqc worker ...`` subprocess (or another ``program``), its output going to a log file."""
 
-    def __init__(self, args: list[str], log: Path, env: dict[str, str]) -> None:
+    def __init__(
+        self, args: list[str], log: Path, env: dict[str, str], *, program: Sequence[str] = ("-m", "jqc", "worker")
+    ) -> None:
         self.log = log
         self.terminated = False
         self.started = time.monotonic()
         with open(log, "ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "jqc", "worker", *args],
+                [sys.executable, *program, *args],
                 cwd=ROOT,
                 env=env,
                 stdin=subprocess.DEVNULL,
@@ -60,6 +63,19 @@ class WorkerProcess:
             self.proc.kill()
             self.proc.wait()
             raise
+
+    def signal(self, sig: signal.Signals) -> None:
+        """Send ``sig`` (if the process still runs)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+
+    def wait(self, timeout: float) -> int | None:
+        """The exit status, or None if it still runs after ``timeout`` seconds (then it is killed)."""
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return None
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
