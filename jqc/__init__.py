@@ -53,6 +53,7 @@ from jqc.errors import (
     ServerUnavailableError,
 )
 from jqc.worker import Fail, JobContext, JobControl, RateLimited, Retry, SyncJobContext, Worker, WorkerStats
+from jqc.worker.logs import JsonFormatter
 
 __all__ = [
     "AsyncQueue",
@@ -91,6 +92,7 @@ __all__ = [
     "JobNotFoundError",
     "JobOptions",
     "JobState",
+    "JsonFormatter",
     "JobStateError",
     "JqcError",
     "Keep",

@@ -59,6 +59,7 @@ class JsonFormatter(logging.Formatter):
     """One JSON object per record, on one line; jqc's fields (see the module docstring) included."""
 
     def format(self, record: logging.LogRecord) -> str:
+        """The record as one line of JSON: time, level, logger, message, its jqc fields, exception."""
         out: dict[str, Any] = {
             "time": iso_time(record.created),
             "level": record.levelname,
