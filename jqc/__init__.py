@@ -51,6 +51,13 @@ from jqc.errors import (
     ServerReadOnlyError,
     ServerRefusedError,
     ServerUnavailableError,
+    TlsCertificateError,
+    TlsCertificateExpiredError,
+    TlsClientCertificateError,
+    TlsError,
+    TlsHostnameMismatchError,
+    TlsNotOfferedError,
+    TlsRequiredError,
 )
 from jqc.worker import Fail, JobContext, JobControl, RateLimited, Retry, SyncJobContext, Worker, WorkerStats
 from jqc.worker.logs import JsonFormatter
@@ -116,6 +123,13 @@ __all__ = [
     "ServerUnavailableError",
     "SyncJobContext",
     "SystemClock",
+    "TlsCertificateError",
+    "TlsCertificateExpiredError",
+    "TlsClientCertificateError",
+    "TlsError",
+    "TlsHostnameMismatchError",
+    "TlsNotOfferedError",
+    "TlsRequiredError",
     "VirtualClock",
     "Worker",
     "WorkerInfo",

@@ -159,6 +159,39 @@ class AuthenticationFailedError(ServerRefusedError):
     """``WRONGPASS``/``NOAUTH``: the user name or password is wrong, or the server needs one."""
 
 
+class TlsError(ServerRefusedError):
+    """The TLS link to the server could not be set up, and will not be until a certificate, the
+    server's TLS settings or the URL change (either side may be the one refusing).
+
+    jqc never falls back to plain text: a ``rediss://`` URL talks TLS or fails with one of these.
+    """
+
+
+class TlsCertificateError(TlsError):
+    """The server's certificate failed verification: not signed by a CA in ``ssl_ca_certs`` (or the
+    system's store), self-signed, or otherwise invalid."""
+
+
+class TlsCertificateExpiredError(TlsCertificateError):
+    """The server's certificate has expired (or is not valid yet)."""
+
+
+class TlsHostnameMismatchError(TlsCertificateError):
+    """The server's certificate is not valid for the host name or address in the URL."""
+
+
+class TlsClientCertificateError(TlsError):
+    """The server demands a client certificate (mutual TLS) and got none, or refused the one given."""
+
+
+class TlsRequiredError(TlsError):
+    """A plain-text ``redis://`` URL points at a port where the server speaks TLS: use ``rediss://``."""
+
+
+class TlsNotOfferedError(TlsError):
+    """A ``rediss://`` URL points at a port where the server speaks plain text, not TLS."""
+
+
 class BatchError(JqcError):
     """Some calls of a batch failed; every call was sent and ran (or failed) on its own.
 

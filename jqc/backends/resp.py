@@ -22,9 +22,10 @@ import hiredis
 import redis.exceptions as rex
 
 from jqc.backends.base import Arg, Reply
-from jqc.backends.url import ServerConfig, TlsOptions, keepalive_options, parse_server_url
+from jqc.backends.tls import tls_context
+from jqc.backends.url import ServerConfig, keepalive_options, parse_server_url
 
-__all__ = ["RespClient", "tls_context"]
+__all__ = ["RespClient"]
 
 _RECV = 65536
 
@@ -38,26 +39,14 @@ def _error(reply: hiredis.ReplyError) -> rex.RedisError:
     return rex.ResponseError(text)
 
 
-def tls_context(tls: TlsOptions) -> ssl.SSLContext:
-    """The client-side TLS context for ``tls``: verification on unless ``cert_reqs`` is ``none``."""
-    context = ssl.create_default_context(cafile=tls.ca_certs)
-    if tls.cert_reqs == "none":
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    else:
-        context.verify_mode = ssl.CERT_REQUIRED if tls.cert_reqs == "required" else ssl.CERT_OPTIONAL
-        context.check_hostname = tls.check_hostname
-    if tls.certfile:
-        context.load_cert_chain(tls.certfile, tls.keyfile)
-    return context
-
-
 class RespClient:
     """One connection to one Redis server, opened lazily and reopened after a failure."""
 
-    def __init__(self, config: ServerConfig) -> None:
+    def __init__(self, config: ServerConfig, tls: ssl.SSLContext | None = None) -> None:
         self.config = config
-        self._tls = tls_context(config.tls) if config.tls is not None else None
+        if tls is None and config.tls is not None:
+            tls = tls_context(config.tls)
+        self._tls = tls
         self._sock: socket.socket | ssl.SSLSocket | None = None
         self._reader: hiredis.Reader | None = None
 
@@ -149,8 +138,10 @@ class RespClient:
             failure = exc
         except TimeoutError as exc:
             failure = rex.TimeoutError(f"Redis did not answer in time: {exc}")
+            failure.__cause__ = exc
         except OSError as exc:
             failure = rex.ConnectionError(f"lost the connection to Redis: {exc}")
+            failure.__cause__ = exc  # keeps the SSL library's reason for jqc.backends.tls
         if failure is not None:
             self.close()
             if not replies:

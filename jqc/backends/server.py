@@ -5,10 +5,17 @@ calls through redis-py's asyncio client, one pool per event loop, with a separat
 blocking reads (which wait longer than the usual read deadline allows). No client ever resends a
 command on its own after a connection error (redis-py's retries are off): a script that may have
 run is reported, never run twice behind the caller's back.
+
+Both take their TLS settings from the one :class:`~jqc.backends.url.ServerConfig` (the sync client
+shares one :class:`ssl.SSLContext`, made when the connection is opened, so a missing certificate
+file fails :func:`jqc.connect` at once). A connection that fails for a TLS reason is reported as
+the :class:`jqc.TlsError` that names it (see :mod:`jqc.backends.tls`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import ssl
 import threading
 
 import redis
@@ -21,7 +28,9 @@ from redis.retry import Retry
 from jqc.backends.base import Reply
 from jqc.backends.exchange import Answer, AsyncExchangeBackend, Command, ExchangeBackend
 from jqc.backends.resp import RespClient
+from jqc.backends.tls import classify, diagnose, tls_context
 from jqc.backends.url import ServerConfig
+from jqc.errors import JqcError
 
 __all__ = ["ServerFactory"]
 
@@ -36,25 +45,35 @@ def _address(config: ServerConfig) -> str:
 class _ThreadTransport:
     """A :class:`RespClient` per thread; closing closes every one."""
 
-    def __init__(self, config: ServerConfig) -> None:
+    def __init__(self, config: ServerConfig, tls: ssl.SSLContext | None) -> None:
         self.config = config
         self.address = _address(config)
+        self._tls = tls
         self._local = threading.local()
         self._lock = threading.Lock()
         self._clients: list[RespClient] = []
+        self._answered = False  # until the server first answers, a failure may be a TLS mismatch
 
     def client(self) -> RespClient:
         """The calling thread's client (made on first use)."""
         client: RespClient | None = getattr(self._local, "client", None)
         if client is None:
-            client = RespClient(self.config)
+            client = RespClient(self.config, self._tls)
             self._local.client = client
             with self._lock:
                 self._clients.append(client)
         return client
 
     def exchange(self, commands: list[Command]) -> list[Answer]:
-        return list(self.client().exchange(commands))
+        try:
+            answers: list[Answer] = list(self.client().exchange(commands))
+        except (RedisError, OSError) as exc:
+            found = diagnose(exc, self.config, fresh=not self._answered)
+            if found is not None:
+                raise found from exc
+            raise
+        self._answered = True
+        return answers
 
     def close(self) -> None:
         with self._lock:
@@ -85,8 +104,20 @@ class _AsyncTransport:
         self._config = config
         self._client = _async_client(config, read_timeout=True)
         self._blocker: redis.asyncio.Redis | None = None
+        self._answered = False  # as in _ThreadTransport
 
     async def exchange(self, commands: list[Command]) -> list[Answer]:
+        try:
+            answers = await self._exchange(commands)
+        except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+            found = await self._diagnosed(exc)
+            if found is None:
+                raise
+            raise found from exc
+        self._answered = True
+        return answers
+
+    async def _exchange(self, commands: list[Command]) -> list[Answer]:
         if len(commands) == 1:
             try:
                 return [await self._client.execute_command(*commands[0])]  # type: ignore[no-untyped-call]
@@ -100,10 +131,22 @@ class _AsyncTransport:
         answers: list[Answer] = await pipe.execute(raise_on_error=False)
         return answers
 
+    async def _diagnosed(self, exc: BaseException) -> JqcError | None:
+        """The TLS error behind ``exc``, if any (probing in a thread while never answered)."""
+        if self._answered:
+            return classify(exc, self._config)
+        return await asyncio.to_thread(diagnose, exc, self._config, fresh=True)
+
     async def blocking(self, command: Command, timeout: float) -> Reply:
         if self._blocker is None:
             self._blocker = _async_client(self._config, read_timeout=False)
-        reply: Reply = await self._blocker.execute_command(*command)  # type: ignore[no-untyped-call]
+        try:
+            reply: Reply = await self._blocker.execute_command(*command)  # type: ignore[no-untyped-call]
+        except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+            found = classify(exc, self._config)
+            if found is not None:
+                raise found from exc
+            raise
         return reply
 
     async def aclose(self) -> None:
@@ -120,7 +163,8 @@ class ServerFactory:
 
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
-        self._transport = _ThreadTransport(config)
+        tls = tls_context(config.tls) if config.tls is not None else None  # bad files fail here, at once
+        self._transport = _ThreadTransport(config, tls)
         self._sync = ExchangeBackend(self._transport)
         self._native: redis.Redis | None = None
         self._native_lock = threading.Lock()
