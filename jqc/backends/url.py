@@ -26,10 +26,11 @@ it passes, it is abandoned, its connection dropped, and :class:`jqc.CallTimeoutE
 from __future__ import annotations
 
 import math
+import re
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
+from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 
 from jqc.errors import InvalidUrlError
 
@@ -56,6 +57,8 @@ KEEPALIVE = {"idle": 30, "interval": 5, "count": 3}
 #: Seconds a call may take beyond its read and connect timeouts before it is abandoned.
 CALL_MARGIN = 1.0
 
+# Query options whose values are never secret (and so stay visible in a redacted URL).
+_SAFE_OPTIONS = frozenset({*DEFAULTS, "db"})
 _SECONDS = ("socket_timeout", "socket_connect_timeout", "health_check_interval")
 _FLAGS = ("socket_keepalive", "ssl_check_hostname")
 _CERT_REQS = ("required", "optional", "none")
@@ -74,18 +77,43 @@ def keepalive_options() -> dict[int, int]:
     return options
 
 
-def redact(url: str) -> str:
-    """``url`` with any password replaced by ``***``, safe to print."""
-    try:
-        parts = urlsplit(url)
-        password = parts.password
-    except ValueError:
-        return "<unparseable URL>"
-    if password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:/*")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,40}")
+_PLAIN_USER = re.compile(r"[A-Za-z0-9._~%!$&'()*+,;=-]*")
+
+
+def redact(url: object) -> str:
+    """``url`` with its credentials replaced by ``***``: safe to print and log, whatever it holds.
+
+    Whatever stands between the scheme and the *last* ``@`` counts as credentials, since a
+    password may hold unencoded ``/``, ``?``, ``#`` or ``@`` that would fool a URL parser: only a
+    plain user name before a ``:`` is kept (``redis://jobs:***@host``), anything else becomes
+    ``***``. In the query, the first item that is not one of jqc's own client options is masked
+    with everything after it (``?password=***``).
+    It never fails: a value that is not a str comes back as ``<a bytes, not a URL>`` (its type only).
+    """
+    if not isinstance(url, str):
+        return f"<a {type(url).__name__}, not a URL>"
+    match = _SCHEME.match(url)
+    head = match.group(0) if match else ""
+    rest = url[len(head) :]
+    at = rest.rfind("@")
+    if at >= 0:
+        user, colon, _ = rest[:at].partition(":")
+        shown = f"{user}:***" if colon and _PLAIN_USER.fullmatch(user) else "***"
+        rest = f"{shown}@{rest[at + 1 :]}"
+    base, question, query = rest.partition("?")
+    if question:
+        query, hash_, _ = query.partition("#")
+        items = []
+        for item in query.split("&"):
+            name, equals, _ = item.partition("=")
+            if not equals or unquote(name) not in _SAFE_OPTIONS:
+                items.append(f"{name}=***" if equals else "***")
+                break  # a secret value may itself hold "&": nothing after it is shown
+            items.append(item)
+        rest = base + "?" + "&".join(items) + (hash_ + "***" if hash_ else "")
+    return head + rest
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +129,7 @@ class TlsOptions:
 
 @dataclass(frozen=True, slots=True)
 class ServerConfig:
-    """Everything needed to reach one Redis deployment; the password never shows in a repr."""
+    """Everything needed to reach one Redis deployment; credentials never show in a repr."""
 
     scheme: str
     safe_url: str
@@ -109,7 +137,7 @@ class ServerConfig:
     port: int = 6379
     path: str | None = None
     db: int = 0
-    username: str | None = None
+    username: str | None = field(default=None, repr=False)  # (a lone user name may be a misplaced password)
     password: str | None = field(default=None, repr=False)
     tls: TlsOptions | None = None
     socket_timeout: float | None = 10.0
@@ -165,10 +193,16 @@ def _bad(url: str, what: str) -> InvalidUrlError:
     return InvalidUrlError(f"invalid Redis URL {redact(url)!r}: {what}")
 
 
-def _option(url: str, name: str, value: object) -> object:
-    """One client option, checked and converted (text from a URL query, or a Python value)."""
+def _option(url: str, name: str, value: object, *, echo: bool = True) -> object:
+    """One client option, checked and converted (text from a URL query, or a Python value).
+
+    With ``echo`` False (a query that may hold part of a password) no name or value of the query
+    is quoted in an error.
+    """
     if name not in DEFAULTS:
-        raise _bad(url, f"unknown option {name!r}; known: {', '.join(sorted(DEFAULTS))}")
+        shown = repr(name) if echo and _NAME.fullmatch(name) else "(name not shown)"
+        raise _bad(url, f"unknown option {shown}; known: {', '.join(sorted(DEFAULTS))}")
+    given = repr(value) if echo else "the value given (not shown)"
     if name in _SECONDS:
         if value is None or (isinstance(value, str) and value.lower() in ("", "none")):
             if name == "health_check_interval":
@@ -179,7 +213,7 @@ def _option(url: str, name: str, value: object) -> object:
         except ValueError:
             seconds = math.nan
         if not math.isfinite(seconds) or seconds < 0 or (seconds == 0 and name != "health_check_interval"):
-            raise _bad(url, f"{name} must be a number of seconds > 0 (or none), not {value!r}")
+            raise _bad(url, f"{name} must be a number of seconds > 0 (or none), not {given}")
         return seconds
     if name in _FLAGS:
         if isinstance(value, bool):
@@ -189,14 +223,14 @@ def _option(url: str, name: str, value: object) -> object:
             return True
         if text in ("0", "false", "no", "off"):
             return False
-        raise _bad(url, f"{name} must be true or false, not {value!r}")
+        raise _bad(url, f"{name} must be true or false, not {given}")
     if name == "ssl_cert_reqs":
         text = str(value).lower() if value is not None else "required"
         if text not in _CERT_REQS:
-            raise _bad(url, f"ssl_cert_reqs must be one of {', '.join(_CERT_REQS)}, not {value!r}")
+            raise _bad(url, f"ssl_cert_reqs must be one of {', '.join(_CERT_REQS)}, not {given}")
         return text
     if value is not None and not isinstance(value, str):
-        raise _bad(url, f"{name} must be a str, not {value!r}")
+        raise _bad(url, f"{name} must be a str, not {given}")
     return value or None
 
 
@@ -210,26 +244,35 @@ def parse_server_url(url: str | None, options: Mapping[str, object] | None = Non
     """Parse and check ``url`` and the keyword ``options`` of :func:`jqc.connect`."""
     text = url or "memory://"
     if not isinstance(text, str):
-        raise InvalidUrlError(f"a Redis URL must be a str, not {url!r}")
+        raise InvalidUrlError(f"a Redis URL must be a str, not {type(url).__name__}")
     try:
         parts = urlsplit(text)
         port_text = parts.netloc.rsplit("@", 1)[-1]
         port = parts.port
     except ValueError as exc:
-        raise _bad(text, f"the port must be a number between 1 and 65535 ({exc})") from None
+        # (never the parser's own message: it quotes the text it choked on, which may be a password)
+        what = (
+            "the host is not a valid IPv6 address"
+            if "IPv6" in str(exc)
+            else "the port must be a number between 1 and 65535"
+        )
+        raise _bad(text, f"{what} (percent-encode any / ? # @ : in a user name or password)") from None
     scheme = parts.scheme.lower()
     if scheme not in SCHEMES:
         raise InvalidUrlError(
             f"unsupported URL scheme {parts.scheme!r} in {redact(text)!r}: "
             "use redis://, rediss://, unix:// or memory://"
         )
+    if "@" in parts.fragment or (scheme != "unix" and "@" in parts.path):
+        raise _bad(text, "an '@' after the host: percent-encode any / ? # @ : in the user name or password")
+    echo = "@" not in parts.query  # an '@' there may end a password split off at an unencoded '?'
     chosen: dict[str, object] = dict(DEFAULTS)
     query_db: str | None = None
     for name, value in parse_qsl(parts.query, keep_blank_values=True):
         if name == "db":
             query_db = value
             continue
-        chosen[name] = _option(text, name, value)
+        chosen[name] = _option(text, name, value, echo=echo)
     for option, given in (options or {}).items():
         chosen[option] = _option(text, option, given)
     timeouts = {name: _seconds_value(chosen[name]) for name in _SECONDS}
@@ -241,7 +284,7 @@ def parse_server_url(url: str | None, options: Mapping[str, object] | None = Non
         client_name=_str_value(chosen["client_name"]),
     )
     if scheme == "memory":
-        return common.config(scheme, text)
+        return common.config(scheme, redact(text))
     username = unquote(parts.username) if parts.username else None
     password = unquote(parts.password) if parts.password is not None else None
     if scheme == "unix":
@@ -249,7 +292,7 @@ def parse_server_url(url: str | None, options: Mapping[str, object] | None = Non
             raise _bad(text, "a unix:// URL needs the socket's path (unix:///run/redis.sock)")
         db = _db(text, query_db) if query_db is not None else 0
         return common.config(
-            scheme, redact(text), path=unquote(parts.path), db=db, username=username, password=password
+            scheme, _shown(parts, password), path=unquote(parts.path), db=db, username=username, password=password
         )
     host = parts.hostname
     if not host:
@@ -274,8 +317,30 @@ def parse_server_url(url: str | None, options: Mapping[str, object] | None = Non
     elif any(chosen[name] != DEFAULTS[name] for name in DEFAULTS if name.startswith("ssl_")):
         raise _bad(text, "TLS options need a rediss:// URL")
     return common.config(
-        scheme, redact(text), host=host, port=port or 6379, db=db, username=username, password=password, tls=tls
+        scheme,
+        _shown(parts, password),
+        host=host,
+        port=port or 6379,
+        db=db,
+        username=username,
+        password=password,
+        tls=tls,
     )
+
+
+def _shown(parts: SplitResult, password: str | None) -> str:
+    """The URL of a checked configuration for display: rebuilt from its parts, password never included.
+
+    Every query option of a checked URL is one of jqc's own (none secret), so the query stays.
+    """
+    netloc = parts.netloc
+    auth = ""
+    if "@" in netloc:
+        userinfo, netloc = netloc.rsplit("@", 1)
+        user = userinfo.split(":", 1)[0]
+        auth = f"{user}:***@" if password is not None and _PLAIN_USER.fullmatch(user) else "***@"
+    query = f"?{parts.query}" if parts.query else ""
+    return f"{parts.scheme}://{auth}{netloc}{parts.path}{query}"
 
 
 def _seconds_value(value: object) -> float | None:
