@@ -152,7 +152,18 @@ class OutOfMemoryError(ServerRefusedError):
 
 
 class PermissionDeniedError(ServerRefusedError):
-    """``NOPERM``: the Redis user's ACL refused the call before anything ran (see ``jqc acl``)."""
+    """``NOPERM``: the Redis user's ACL refused the call before anything ran (see ``jqc acl``).
+
+    The message names what the user lacks: the jqc operation and its ``evalsha|<sha>`` rule, the
+    key pattern of the operation's keys, or a plain command and its key.
+    """
+
+    #: The command Redis refused (lower case, ``"evalsha"`` for a jqc operation), if it named one.
+    command: str | None = None
+    #: True when Redis refused access to a key (its message does not say which).
+    key_refused: bool = False
+    #: The jqc operation (script name) or plain command refused, once the executor named it.
+    operation: str | None = None
 
 
 class AuthenticationFailedError(ServerRefusedError):

@@ -8,6 +8,8 @@ the text so each refusal becomes the same jqc error on every backend.
 
 from __future__ import annotations
 
+import re
+
 import redis.exceptions as rex
 
 from jqc.errors import (
@@ -81,6 +83,17 @@ def _code_of(exc: BaseException, text: str) -> str | None:
     return None
 
 
+_DENIED_COMMAND = re.compile(r"permissions to run the '([^']+)' command")
+
+
+def _what_was_denied(error: PermissionDeniedError, text: str) -> None:
+    """Record on ``error`` what Redis's NOPERM text says was refused: a command, or a key."""
+    found = _DENIED_COMMAND.search(text)
+    if found:
+        error.command = found.group(1).lower()
+    error.key_refused = "access one of the keys" in text or "access a key" in text or "can't access" in text
+
+
 def translate_reply_error(text: str) -> JqcError:
     """The jqc error for a server's error reply ``text`` (code word included)."""
     return translate(rex.ResponseError(text))
@@ -110,7 +123,10 @@ def translate(exc: BaseException) -> JqcError:
         if code is not None:
             cls, meaning = _BY_CODE[code]
             shown = text if text.upper().startswith(code) else f"{code} {text}"
-            return cls(f"{meaning}: {shown}")
+            error = cls(f"{meaning}: {shown}")
+            if isinstance(error, PermissionDeniedError):
+                _what_was_denied(error, text)
+            return error
         if "DB index is out of range" in text or "invalid DB index" in text:
             return InvalidInputError(f"the URL's database number is out of the server's range: {text}")
         return ScriptReplyError(f"Redis refused the call (jqc version mismatch, foreign data or a bug): {text}")

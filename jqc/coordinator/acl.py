@@ -55,7 +55,8 @@ class Role(enum.StrEnum):
     """Who uses a queue, and for what."""
 
     PRODUCER = "producer"  # add jobs, read a job back
-    WORKER = "worker"  # claim, renew, report progress and outcomes, recover stalled jobs, heartbeat
+    WORKER = "worker"  # claim, renew, report progress and outcomes, recover stalled jobs, heartbeat,
+    # wait on the event stream, count jobs (what `jqc worker` does, checked end to end in tests/security)
     OBSERVER = "observer"  # read counts, metrics, listings, events; store health checks
     COORDINATOR = "coordinator"  # autoscale, health, metrics: read counts, metrics, the worker registry;
     # write health checks, the coordinator lock and the published target; never touch a job
@@ -68,7 +69,7 @@ _SNAPSHOT_READS = ("lindex", "zrange", "zrangebyscore", "zscore", "zcount", "zca
 _READS = ("hgetall", "hmget", "lrange", "lindex", "zrange", "zrangebyscore", "zscore", "zcount", "zcard", "exists")
 _PLAIN: dict[Role, tuple[str, ...]] = {
     Role.PRODUCER: ("hgetall",),  # get_job
-    Role.WORKER: ("hgetall", "lrange"),  # get_job, job_logs
+    Role.WORKER: ("hgetall", "lrange", "xrevrange", "xread"),  # get_job, job_logs; an idle worker waits on events
     Role.OBSERVER: (*_READS, "xread", "xrevrange", "hset", "info"),  # snapshots, events, health records
     Role.COORDINATOR: (*_SNAPSHOT_READS, "hgetall", "hset"),  # snapshots, health and decision records
     Role.ADMIN: (*_READS, "xread", "xrevrange", "hset", "info", "scan", "del"),  # obliterate's sweep
@@ -76,7 +77,10 @@ _PLAIN: dict[Role, tuple[str, ...]] = {
 # Every role may say who it is and keep its connection alive, and load the scripts it may run.
 _ALWAYS = ("ping", "acl|whoami", "script|load")
 
-_WORKER_SCRIPTS = ("claim", "complete", "fail", "extend", "progress", "log", "release", "recover", "heartbeat", "lease")
+_WORKER_SCRIPTS = (
+    "claim", "complete", "complete_many", "fail", "extend", "progress", "log", "release", "recover", "heartbeat",
+    "lease", "counts",  # counts: the periodic summary line, and a burst run's "is everything done?"
+)  # fmt: skip
 _SCRIPTS: dict[Role, tuple[str, ...] | None] = {
     Role.PRODUCER: ("add",),
     Role.WORKER: _WORKER_SCRIPTS,

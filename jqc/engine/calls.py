@@ -9,6 +9,10 @@ every backend answers in one shape (raw RESP2 replies, typed jqc errors).
 A :class:`Batch` runs several scripts in one round trip. Its semantics are the backends' (see
 :mod:`jqc.backends.base`): every call is sent and runs on its own; if any failed, the executor
 raises :class:`jqc.BatchError` after parsing the others, with every call's result or error in it.
+
+A :class:`jqc.PermissionDeniedError` (an ACL refusal) leaves the executor naming what was refused:
+the jqc operation and the ``evalsha|<sha>`` rule it needs, or the key pattern of its declared
+keys, or the plain command and its key, since Redis's own message names neither.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from typing import Any, Generic, TypeAlias, TypeVar
 from jqc.backends.base import Arg, AsyncBackend, Outcome, Reply, ScriptInvocation, SyncBackend
 from jqc.engine.codes import Code, raise_for
 from jqc.engine.scripts import scripts
-from jqc.errors import BatchError, JqcError, ScriptReplyError
+from jqc.errors import BatchError, JqcError, PermissionDeniedError, ScriptReplyError
 
 __all__ = [
     "Arg",
@@ -114,6 +118,55 @@ def _parsed(call: ScriptCall[T] | CommandCall[T], reply: Reply) -> T:
         raise ScriptReplyError(f"unexpected reply to {what}: {reply!r:.200} ({type(exc).__name__}: {exc})") from exc
 
 
+def _key_pattern(key: str) -> str:
+    """The queue-wide pattern a key falls under (``jqc:{photos}:meta`` -> ``jqc:{photos}:*``)."""
+    end = key.find("}")
+    return key[: end + 1] + ":*" if "{" in key and end > 0 else key
+
+
+def _keys_text(keys: Sequence[str]) -> str:
+    shown = ", ".join(keys[:4]) + (f" and {len(keys) - 4} more" if len(keys) > 4 else "")
+    patterns = sorted({_key_pattern(k) for k in keys})
+    return f"key pattern {' '.join(patterns)} (keys {shown})"
+
+
+def _denied(call: ScriptCall[Any] | CommandCall[Any], exc: PermissionDeniedError) -> PermissionDeniedError:
+    """``exc`` with what was refused named: the jqc operation and its script, or the command and its
+    key (Redis says only "no permissions to run the 'evalsha' command" or "... one of the keys").
+
+    It goes by what the backend recorded on ``exc`` (:attr:`~jqc.PermissionDeniedError.command`,
+    :attr:`~jqc.PermissionDeniedError.key_refused`), never by the error's text.
+    """
+    if isinstance(call, ScriptCall):
+        operation = call.script
+        what = f"jqc's {call.script!r} operation"
+        if exc.key_refused:
+            missing = f"access to {_keys_text(call.keys)}" if call.keys else "access to its keys"
+        elif exc.command == "evalsha":
+            missing = f"the command evalsha|{scripts()[call.script].sha}"
+        elif exc.command:  # refused inside the script
+            missing = f"the command {exc.command} (which the script calls)"
+        else:
+            missing = "a permission the script needs"
+    else:
+        operation = str(call.args[0]).lower()
+        key = str(call.args[1]) if len(call.args) > 1 else ""
+        what = f"the command {operation.upper()}" + (f" on {key}" if key else "")
+        if exc.key_refused and key:
+            missing = f"access to key {key} (key pattern {_key_pattern(key)})"
+        else:
+            missing = f"the command {exc.command or operation}"
+    named = PermissionDeniedError(f"the Redis user may not run {what}: it lacks {missing} ({exc})")
+    named.command, named.key_refused, named.operation = exc.command, exc.key_refused, operation
+    return named
+
+
+def _named(call: ScriptCall[Any] | CommandCall[Any], exc: JqcError) -> JqcError:
+    if isinstance(exc, PermissionDeniedError) and exc.operation is None:
+        return _denied(call, exc)
+    return exc
+
+
 def _parse_batch(calls: Sequence[ScriptCall[Any]], outcomes: list[Outcome]) -> list[Any]:
     """Parse every outcome of a batch; raise :class:`BatchError` if any call (or its parse) failed."""
     results: list[Any] = []
@@ -121,7 +174,7 @@ def _parse_batch(calls: Sequence[ScriptCall[Any]], outcomes: list[Outcome]) -> l
     for i, (call, outcome) in enumerate(zip(calls, outcomes, strict=True)):
         try:
             if isinstance(outcome, JqcError):
-                raise outcome
+                raise _named(call, outcome)
             results.append(_parsed(call, outcome))
         except JqcError as exc:
             errors[i] = exc
@@ -137,19 +190,29 @@ def _parse_batch(calls: Sequence[ScriptCall[Any]], outcomes: list[Outcome]) -> l
 
 
 def _send_sync(backend: SyncBackend, call: ScriptCall[T] | CommandCall[T]) -> T:
-    if isinstance(call, ScriptCall):
-        inv = call.invocation()
-        return _parsed(call, backend.run_script(inv.script, inv.keys, inv.args))
-    return _parsed(call, backend.run_command(*call.args))
+    try:
+        if isinstance(call, ScriptCall):
+            inv = call.invocation()
+            reply = backend.run_script(inv.script, inv.keys, inv.args)
+        else:
+            reply = backend.run_command(*call.args)
+    except PermissionDeniedError as exc:
+        raise _named(call, exc) from exc
+    return _parsed(call, reply)
 
 
 async def _send_async(backend: AsyncBackend, call: ScriptCall[T] | CommandCall[T]) -> T:
-    if isinstance(call, ScriptCall):
-        inv = call.invocation()
-        return _parsed(call, await backend.run_script(inv.script, inv.keys, inv.args))
-    if call.block is not None:
-        return _parsed(call, await backend.run_blocking(*call.args, timeout=call.block))
-    return _parsed(call, await backend.run_command(*call.args))
+    try:
+        if isinstance(call, ScriptCall):
+            inv = call.invocation()
+            reply = await backend.run_script(inv.script, inv.keys, inv.args)
+        elif call.block is not None:
+            reply = await backend.run_blocking(*call.args, timeout=call.block)
+        else:
+            reply = await backend.run_command(*call.args)
+    except PermissionDeniedError as exc:
+        raise _named(call, exc) from exc
+    return _parsed(call, reply)
 
 
 def run_sync(backend: SyncBackend, step: Step[T]) -> T:
