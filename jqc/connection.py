@@ -10,6 +10,7 @@ from jqc's code, and are never logged (:attr:`Connection.safe_url`).
 from __future__ import annotations
 
 import asyncio
+import re
 import weakref
 from collections.abc import Callable
 from typing import Any, Self
@@ -25,9 +26,17 @@ from jqc.errors import InvalidOptionError
 __all__ = ["Connection", "connect", "redact"]
 
 
+# Braces would move the hash tag; glob characters would make SCAN patterns built from the prefix
+# (queue discovery, obliterate's sweep) match other prefixes' keys; control characters have no place.
+_BAD_PREFIX = re.compile(r"[{}*?\[\]\\\x00-\x1f\x7f]")
+
+
 def _check_prefix(prefix: object) -> str:
-    if not isinstance(prefix, str) or not prefix or "{" in prefix or "}" in prefix:
-        raise InvalidOptionError(f"prefix must be a non-empty str without braces, not {prefix!r}")
+    if not isinstance(prefix, str) or not prefix or len(prefix) > 100 or _BAD_PREFIX.search(prefix):
+        raise InvalidOptionError(
+            f"prefix must be a non-empty str of at most 100 characters without braces, glob characters "
+            f"(* ? [ ] \\) or control characters, not {prefix!r}"
+        )
     return prefix
 
 
