@@ -88,8 +88,10 @@ def redact(url: object) -> str:
     Whatever stands between the scheme and the *last* ``@`` counts as credentials, since a
     password may hold unencoded ``/``, ``?``, ``#`` or ``@`` that would fool a URL parser: only a
     plain user name before a ``:`` is kept (``redis://jobs:***@host``), anything else becomes
-    ``***``. In the query, the first item that is not one of jqc's own client options is masked
-    with everything after it (``?password=***``).
+    ``***``; when a ``?`` or ``#`` comes before that ``@``, nothing after the scheme is shown. In
+    the query, the first item that is not one of jqc's own client options is masked with
+    everything after it (``?password=***``). (A URL that parsed is shown by its checked parts
+    instead: see :attr:`ServerConfig.safe_url`.)
     It never fails: a value that is not a str comes back as ``<a bytes, not a URL>`` (its type only).
     """
     if not isinstance(url, str):
@@ -98,6 +100,8 @@ def redact(url: object) -> str:
     head = match.group(0) if match else ""
     rest = url[len(head) :]
     at = rest.rfind("@")
+    if at >= 0 and ("?" in rest[:at] or "#" in rest[:at]):
+        return head + "***"  # an '@' in a query or fragment, or a password holding '?': trust nothing
     if at >= 0:
         user, colon, _ = rest[:at].partition(":")
         shown = f"{user}:***" if colon and _PLAIN_USER.fullmatch(user) else "***"
@@ -263,8 +267,8 @@ def parse_server_url(url: str | None, options: Mapping[str, object] | None = Non
             f"unsupported URL scheme {parts.scheme!r} in {redact(text)!r}: "
             "use redis://, rediss://, unix:// or memory://"
         )
-    if "@" in parts.fragment or (scheme != "unix" and "@" in parts.path):
-        raise _bad(text, "an '@' after the host: percent-encode any / ? # @ : in the user name or password")
+    if "@" in parts.fragment or "@" in parts.path:
+        raise _bad(text, "an '@' after the host: percent-encode (%40) any / ? # @ : in a user name, password or path")
     echo = "@" not in parts.query  # an '@' there may end a password split off at an unencoded '?'
     chosen: dict[str, object] = dict(DEFAULTS)
     query_db: str | None = None

@@ -113,7 +113,7 @@ def cmd_health(args: argparse.Namespace, conn: jqc.Connection, out: TextIO) -> i
 
 def cmd_doctor(args: argparse.Namespace, conn: jqc.Connection, out: TextIO) -> int:
     """Check the Redis server and the connected user; exit 1 on any failure (or warning with --strict)."""
-    report = doctor.run(conn)
+    report = doctor.run(conn, role=args.role, queue=args.queue)
     if args.json:
         out.write(json.dumps(report.to_dict(), indent=2) + "\n")
     else:
@@ -224,6 +224,11 @@ def add_parsers(subparsers: Subparsers) -> None:
 
     p = subparsers.add_parser("doctor", help="check the Redis server and what the connected user may do")
     p.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
+    p.add_argument(
+        "--role", choices=[r.value for r in acl.Role], default=None,
+        help="what the connected user is for: warn about rights beyond it (default: the closest role)",
+    )  # fmt: skip
+    p.add_argument("--queue", default=None, help="the queue the role is for (default: read from the user's keys)")
     add_json(p)
     add_url(p)
     p.set_defaults(handler=cmd_doctor)

@@ -10,8 +10,11 @@ Checks, each a :class:`Finding` graded ok / info / warn / fail:
 - persistence: AOF on/off and its last write, the RDB snapshot schedule (``CONFIG GET save``,
   when the user may read it) and the last snapshot's status; warn when neither is on, since a
   restart then loses every job;
+- the link (TLS on, certificate and host name verified: see :mod:`~jqc.coordinator.doctor_security`),
+  and whether the ``default`` user serves connections without a password;
 - the user: ``ACL WHOAMI``, its rules when ``ACL GETUSER`` is allowed (warn for an unrestricted
-  user), and, for every jqc operation, whether it may run it. That probe sends
+  user), for every jqc operation whether it may run it, and whether it has more rights (operations,
+  commands, key patterns) than its role needs. That probe sends
   ``EVALSHA <sha> 99`` with no keys: Redis checks permission first and then refuses the call for
   its key count, so the script never runs and nothing changes.
 
@@ -21,7 +24,6 @@ server checks are replaced by one finding that says so; the doctor never fails b
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +31,10 @@ from typing import Any
 import redis.exceptions as rex
 
 from jqc.connection import Connection
+from jqc.coordinator import acl
+from jqc.coordinator import doctor_security as security
+from jqc.coordinator.findings import Finding, Level
+from jqc.engine.keys import validate_queue_name
 from jqc.engine.scripts import scripts
 from jqc.errors import BackendError
 
@@ -55,26 +61,6 @@ OPERATIONS = {
     "purge": "purge dead letters",
     "obliterate": "obliterate queues",
 }
-
-
-class Level(enum.StrEnum):
-    OK = "ok"
-    INFO = "info"
-    WARN = "warn"
-    FAIL = "fail"
-
-    @property
-    def rank(self) -> int:
-        return {"ok": 0, "info": 0, "warn": 1, "fail": 2}[self.value]
-
-
-@dataclass(frozen=True, slots=True)
-class Finding:
-    """One check's outcome."""
-
-    check: str
-    level: Level
-    message: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,14 +226,23 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _user_findings(client: Any) -> list[Finding]:
+@dataclass
+class _User:
+    """Who the connection is, its rules (None: not readable), and the operations it may run."""
+
+    name: str | None = None
+    rules: dict[str, Any] | None = None
+    allowed: tuple[str, ...] = ()
+
+
+def _user_findings(client: Any, me: _User) -> list[Finding]:
     out: list[Finding] = []
     try:
-        user = str(client.execute_command("ACL", "WHOAMI"))
+        user = me.name = str(client.execute_command("ACL", "WHOAMI"))
     except rex.ResponseError as exc:
         return [Finding("user", Level.INFO, f"ACL WHOAMI refused ({exc}); cannot tell who is connected")]
     try:
-        rules = _getuser(client.execute_command("ACL", "GETUSER", user))
+        rules = me.rules = _getuser(client.execute_command("ACL", "GETUSER", user))
     except rex.ResponseError:
         out.append(Finding("user", Level.OK, f"{user} (may not read its own rules: expected for a restricted user)"))
     else:
@@ -261,19 +256,21 @@ def _user_findings(client: Any) -> list[Finding]:
             out.append(Finding("user", Level.WARN, text))
         elif "nopass" not in flags:
             out.append(Finding("user", Level.OK, f"{user}: commands {commands or '-'}; keys {keys or '-'}"))
-    allowed, denied = [], []
+    allowed, denied, names = [], [], []
     for name, script in scripts().items():
         label = OPERATIONS.get(name)
-        if label is None:
-            continue
         try:
             client.execute_command("EVALSHA", script.sha, 99)
         except rex.NoPermissionError:
-            denied.append(label)
+            if label is not None:
+                denied.append(label)
+            continue
         except rex.ResponseError:
-            allowed.append(label)  # permitted: refused only for its (deliberately wrong) key count
-        else:  # pragma: no cover - a server that runs a script with too few keys
+            pass  # permitted: refused only for its (deliberately wrong) key count
+        names.append(name)
+        if label is not None:
             allowed.append(label)
+    me.allowed = tuple(names)
     if allowed:
         out.append(Finding("operations", Level.INFO, "may " + ", ".join(allowed)))
     if denied:
@@ -313,8 +310,16 @@ def _config(client: Any) -> dict[str, str] | None:
     return out
 
 
-def run(connection: Connection) -> DoctorReport:
-    """Run every check against ``connection``; never raises for a server that answers."""
+def run(connection: Connection, *, role: str | None = None, queue: str | None = None) -> DoctorReport:
+    """Run every check against ``connection``; never raises for a server that answers.
+
+    ``role`` (and ``queue``) say what the connected user is for, so the doctor can tell whether
+    it has more rights than that role needs; without them it compares with the closest role.
+    """
+    if role is not None:
+        acl.rules(role, queue, connection.prefix)  # a bad role or queue name raises here, before any I/O
+    elif queue is not None:
+        validate_queue_name(queue)
     findings: list[Finding] = []
     try:
         client = connection.sync_client()
@@ -338,5 +343,22 @@ def run(connection: Connection) -> DoctorReport:
         findings.append(Finding("server", Level.INFO, "the server has no INFO command: server checks skipped"))
     elif info:
         findings += evaluate_info(info, _config(client))
-    findings += _user_findings(client)
+    config = getattr(connection.factory, "config", None)
+    findings += security.tls_findings(config)
+    me = _User()
+    user_findings = _user_findings(client, me)
+    if me.name != "default" and security.default_user_open(config):  # (as default, "user" says it)
+        text = (
+            "the default user needs no password: anyone who reaches the port has its rights "
+            "(ACL SETUSER default off, or give it a password)"
+        )
+        findings.append(Finding("default user", Level.WARN, text))
+    findings += user_findings
+    if me.name is not None:
+        chosen = role or security.infer_role(me.allowed)
+        confined = chosen is not None and "scan" not in acl.rules(chosen, queue).commands
+        probed = security.probe_rights(client, connection.prefix, confined=confined)
+        findings += security.excess_findings(
+            me.name, me.rules, me.allowed, prefix=connection.prefix, role=role, queue=queue, probed=probed
+        )
     return DoctorReport(connection.safe_url, False, tuple(findings))

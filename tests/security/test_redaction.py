@@ -38,21 +38,28 @@ shapes = st.sampled_from(
 )
 
 
-def hidden(text: str) -> bool:
-    return not any(marker in text for marker in MARKERS)
+def hidden(text: str, shown: str = "") -> bool:
+    return not any(marker in text for marker in MARKERS if marker not in shown)
 
 
-@settings(max_examples=150)
+@settings(max_examples=150, deadline=None)
 @given(password=passwords, shape=shapes, encode=st.booleans())
 def test_no_fragment_of_a_password_survives(password: str, shape: str, encode: bool) -> None:
     url = shape.format(pw=quote(password, safe="") if encode else password)
-    assert hidden(redact(url)), redact(url)
+    if shape.startswith("redis://{pw}@") and not encode and ":" in password:
+        # "redis://a:b@host" is user a, password b by the URL's own rules: a user name is shown
+        user = password.split(":", 1)[0]
+        password = password[len(user) :]
+        shown = user if "/" not in user and "?" not in user and "#" not in user else ""
+    else:
+        shown = ""
+    assert hidden(redact(url), shown), redact(url)
     try:
         config = parse_server_url(url)
     except jqc.InvalidUrlError as exc:
-        assert hidden(str(exc)) and hidden(repr(exc)), str(exc)
+        assert hidden(str(exc), shown) and hidden(repr(exc), shown), str(exc)
     else:
-        assert hidden(config.safe_url) and hidden(repr(config)), config.safe_url
+        assert hidden(config.safe_url, shown) and hidden(repr(config), shown), repr(config)
 
 
 def test_redacted_urls_stay_readable() -> None:

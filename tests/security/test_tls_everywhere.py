@@ -5,6 +5,7 @@ here against the server that demands a client certificate."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import subprocess
 import sys
@@ -67,6 +68,13 @@ def test_the_cli_inspects_queues_over_mutual_tls(conn: jqc.Connection, url: str)
     for argv in (["stats"], ["jobs", "photos", "--state", "waiting"], ["workers", "photos"], ["health", "photos"]):
         out = io.StringIO()
         assert main([*argv, "--url", url], out=out) == 0, argv
+    out = io.StringIO()
+    main(["doctor", "--url", url, "--json"], out=out)
+    tls = [f for f in json.loads(out.getvalue())["findings"] if f["check"] == "tls"]
+    assert (
+        tls == [{"check": "tls", "level": "ok", "message": tls[0]["message"]}]
+        and "client certificate" in tls[0]["message"]
+    )
 
 
 def test_the_coordinator_and_the_exporter_work_over_mutual_tls(conn: jqc.Connection) -> None:
