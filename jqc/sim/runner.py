@@ -10,8 +10,9 @@ and clock jumps change only what that worker stamps.
 state it works on: the network (:mod:`~jqc.sim.network`), the producer (:mod:`~jqc.sim.producer`),
 the pool (:mod:`~jqc.sim.pool`), claiming (:mod:`~jqc.sim.dispatch`), running jobs
 (:mod:`~jqc.sim.attempts`), stall checks (:mod:`~jqc.sim.recovery`), faults
-(:mod:`~jqc.sim.inject`) and policy ticks (:mod:`~jqc.sim.scaler`). It runs the loop, decides when
-faults heal and the liveness clock starts, and checks the final state.
+(:mod:`~jqc.sim.inject`, hung calls in :mod:`~jqc.sim.hang`) and policy ticks
+(:mod:`~jqc.sim.scaler`). It runs the loop, decides when faults heal and the liveness clock
+starts, and checks the final state.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from jqc.sim.checkers import Checker, JobRecord
 from jqc.sim.config import SimConfig
 from jqc.sim.dispatch import Dispatcher
 from jqc.sim.events import EventLog, EventQueue, Journal
+from jqc.sim.hang import HungCalls
 from jqc.sim.inject import FaultInjector
 from jqc.sim.network import Network
 from jqc.sim.pool import Pool
@@ -114,8 +116,9 @@ class Simulator:
             pool,
             start=lambda w, ex: self.attempts.start(w, ex),
         )
+        self.hung = hung = HungCalls(cfg, q, journal, checker, faults, network, ops)
         self.injector = injector = FaultInjector(
-            cfg, q, journal, model, slots, faults, network, ops, pool, dispatch, rand, configure=self._configure
+            cfg, q, journal, model, slots, faults, network, ops, pool, dispatch, hung, rand, configure=self._configure
         )
         self.attempts = Attempts(
             cfg,
@@ -131,6 +134,7 @@ class Simulator:
             pool,
             dispatch,
             injector,
+            hung,
             rand,
             scaling=self.scaling,
         )
@@ -267,6 +271,7 @@ class Simulator:
     def _finish_run(self, wall: float) -> Report:
         ck, model, averages = self.checker, self.model, self.averages
         averages.advance(self.q.now)
+        self.hung.finish()
         final = ck.total_queue(model.jobs.values(), self._containers(), keep_completed=self.cfg.keep_completed)
         if self.faults.healed and (not model.unfinished or self.q.now >= self.deadline):
             ck.liveness(model.jobs.values(), self.liveness_bound or 0.0)
