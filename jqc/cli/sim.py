@@ -4,6 +4,10 @@
         --service lognormal:mean=30,sigma=0.5 --faults crash=0.001,pause=0.0005 --seed 42 \\
         [--url URL] [--policy fixed|hpa|slo] [--json PATH] [--self-check]
 
+On a terminal, a progress bar on stderr shows virtual time and jobs done while it runs (not with
+``--quiet``, nor when stderr is piped; see :mod:`jqc.cli.progress`). ``--json -`` prints the JSON
+report on stdout instead of the text one.
+
 Exit status: 0 when every invariant held (and, with ``--self-check``, both runs gave the same
 event log), 1 otherwise, 2 for bad arguments.
 """
@@ -11,6 +15,7 @@ event log), 1 otherwise, 2 for bad arguments.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from typing import TextIO
@@ -22,6 +27,7 @@ from jqc.sim.specs import parse_arrival, parse_job_class, parse_service
 from jqc.sim.workload import JobClass
 
 from .arguments import Subparsers
+from .progress import sim_bar
 from .validators import rate_limit
 
 __all__ = ["add_parser", "build_config", "run_sim"]
@@ -34,7 +40,7 @@ ARRIVAL_HELP = (
 SERVICE_HELP = "fixed:S | exp:mean=S | lognormal:mean=S,sigma=X | list:FILE"
 MIX_HELP = "NAME:weight=W,priority=P,delay=S,attempts=N,backoff=S,transient=P,permanent=P (repeat for more classes)"
 FAULTS_HELP = (
-    "crash=P,pause=P,partition=P,jump=P,error=P (per attempt), skew=P (per worker), slow=R,restart=R "
+    "crash=P,pause=P,partition=P,jump=P,error=P,hang=P (per attempt), skew=P (per worker), slow=R,restart=R "
     "(per virtual second), and scheduled kind@time[/slot][:duration=S][:by=S][:persist=0]"
 )
 
@@ -89,10 +95,14 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     run.add_argument("--liveness-bound", type=float, help="seconds after healing by which every job must finish")
     run.add_argument("--max-time", type=float, help="hard stop, virtual seconds")
     run.add_argument("--no-keep-completed", action="store_true", help="delete completed jobs (saves memory)")
-    run.add_argument("--json", dest="json_path", metavar="PATH", help="write the report as JSON")
+    run.add_argument(
+        "--json", dest="json_path", metavar="PATH", help="write the report as JSON (-: on stdout, instead of the text)"
+    )
     run.add_argument("--log", dest="log_path", metavar="PATH", help="write the full event log")
     run.add_argument("--self-check", action="store_true", help="run the seed twice and compare the event logs")
-    run.add_argument("--quiet", action="store_true", help="print only the verdict line")
+    run.add_argument(
+        "--quiet", action="store_true", help="print only the verdict line, and no progress bar (shown on a terminal)"
+    )
     p.set_defaults(handler=cmd_sim, owns_connection=True)
     return p
 
@@ -146,21 +156,28 @@ def run_sim(args: argparse.Namespace) -> int:
     except (ValueError, TypeError) as exc:
         print(f"jqc sim: {exc}", file=sys.stderr)
         return 2
-    sim = Simulator(config, keep_log=bool(args.log_path))
-    report = sim.run()
+    json_out = args.json_path == "-"
+    with sim_bar(sys.stderr, enabled=not (args.quiet or json_out)) as bar:
+        sim = Simulator(
+            config, keep_log=bool(args.log_path), on_progress=bar.follow(f"seed {config.seed}") if bar else None
+        )
+        report = sim.run()
+        if args.self_check:
+            again = Simulator(config, on_progress=bar.follow("self-check") if bar else None).run()
+            report.self_check = {
+                "first": report.event_log_sha256,
+                "second": again.event_log_sha256,
+                "equal": again.event_log_sha256 == report.event_log_sha256,
+            }
     if args.log_path and sim.log.lines is not None:
         with open(args.log_path, "w", encoding="utf-8") as fh:
             fh.write("\n".join(sim.log.lines) + "\n")
-    if args.self_check:
-        again = Simulator(config).run()
-        report.self_check = {
-            "first": report.event_log_sha256,
-            "second": again.event_log_sha256,
-            "equal": again.event_log_sha256 == report.event_log_sha256,
-        }
-    if args.json_path:
+    if args.json_path and not json_out:
         report.dump(args.json_path)
-    if args.quiet:
+    if json_out:
+        json.dump(report.to_json(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    elif args.quiet:
         verdict = "ok" if report.ok else f"FAILED ({report.violations} violations)"
         print(f"jqc sim seed {report.seed}: {verdict}  sha256 {report.event_log_sha256}")
     else:

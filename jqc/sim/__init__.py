@@ -10,14 +10,16 @@ What a run is made of: :mod:`~jqc.sim.config` (:class:`SimConfig`), :mod:`~jqc.s
 :mod:`~jqc.sim.faults` (fault rates and schedules). How it runs: :mod:`~jqc.sim.runner` (the
 :class:`Simulator` and its loop) over the state of :mod:`~jqc.sim.state`, with its parts
 :mod:`~jqc.sim.network`, :mod:`~jqc.sim.producer`, :mod:`~jqc.sim.pool`, :mod:`~jqc.sim.dispatch`,
-:mod:`~jqc.sim.attempts`, :mod:`~jqc.sim.recovery`, :mod:`~jqc.sim.inject` and
-:mod:`~jqc.sim.scaler`. What it checks and says: :mod:`~jqc.sim.checkers` (the model and the
-invariants), :mod:`~jqc.sim.report`. On top: :mod:`~jqc.sim.planning` (capacity planning) and
-:mod:`jqc.cli.sim` (``jqc sim``). Scaling policies and queueing theory are :mod:`jqc.scaling`'s.
+:mod:`~jqc.sim.attempts`, :mod:`~jqc.sim.recovery`, :mod:`~jqc.sim.inject`, :mod:`~jqc.sim.hang`
+and :mod:`~jqc.sim.scaler`. What it checks and says: :mod:`~jqc.sim.checkers` (the model and the
+invariants), :mod:`~jqc.sim.report`, and :mod:`~jqc.sim.progress` (what a progress display is
+handed, as it goes). On top: :mod:`~jqc.sim.planning` (capacity planning) and :mod:`jqc.cli.sim`
+(``jqc sim``). Scaling policies and queueing theory are :mod:`jqc.scaling`'s.
 """
 
 from jqc.sim.config import SimConfig
 from jqc.sim.faults import FaultConfig, ScheduledFault, parse_faults
+from jqc.sim.progress import SimProgress
 from jqc.sim.report import Report
 from jqc.sim.runner import Simulator, run
 from jqc.sim.specs import parse_arrival, parse_job_class, parse_service
@@ -48,6 +50,7 @@ __all__ = [
     "Report",
     "ScheduledFault",
     "SimConfig",
+    "SimProgress",
     "Simulator",
     "Step",
     "parse_arrival",

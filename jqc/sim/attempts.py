@@ -1,7 +1,8 @@
 """Running a job: one attempt from the claim to its report, with heartbeats and releases.
 
 A busy worker draws the attempt's run time and outcome, and the faults that hit it; it renews its
-lock every heartbeat until it starts reporting; it reports ``complete`` (fetching the next job
+lock every heartbeat until it starts reporting (a hung report keeps renewing it for a while, see
+:mod:`~jqc.sim.hang`); it reports ``complete`` (fetching the next job
 unless it drains) or ``fail`` (with the job's backoff). Every write about a held job is checked
 against the model's current token (``token_fencing``). A draining worker whose job outlives the
 drain grace releases it.
@@ -19,6 +20,7 @@ from jqc.sim.config import SimConfig
 from jqc.sim.dispatch import Dispatcher
 from jqc.sim.events import EventQueue, Journal
 from jqc.sim.faults import plan_attempt
+from jqc.sim.hang import HungCalls
 from jqc.sim.inject import FaultInjector
 from jqc.sim.network import Network
 from jqc.sim.pool import Pool
@@ -50,6 +52,7 @@ class Attempts:
         pool: Pool,
         dispatch: Dispatcher,
         injector: FaultInjector,
+        hung: HungCalls,
         rand: SimRandom,
         *,
         scaling: bool,
@@ -67,6 +70,7 @@ class Attempts:
         self.pool = pool
         self.dispatch = dispatch
         self.injector = injector
+        self.hung = hung
         self.scaling = scaling
         self.r_service, self.r_outcome = rand.stream("service"), rand.stream("outcome")
         self.r_faults, self.r_backoff = rand.stream("faults"), rand.stream("backoff")
@@ -75,6 +79,9 @@ class Attempts:
         network.handle("complete", self._t_complete, self._reported)
         network.handle("fail", self._t_fail, self._reported)
         network.handle("extend", self._t_extend, self._r_extend)
+        # A renewal while the job is being reported: a rejection does not make the worker give up
+        # (as in jqc.worker, the report finds out for itself).
+        network.handle("settle-extend", self._t_extend, lambda call, result: None)
         network.handle("progress", self._t_progress, lambda call, result: None)
         network.handle("release", self._t_release, self._r_release)
 
@@ -111,6 +118,8 @@ class Attempts:
             for fault in plan_attempt(cfg.faults, self.r_faults, service, cfg.lock):
                 if fault.kind == "pause" and fault.mode == "report":
                     ex.report_pause = fault.duration
+                elif fault.kind == "hang":
+                    ex.hang = fault.mode
                 else:
                     self.q.at(now + fault.at, self.injector.attempt_fault, w, ex, fault)
         self.q.at(ex.finish_at, self._finish, w, ex)
@@ -140,13 +149,13 @@ class Attempts:
         if ex.outcome == "ok":
             fetch = 0 if (w.draining or not self.cfg.fetch_next) else 1
             done = self.ops.complete(cj, None, fetch_next=fetch, lock=self.cfg.lock, worker=w.id, now=now)
-            self.network.send(Call("complete", w, done, now, ex))
+            self.hung.send(Call("complete", w, done, now, ex))
             return
         retry = ex.outcome != "permanent"
         delay = self.ops.retry_delay(cj, rng=self.r_backoff) if retry else 0.0
         call = Call("fail", w, self.ops.fail(cj, ex.outcome, retry=retry, delay=delay, worker=w.id, now=now), now, ex)
         call.extra = delay
-        self.network.send(call)
+        self.hung.send(call)
 
     def _write(self, what: str, ex: Exec, accepted: bool) -> None:
         """Check one write about a held job against the model's current token."""

@@ -28,6 +28,8 @@ INVARIANTS: dict[str, str] = {
     "not_before_due": "no job is claimed before its delay or backoff is due on some claimer's clock",
     "rate_limit": "no more jobs are claimed in one rate window than the limit",
     "liveness": "after the faults heal, every job finishes within the stated bound",
+    "hung_calls": "a call that never returns is abandoned at the worker's call deadline, and every job it held "
+    "is recovered within lock + stall interval + min(lock, deadline + retry backoff)",
     "littles_law": "time-averaged counts equal arrival rate times mean times (L = lambda W, Lq = lambda Wq)",
 }
 
@@ -58,6 +60,7 @@ class Exec:
     service: float = 0.0
     report_pause: float = 0.0
     reporting: bool = False
+    hang: str = ""  # a hang armed for its report: "ran" (only the reply is lost) or "lost" (nor the request)
     slot: int = -1
     claimed: Any = None
 

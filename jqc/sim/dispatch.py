@@ -173,7 +173,7 @@ class Dispatcher:
             ex.claimed = cj
             ex.slot = w.slot
             if not reply:
-                ex.tag("partition")
+                ex.tag(call.lost_by)
             if call.delayed:
                 ex.tag("slow")
             if faults.down(now):

@@ -5,8 +5,10 @@ Rates (``FaultConfig``):
 * per job attempt: ``crash`` (the worker dies mid-run; its lock must expire and the job be
   recovered), ``pause`` (the worker freezes for longer than the lock, then wakes up as a zombie
   whose late writes must be rejected by its stale token), ``partition`` (the worker loses Redis for
-  a while: requests or replies are dropped), ``jump`` (the worker's clock jumps) and ``error``
-  (the handler raises: a transient failure, retried while attempts remain);
+  a while: requests or replies are dropped), ``jump`` (the worker's clock jumps), ``error``
+  (the handler raises: a transient failure, retried while attempts remain) and ``hang`` (the
+  attempt's report call never returns, as on a half-open connection, until the worker's call
+  deadline abandons it; see :mod:`~jqc.sim.hang`);
 * per worker start: ``skew`` (the share of workers whose clock is off by up to ``skew_locks``
   lock durations, either way);
 * per virtual second, for the whole system: ``slow`` (a window during which every call takes
@@ -15,7 +17,9 @@ Rates (``FaultConfig``):
 
 A schedule (``ScheduledFault``) pins a fault to a virtual time and a worker slot; hypothesis
 generates and shrinks schedules. A scheduled pause of a busy worker hits when its handler returns,
-before it reports (the classic zombie); of an idle worker, at once. Its text form is
+before it reports (the classic zombie); of an idle worker, at once. A scheduled hang of a busy
+worker hits its report (the request never reaches Redis); an idle worker has no call to hang, so
+it misses. Its text form is
 ``kind@time[/slot][:key=value...]``, for example ``pause@40/2:duration=90`` or
 ``restart@300:duration=5:persist=0``.
 """
@@ -38,7 +42,7 @@ __all__ = [
     "parse_faults",
 ]
 
-ATTEMPT_FAULTS = ("crash", "pause", "partition", "jump", "error")
+ATTEMPT_FAULTS = ("crash", "pause", "partition", "jump", "error", "hang")
 FAULT_KINDS = (*ATTEMPT_FAULTS, "skew", "slow", "restart")
 
 #: What each fault is meant to exercise; the report counts how often each target was reached.
@@ -51,6 +55,7 @@ TARGETS = {
     "slow": "a lock renewal arrived after its deadline",
     "error": "the failed attempt was retried or dead-lettered",
     "restart": "work resumed after Redis came back",
+    "hang": "the hung call was abandoned at its deadline, and its job recovered within its bound",
 }
 
 
@@ -112,6 +117,7 @@ class FaultConfig:
     partition: float = 0.0
     jump: float = 0.0
     error: float = 0.0
+    hang: float = 0.0
     skew: float = 0.0
     slow: float = 0.0
     restart: float = 0.0
@@ -234,6 +240,10 @@ def plan_attempt(cfg: FaultConfig, rng: random.Random, service: float, lock: flo
         out.append(AttemptFault("partition", rng.random() * service, lock * rng.uniform(*cfg.partition_locks)))
     if cfg.jump > 0 and rng.random() < cfg.jump:
         out.append(AttemptFault("jump", rng.random() * service, by=lock * cfg.jump_locks * rng.uniform(-1.0, 1.0)))
+    if cfg.hang > 0 and rng.random() < cfg.hang:
+        # Half the hung reports never reached Redis (a half-open connection swallowed the request),
+        # half ran there and only the reply is lost (a hung proxy, a reply that never arrives).
+        out.append(AttemptFault("hang", service, mode="ran" if rng.random() < 0.5 else "lost"))
     return out
 
 

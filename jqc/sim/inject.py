@@ -1,5 +1,5 @@
 """Injecting faults: per-attempt faults on a worker, scheduled faults, slow-Redis windows and
-Redis restarts (with or without the queue's data).
+Redis restarts (with or without the queue's data). Hung calls are :mod:`~jqc.sim.hang`'s.
 
 No fault starts once the faults have healed. What is in force lives in
 :class:`~jqc.sim.state.FaultState`, which the network reads; what was injected is counted in the
@@ -17,6 +17,7 @@ from jqc.sim.config import SimConfig
 from jqc.sim.dispatch import Dispatcher
 from jqc.sim.events import EventQueue, Journal
 from jqc.sim.faults import AttemptFault, ScheduledFault
+from jqc.sim.hang import HungCalls
 from jqc.sim.network import Network
 from jqc.sim.pool import Pool
 from jqc.sim.rng import SimRandom
@@ -44,6 +45,7 @@ class FaultInjector:
         ops: QueueOperations,
         pool: Pool,
         dispatch: Dispatcher,
+        hung: HungCalls,
         rand: SimRandom,
         *,
         configure: Callable[[], None],
@@ -58,6 +60,7 @@ class FaultInjector:
         self.ops = ops
         self.pool = pool
         self.dispatch = dispatch
+        self.hung = hung
         self.r_global, self.r_pick = rand.stream("global"), rand.stream("pick")
         self.configure = configure
 
@@ -81,7 +84,8 @@ class FaultInjector:
         self.worker_fault(w, fault.kind, duration=fault.duration, by=fault.by)
 
     def worker_fault(self, w: Worker, kind: str, *, duration: float, by: float) -> None:
-        """Crash, pause, cut off, move the clock of, or make the next attempt fail on worker ``w``."""
+        """Crash, pause, cut off, move the clock of, hang the next report of, or make the next attempt
+        fail on worker ``w``."""
         now = self.q.now
         ex = w.exec
         journal = self.journal
@@ -106,6 +110,8 @@ class FaultInjector:
             if ex is not None:
                 ex.tag(kind)
             journal.inject(kind, f"{w.id} clock now {w.offset:+.3f}s")
+        elif kind == "hang":
+            self.hung.arm(w)
         elif kind == "error":
             w.fail_next = True
             if ex is not None:

@@ -82,7 +82,7 @@ class Network:
         now = self.q.now
         call.issued = now
         if self.faults.down(now):
-            self._deliver(call, Refused("Redis is restarting"))
+            self.deliver(call, Refused("Redis is restarting"))
             return
         w = call.worker
         latency = self.faults.latency
@@ -92,7 +92,7 @@ class Network:
                     self.q.after(latency / 2, self._execute, call, False)
                 else:
                     self._execute(call, False)
-            self.q.after(self.call_timeout, self._deliver, call, TimedOut("no reply"))
+            self.q.after(self.call_timeout, self.deliver, call, TimedOut("no reply"))
             return
         if latency > 0:
             call.delayed = True
@@ -102,27 +102,32 @@ class Network:
         else:
             self._execute(call, True)
 
+    def run_unanswered(self, call: Call) -> None:
+        """Run a call now whose reply will never reach its worker (the model still learns the truth)."""
+        self._execute(call, False)
+
     def _execute(self, call: Call, reply: bool) -> None:
         if self.faults.down(self.q.now):
             if reply:
-                self._deliver(call, Refused("Redis went down"))
+                self.deliver(call, Refused("Redis went down"))
             return
         result = self.engine(call.step)
         self._truth[call.kind](call, result, reply)
         if reply:
             if call.delayed:
-                self.q.at(call.issued + 2 * (self.q.now - call.issued), self._deliver, call, result)
+                self.q.at(call.issued + 2 * (self.q.now - call.issued), self.deliver, call, result)
             else:
-                self._deliver(call, result)
+                self.deliver(call, result)
 
-    def _deliver(self, call: Call, result: Any) -> None:
+    def deliver(self, call: Call, result: Any) -> None:
+        """Hand ``result`` to the call's worker (later if it is frozen; to no one if it is gone)."""
         w = call.worker
         if w is not None:
             if w.state in (DEAD, STOPPED):
                 self._orphaned(call, w)
                 return
             if w.frozen_until > self.q.now:
-                self.q.at(w.frozen_until, self._deliver, call, result)
+                self.q.at(w.frozen_until, self.deliver, call, result)
                 return
         self._replies[call.kind](call, result)
 

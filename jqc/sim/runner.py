@@ -10,8 +10,9 @@ and clock jumps change only what that worker stamps.
 state it works on: the network (:mod:`~jqc.sim.network`), the producer (:mod:`~jqc.sim.producer`),
 the pool (:mod:`~jqc.sim.pool`), claiming (:mod:`~jqc.sim.dispatch`), running jobs
 (:mod:`~jqc.sim.attempts`), stall checks (:mod:`~jqc.sim.recovery`), faults
-(:mod:`~jqc.sim.inject`) and policy ticks (:mod:`~jqc.sim.scaler`). It runs the loop, decides when
-faults heal and the liveness clock starts, and checks the final state.
+(:mod:`~jqc.sim.inject`, hung calls in :mod:`~jqc.sim.hang`) and policy ticks
+(:mod:`~jqc.sim.scaler`). It runs the loop, decides when faults heal and the liveness clock
+starts, and checks the final state.
 """
 
 from __future__ import annotations
@@ -27,16 +28,19 @@ from jqc.engine.calls import CommandCall, run_sync
 from jqc.engine.job import JobOptions, Keep
 from jqc.engine.operations import QueueOperations
 from jqc.engine.replies import as_strs
+from jqc.errors import InvalidOptionError
 from jqc.scaling import ScalingPolicy, make_policy
 from jqc.sim.attempts import Attempts
 from jqc.sim.checkers import Checker, JobRecord
 from jqc.sim.config import SimConfig
 from jqc.sim.dispatch import Dispatcher
 from jqc.sim.events import EventLog, EventQueue, Journal
+from jqc.sim.hang import HungCalls
 from jqc.sim.inject import FaultInjector
 from jqc.sim.network import Network
 from jqc.sim.pool import Pool
 from jqc.sim.producer import Producer
+from jqc.sim.progress import ProgressCallback, SimProgress
 from jqc.sim.recovery import StallChecks
 from jqc.sim.report import Report, build_report
 from jqc.sim.rng import SimRandom
@@ -47,9 +51,25 @@ __all__ = ["Simulator", "run"]
 
 
 class Simulator:
-    """One run. Use :func:`run` unless you need to poke at the state afterwards (:attr:`jobs`, :attr:`log`)."""
+    """One run. Use :func:`run` unless you need to poke at the state afterwards (:attr:`jobs`, :attr:`log`).
 
-    def __init__(self, config: SimConfig, connection: Connection | None = None, *, keep_log: bool = False) -> None:
+    ``on_progress`` is called with a :class:`~jqc.sim.progress.SimProgress` before the first
+    event, every ``progress_every`` events and at the end (see :mod:`jqc.sim.progress`).
+    """
+
+    def __init__(
+        self,
+        config: SimConfig,
+        connection: Connection | None = None,
+        *,
+        keep_log: bool = False,
+        on_progress: ProgressCallback | None = None,
+        progress_every: int = 250,
+    ) -> None:
+        if progress_every < 1:
+            raise InvalidOptionError(f"progress_every must be at least 1 event, not {progress_every!r}")
+        self.on_progress = on_progress
+        self.progress_every = progress_every
         self.cfg = cfg = config
         self.rand = rand = SimRandom(cfg.seed)
         self.q = q = EventQueue(rand.stream("ties"))
@@ -114,8 +134,9 @@ class Simulator:
             pool,
             start=lambda w, ex: self.attempts.start(w, ex),
         )
+        self.hung = hung = HungCalls(cfg, q, journal, checker, faults, network, ops)
         self.injector = injector = FaultInjector(
-            cfg, q, journal, model, slots, faults, network, ops, pool, dispatch, rand, configure=self._configure
+            cfg, q, journal, model, slots, faults, network, ops, pool, dispatch, hung, rand, configure=self._configure
         )
         self.attempts = Attempts(
             cfg,
@@ -131,6 +152,7 @@ class Simulator:
             pool,
             dispatch,
             injector,
+            hung,
             rand,
             scaling=self.scaling,
         )
@@ -185,6 +207,9 @@ class Simulator:
     def _loop(self) -> None:
         q, model = self.q, self.model
         max_time = self.cfg.max_time if self.cfg.max_time is not None else math.inf
+        on_progress, every = self.on_progress, self.progress_every
+        if on_progress is not None:
+            on_progress(self.progress())
         while q:
             nxt = q.peek_time()
             assert nxt is not None
@@ -195,7 +220,29 @@ class Simulator:
             handler(*args)
             if model.arrivals_done and not model.unfinished and not model.adds_in_flight:
                 break
+            if on_progress is not None and q.processed % every == 0:
+                on_progress(self.progress())
         self.averages.advance(q.now)
+        if on_progress is not None:
+            on_progress(self.progress(finished=True))
+
+    def progress(self, *, finished: bool = False) -> SimProgress:
+        """Where the run is now (what ``on_progress`` is handed)."""
+        model, cfg = self.model, self.cfg
+        if model.arrivals_done:
+            expected: int | None = cfg.prefill + model.arrived
+        elif cfg.jobs is not None:
+            expected = cfg.prefill + cfg.jobs
+        else:
+            expected = None
+        return SimProgress(
+            virtual_seconds=self.q.now,
+            events=self.q.processed,
+            jobs_added=len(model.jobs),
+            jobs_done=model.completed + model.dead + model.dropped,
+            jobs_expected=expected,
+            finished=finished,
+        )
 
     # -- healing and liveness -----------------------------------------------------------------------
 
@@ -267,6 +314,7 @@ class Simulator:
     def _finish_run(self, wall: float) -> Report:
         ck, model, averages = self.checker, self.model, self.averages
         averages.advance(self.q.now)
+        self.hung.finish()
         final = ck.total_queue(model.jobs.values(), self._containers(), keep_completed=self.cfg.keep_completed)
         if self.faults.healed and (not model.unfinished or self.q.now >= self.deadline):
             ck.liveness(model.jobs.values(), self.liveness_bound or 0.0)
@@ -290,15 +338,22 @@ class Simulator:
         )
 
 
-def run(config: SimConfig, connection: Connection | None = None, *, self_check: bool = False) -> Report:
+def run(
+    config: SimConfig,
+    connection: Connection | None = None,
+    *,
+    self_check: bool = False,
+    on_progress: ProgressCallback | None = None,
+) -> Report:
     """Run one simulation (twice with ``self_check``, comparing the event logs) and report it.
 
     ``connection`` overrides ``config.url`` (a test can pass ``tests.conftest.open_backend``'s);
     by default the embedded backend is used, or the real Redis at ``config.url``.
+    ``on_progress`` follows the run (each run, with ``self_check``): see :mod:`jqc.sim.progress`.
     """
-    report = Simulator(config, connection).run()
+    report = Simulator(config, connection, on_progress=on_progress).run()
     if self_check:
-        again = Simulator(config, connection).run()
+        again = Simulator(config, connection, on_progress=on_progress).run()
         report.self_check = {
             "first": report.event_log_sha256,
             "second": again.event_log_sha256,

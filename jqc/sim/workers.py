@@ -80,9 +80,13 @@ class Worker:
 
 
 class Call:
-    """One engine call in flight: what to run, who sent it, and the worker's stamp."""
+    """One engine call in flight: what to run, who sent it, and the worker's stamp.
 
-    __slots__ = ("delayed", "ex", "extra", "issued", "kind", "stamp", "step", "worker")
+    ``lost_by`` names the fault that kept the reply from the worker when one did (a job a lost
+    reply handed out is tagged with it).
+    """
+
+    __slots__ = ("delayed", "ex", "extra", "issued", "kind", "lost_by", "stamp", "step", "worker")
 
     def __init__(self, kind: str, worker: Worker | None, step: Step[Any], stamp: int, ex: Exec | None = None) -> None:
         self.kind = kind
@@ -93,6 +97,7 @@ class Call:
         self.issued = 0.0
         self.delayed = False
         self.extra: Any = None
+        self.lost_by = "partition"  # the fault that kept the reply from the worker, if one did
 
 
 def stamp(now: float, w: Worker | None) -> int:

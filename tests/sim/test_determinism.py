@@ -20,7 +20,7 @@ FAULTY = SimConfig(
         JobClass(name="urgent", weight=0.3, priority=1, delay=1.0, attempts=2, permanent=0.05),
     ),
     faults=parse_faults(
-        "crash=0.02,pause=0.02,partition=0.02,jump=0.01,error=0.02,skew=0.3,slow=0.01,restart=0.01",
+        "crash=0.02,pause=0.02,partition=0.02,jump=0.01,error=0.02,hang=0.03,skew=0.3,slow=0.01,restart=0.01",
         FaultConfig(restart_persist=0.5),
     ),
     rate_limit=(30, 1.0),
