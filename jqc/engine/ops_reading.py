@@ -13,6 +13,7 @@ from jqc.engine.arguments import (
     seconds_to_ms,
 )
 from jqc.engine.calls import CommandCall, Op, Reply, ScriptCall, checked
+from jqc.engine.failures import FailureCode, failure_code
 from jqc.engine.job import (
     DeadLetter,
     Job,
@@ -69,9 +70,19 @@ class Reading(OperationsBase):
         total, decoded, corrupt = self._decode_listing(reply)
         return Page(total, tuple(job for job, _ in decoded), tuple(corrupt))
 
-    def search(self, state: str, text: str, *, offset: int = 0, limit: int = 50, scan: int = BATCH) -> Op[SearchPage]:
+    def search(
+        self,
+        state: str,
+        text: str,
+        *,
+        code: FailureCode | str | None = None,
+        offset: int = 0,
+        limit: int = 50,
+        scan: int = BATCH,
+    ) -> Op[SearchPage]:
         """Jobs in ``state`` (or dead letters, ``state='dead'``) whose id, name or data (as JSON text)
-        contain ``text``, case-insensitively, in listing order.
+        contain ``text``, case-insensitively, in listing order; with ``code``, only those that
+        failed with that :class:`~jqc.FailureCode`.
 
         Bounded: it looks at ``scan`` entries at most from ``offset`` on, in pages of the ``list``
         script (so it costs what paging costs, never a scan of the whole queue), and stops early
@@ -85,6 +96,7 @@ class Reading(OperationsBase):
         limit = positive_int(limit, "limit")
         budget = positive_int(scan, "scan", high=100_000)
         needle = text.casefold()
+        wanted = None if code is None else failure_code(code, retry=True)
         jobs: list[Job] = []
         letters: list[DeadLetter] = []
         total = 0
@@ -95,7 +107,7 @@ class Reading(OperationsBase):
             position = {as_str(job_id): k for k, job_id in enumerate(checked(reply)[2::2])}
             listed = len(position)
             for job, fields in decoded:
-                if _matches(job, needle):
+                if _matches(job, needle) and (wanted is None or job.failure_code == wanted):
                     jobs.append(job)
                     if state == "dead":
                         letters.append(letter_of(job, fields))

@@ -119,12 +119,22 @@ class Queue(_QueueBase):
         """One page of dead letters, newest first, and how many there are in all."""
         return self._run(self.ops.dead_letters(offset, limit))
 
-    def search(self, state: str, text: str, *, offset: int = 0, limit: int = 50, scan: int = 1000) -> SearchPage:
+    def search(
+        self,
+        state: str,
+        text: str = "",
+        *,
+        code: FailureCode | str | None = None,
+        offset: int = 0,
+        limit: int = 50,
+        scan: int = 1000,
+    ) -> SearchPage:
         """Jobs in ``state`` (``'dead'``: dead letters) whose id, name or JSON data contain ``text``
-        (case-insensitive), looking at ``scan`` entries at most from ``offset``; go on from
-        ``next_offset``. Each step costs what paging costs: never a scan of the whole queue.
+        (case-insensitive), and that failed with ``code`` when given, looking at ``scan`` entries
+        at most from ``offset``; go on from ``next_offset``. Each step costs what paging costs:
+        never a scan of the whole queue.
         """
-        return self._run(self.ops.search(state, text, offset=offset, limit=limit, scan=scan))
+        return self._run(self.ops.search(state, text, code=code, offset=offset, limit=limit, scan=scan))
 
     def recent_events(self, count: int = 1000, before: str | None = None) -> list[Event]:
         """The newest ``count`` entries of the event stream, newest first (before entry id ``before``)."""

@@ -61,6 +61,19 @@ def test_search_reads_dead_letters_as_letters(queue: jqc.Queue) -> None:
     assert queue.search("failed", "ann").letters == ()  # letters only for the dead-letter listing
 
 
+def test_search_filters_dead_letters_by_failure_code(queue: jqc.Queue) -> None:
+    for i in range(4):
+        queue.add("mail", {"n": i})
+    for i in range(4):
+        claimed = queue.claim("w").jobs[0]
+        queue.fail(claimed, "no", retry=False, code="timeout" if i % 2 else "error")
+    timeouts = queue.search("dead", code=jqc.FailureCode.TIMEOUT)
+    assert sorted(letter.job.data["n"] for letter in timeouts.letters) == [1, 3]
+    assert [j.data["n"] for j in queue.search("dead", "", code="error", limit=1).jobs] == [2]  # newest first
+    with pytest.raises(jqc.InvalidOptionError):
+        queue.search("dead", code="melted")
+
+
 def test_search_refuses_bad_arguments(queue: jqc.Queue) -> None:
     with pytest.raises(jqc.InvalidOptionError):
         queue.search("finished", "x")
