@@ -336,9 +336,18 @@ class AsyncQueue(_QueueBase):
         """The coroutine form of :meth:`Queue.dead_letters`."""
         return await self._run(self.ops.dead_letters(offset, limit))
 
-    async def search(self, state: str, text: str, *, offset: int = 0, limit: int = 50, scan: int = 1000) -> SearchPage:
+    async def search(
+        self,
+        state: str,
+        text: str = "",
+        *,
+        code: FailureCode | str | None = None,
+        offset: int = 0,
+        limit: int = 50,
+        scan: int = 1000,
+    ) -> SearchPage:
         """The coroutine form of :meth:`Queue.search`."""
-        return await self._run(self.ops.search(state, text, offset=offset, limit=limit, scan=scan))
+        return await self._run(self.ops.search(state, text, code=code, offset=offset, limit=limit, scan=scan))
 
     async def recent_events(self, count: int = 1000, before: str | None = None) -> list[Event]:
         """The coroutine form of :meth:`Queue.recent_events`."""

@@ -102,4 +102,5 @@ async def test_the_async_queue_searches_the_same_way(conn: jqc.Connection) -> No
     page = await aq.search("waiting", '"u3"')
     assert [j.data for j in page.jobs] == [{"user": "u3", "n": 3}]
     assert len(await aq.recent_events(4)) == 4
+    assert (await aq.search("waiting", code="timeout")).jobs == ()  # none failed: none has that code
     await conn.aclose()
