@@ -150,16 +150,16 @@ class Actions:
         else:
             while True:
                 step = await queue.search("dead", query, code=code, offset=offset, limit=BATCH, scan=BATCH)
-                for job in step.jobs[: limit - done]:
+                for job in step.jobs:
+                    if done >= limit:
+                        more = True
+                        break
                     try:
                         await _ONE[action](queue, job.id)
                         done += 1
                     except JqcError:
                         offset += 1  # left in place: look past it next time
-                if step.next_offset is None:
-                    break
-                if done >= limit:
-                    more = True
+                if more or step.next_offset is None:
                     break
                 # Those handled left the listing, so the next step starts that much earlier.
                 offset += step.scanned - len(step.jobs)
