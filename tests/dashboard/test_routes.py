@@ -21,6 +21,8 @@ from jqc.worker import registry
 
 from .conftest import notice_of, token_of
 
+DASH = "\N{EN DASH}"  # how the pages write ranges
+
 
 def dead_letter(queue: jqc.Queue, data: object, code: str = "error", traceback: str | None = None) -> jqc.Job:
     job = queue.add("mail", data)
@@ -54,10 +56,10 @@ def test_the_queue_page_pages_through_jobs_in_claim_order(conn: jqc.Connection, 
     first = client.get("/queues/photos").text
     rows = [jobs[i].id for i in range(50)]
     assert [part.split('"')[0] for part in first.split('data-job="')[1:]] == rows
-    assert "1–50 of 120" in first and "offset=50" in first
+    assert f"1{DASH}50 of 120" in first and "offset=50" in first
     last = client.get("/queues/photos?state=waiting&offset=100").text
     assert [part.split('"')[0] for part in last.split('data-job="')[1:]] == [j.id for j in jobs[100:]]
-    assert "101–120 of 120" in last and 'data-testid="next"' not in last and 'data-testid="prev"' in last
+    assert f"101{DASH}120 of 120" in last and 'data-testid="next"' not in last and 'data-testid="prev"' in last
     assert client.get("/queues/photos?state=finished").status_code == 404
 
 
@@ -66,7 +68,7 @@ def test_search_finds_jobs_by_data_and_by_id(conn: jqc.Connection, client: TestC
     jobs = queue.add_bulk(jqc.NewJob("resize", {"user": f"user-{i}"}) for i in range(30))
     found = client.get("/queues/photos", params={"q": "user-17"}).text
     assert [part.split('"')[0] for part in found.split('data-job="')[1:]] == [jobs[17].id]
-    assert "searched entries 1–30 of 30" in found
+    assert f"searched entries 1{DASH}30 of 30" in found
     by_id = client.get("/queues/photos", params={"q": jobs[3].id}).text
     assert 'data-testid="found"' in by_id and f"?id={jobs[3].id}" in by_id
 
@@ -76,7 +78,7 @@ def test_a_search_goes_on_from_where_its_scan_stopped(conn: jqc.Connection) -> N
     jobs = queue.add_bulk(jqc.NewJob("resize", {"user": f"user-{i}"}) for i in range(30))
     with TestClient(jqc.dashboard.app(conn, search_scan=10)) as client:
         first = client.get("/queues/photos", params={"q": "user-25"}).text
-        assert 'data-testid="no-jobs"' in first and "searched entries 1–10 of 30" in first
+        assert 'data-testid="no-jobs"' in first and f"searched entries 1{DASH}10 of 30" in first
         assert "offset=10" in first
         later = client.get("/queues/photos", params={"q": "user-25", "offset": 20}).text
         assert f'data-job="{jobs[25].id}"' in later
