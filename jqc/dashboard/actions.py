@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Router
 
 from jqc.connection import Connection
 from jqc.engine.arguments import BATCH
@@ -21,6 +22,7 @@ from jqc.engine.keys import validate_queue_name
 from jqc.engine.queue import AsyncQueue
 from jqc.errors import InvalidInputError, JqcError
 
+from .pages import mounted_path
 from .reads import Settings
 from .security import Csrf
 
@@ -50,6 +52,8 @@ _DONE = {
 class Actions:
     """The POST side of one dashboard app."""
 
+    router: Router | None = None  # set by app() once the routes exist
+
     def __init__(self, conn: Connection, settings: Settings, csrf: Csrf) -> None:
         self.conn = conn
         self.settings = settings
@@ -70,7 +74,8 @@ class Actions:
         return self.conn.async_queue(name), form
 
     def _back(self, request: Request, form: FormData, queue: str, notice: str, error: bool) -> Response:
-        root = request.url_for("queue", queue=queue).path
+        assert self.router is not None
+        root = mounted_path(request, self.router, "queue", queue=queue)
         prefix = request.scope.get("root_path", "")
         target = form.get("next")
         # Only a path inside this dashboard: never an open redirect to another site.

@@ -98,6 +98,7 @@ def app(
         Route("/live/queues/{queue}/job", pages.live_job, name="live_job"),
         Mount("/static", StaticFiles(packages=[("jqc.dashboard", "static")]), name="static"),
     ]
+    actions: Actions | None = None
     if not read_only:
         actions = Actions(conn, settings, csrf)
         routes += [
@@ -108,4 +109,7 @@ def app(
     middleware = [Middleware(AuthGate, hook=auth)] if auth is not None else []
     dashboard = Starlette(routes=routes, middleware=middleware)
     dashboard.state.jqc_settings = settings
+    pages.router = dashboard.router  # links resolve on these routes, wherever the app is mounted
+    if actions is not None:
+        actions.router = dashboard.router
     return dashboard

@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 import jinja2
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response, StreamingResponse
+from starlette.routing import Router
 
 from jqc.connection import Connection
 from jqc.engine.failures import FailureCode
@@ -26,7 +27,7 @@ from .live import Hub, stream
 from .reads import STATES, Settings
 from .security import Csrf
 
-__all__ = ["JOB_ACTIONS", "JOB_PAGE_ACTIONS", "Pages"]
+__all__ = ["JOB_ACTIONS", "JOB_PAGE_ACTIONS", "Pages", "mounted_path"]
 
 #: Actions offered on the selected rows of each state's list (none in read-only mode).
 JOB_ACTIONS: Mapping[str, tuple[str, ...]] = {
@@ -47,6 +48,11 @@ JOB_PAGE_ACTIONS: Mapping[str, tuple[str, ...]] = {
     "completed": ("remove",),
     "failed": ("retry", "replay", "remove"),
 }
+
+
+def mounted_path(request: Request, router: Router, name: str, **params: str) -> str:
+    """``router``'s path for route ``name`` with the prefix the request came in under (root_path)."""
+    return str(request.scope.get("root_path", "")) + str(router.url_path_for(name, **params))
 
 
 def _compact(value: Any) -> str:
@@ -89,12 +95,23 @@ class Pages:
 
     # -- rendering ----------------------------------------------------------------------------------
 
+    router: Router | None = None  # set by app() once the routes exist
+
+    def path(self, request: Request, name: str, **params: str) -> str:
+        """The path of the dashboard's route ``name``, under the prefix the dashboard is mounted at.
+
+        Resolved on the dashboard's own routes, never the host app's (whose names may clash, and
+        which may mount several dashboards).
+        """
+        assert self.router is not None
+        return mounted_path(request, self.router, name, **params)
+
     def _base(self, request: Request) -> dict[str, Any]:
         def url(name: str, **params: str) -> str:
-            return str(request.url_for(name, **params).path)
+            return self.path(request, name, **params)
 
         def static(path: str) -> str:
-            return str(request.url_for("static", path=path).path)
+            return self.path(request, "static", path=path)
 
         def job_url(queue: str, job_id: str) -> str:
             return url("job", queue=queue) + "?" + urlencode({"id": job_id})
@@ -171,7 +188,7 @@ class Pages:
         aq = self.conn.async_queue(name)
         counts = await aq.counts()
         listing = await reads.listing(self.conn, name, state, self.settings, offset=offset, query=query, code=code)
-        base = request.url_for("queue", queue=name).path
+        base = self.path(request, "queue", queue=name)
 
         def page_url(at: int) -> str:
             args = {"state": state, "offset": str(at)}
@@ -222,8 +239,8 @@ class Pages:
             "view": view,
             "options": _options(view.job),
             "job_page_actions": JOB_PAGE_ACTIONS,
-            "back": request.url_for("job", queue=name).path + "?" + query,
-            "live_url": request.url_for("live_job", queue=name).path + "?" + query,
+            "back": self.path(request, "job", queue=name) + "?" + query,
+            "live_url": self.path(request, "live_job", queue=name) + "?" + query,
             "nav": "overview",
         }
 

@@ -3,14 +3,20 @@ connection (both backends), and a way to read the CSRF token of a rendered page.
 
 from __future__ import annotations
 
+import os
 import re
+import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 
 import jqc
 import jqc.dashboard
+
+from ..conftest import BACKENDS
+from .browser import ServerThread, host_app, launch_options, missing_browser
 
 TOKEN = re.compile(r'name="csrf" value="([^"]+)"')
 
@@ -32,3 +38,49 @@ def notice_of(html: str) -> str:
 def client(conn: jqc.Connection) -> Iterator[TestClient]:
     with TestClient(jqc.dashboard.app(conn)) as test_client:
         yield test_client
+
+
+# -- the browser tests ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+    """pytest-playwright launches the system Chromium; it fails (never skips) under CI without it."""
+    missing = missing_browser()
+    if missing:
+        if os.environ.get("CI"):
+            pytest.fail(f"the browser tests need Chromium: {missing}")
+        pytest.skip(missing)
+    return {**browser_type_launch_args, **launch_options()}
+
+
+DASHBOARD_REDIS_URL = os.environ.get("JQC_DASHBOARD_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def _live_connection(kind: str) -> jqc.Connection:
+    """A real-time connection: embedded, or the shared Redis under a prefix of this run's own."""
+    if kind == "fake":
+        return jqc.connect()
+    conn = jqc.connect(DASHBOARD_REDIS_URL, prefix=f"jqc-dash-{uuid.uuid4().hex[:12]}", socket_connect_timeout=2)
+    try:
+        conn.ping()
+    except Exception as exc:
+        message = f"real Redis at {DASHBOARD_REDIS_URL} does not answer: {exc}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return conn
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def served(request: pytest.FixtureRequest) -> Iterator[tuple[jqc.Connection, str]]:
+    """(connection, base URL) of a host app serving the dashboard at /jobs and read-only at /ro."""
+    conn = _live_connection(request.param)
+    try:
+        with ServerThread(host_app(conn)) as server:
+            yield conn, server.url
+    finally:
+        if not conn.embedded:
+            for name in conn.queue_names():
+                conn.queue(name).obliterate(force=True)
+        conn.close()

@@ -10,7 +10,7 @@ import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-from starlette.routing import Mount
+from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
 import jqc
@@ -290,6 +290,26 @@ def test_mounted_under_a_prefix_every_link_and_action_stays_under_it(conn: jqc.C
         )
         assert reply.status_code == 303 and reply.headers["location"].startswith("/ops/jobs/queues/photos?")
     assert queue.counts().paused
+
+
+def test_two_dashboards_in_one_host_app_each_link_under_their_own_prefix(conn: jqc.Connection) -> None:
+    job = conn.queue("photos").add("resize")
+
+    async def host_overview(request: Request) -> Response:
+        return PlainTextResponse("the host's own page named overview")
+
+    host = Starlette(
+        routes=[
+            Route("/overview", host_overview, name="overview"),  # a name the dashboard uses too
+            Mount("/jobs", app=jqc.dashboard.app(conn)),
+            Mount("/ro", app=jqc.dashboard.app(conn, read_only=True)),
+        ]
+    )
+    with TestClient(host) as client:
+        page = client.get("/ro/queues/photos").text
+        assert f'href="/ro/queues/photos/job?id={job.id}"' in page and 'href="/ro/"' in page
+        assert "/jobs/" not in page and 'href="/overview"' not in page
+        assert 'href="/jobs/workers"' in client.get("/jobs/").text
 
 
 def test_the_workers_page_flags_a_worker_that_does_not_consume(conn: jqc.Connection, clock: jqc.VirtualClock) -> None:
