@@ -54,7 +54,7 @@ class Settings:
     read_only: bool = False
     queues: tuple[str, ...] | None = None
     page_size: int = 50
-    search_scan: int = 2000
+    search_scan: int = 1000
     bulk_limit: int = 10_000
     timeline_events: int = 2000
     worker_ttl: float = 30.0
