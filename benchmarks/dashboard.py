@@ -102,9 +102,7 @@ def main() -> int:
             reply = client.get(path)
             times.append((time.perf_counter() - started) * 1000)
             assert reply.status_code == 200
-        rows.append(
-            {"page": label, "path": path, "median_ms": percentile(times, 50), "p95_ms": percentile(times, 95)}
-        )
+        rows.append({"page": label, "path": path, "median_ms": percentile(times, 50), "p95_ms": percentile(times, 95)})
     client.close()
 
     server: dict[str, Any] = {}
