@@ -38,7 +38,7 @@ def app(
     queues: Iterable[str] | None = None,
     title: str = "jqc",
     page_size: int = 50,
-    search_scan: int = 1000,
+    search_scan: int = 500,
     bulk_limit: int = 10_000,
     health_rules: HealthRules | None = None,
     idle_after: float = 60.0,

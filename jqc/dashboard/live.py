@@ -29,8 +29,9 @@ Inbox = asyncio.Queue[tuple[str, list[Event]]]
 
 @dataclass(eq=False)
 class _Reader:
-    task: asyncio.Task[None]
+    task: asyncio.Task[None] | None = None
     inboxes: set[Inbox] = field(default_factory=set)
+    placed: asyncio.Event = field(default_factory=asyncio.Event)  # it knows where in the stream it starts
 
 
 class Hub:
@@ -56,9 +57,13 @@ class Hub:
         for name in names:
             reader = self._readers.get((loop, name))
             if reader is None:
-                reader = self._readers[(loop, name)] = _Reader(asyncio.create_task(self._read(name)))
+                reader = self._readers[(loop, name)] = _Reader()
+                reader.task = asyncio.create_task(self._read(name, reader))
             reader.inboxes.add(inbox)
         try:
+            for name in names:  # from here on no event is missed: what the page shows next is fresh
+                with contextlib.suppress(TimeoutError):  # a server that does not answer: go on, late
+                    await asyncio.wait_for(self._readers[(loop, name)].placed.wait(), self.block + 5)
             yield inbox
         finally:
             for name in names:
@@ -68,9 +73,10 @@ class Hub:
                 reader.inboxes.discard(inbox)
                 if not reader.inboxes:
                     del self._readers[(loop, name)]
-                    reader.task.cancel()
+                    if reader.task is not None:
+                        reader.task.cancel()
 
-    async def _read(self, name: str) -> None:
+    async def _read(self, name: str, reader: _Reader) -> None:
         queue = self.conn.async_queue(name)
         last: str | None = None
         while True:
@@ -78,6 +84,7 @@ class Hub:
                 if last is None:
                     newest = await queue.recent_events(1)
                     last = newest[0].id if newest else "0-0"
+                    reader.placed.set()
                 events = await queue.events(last, count=500, block=self.block)
             except asyncio.CancelledError:
                 raise
@@ -88,8 +95,7 @@ class Hub:
             if not events:
                 continue
             last = events[-1].id
-            reader = self._readers.get((asyncio.get_running_loop(), name))
-            for inbox in list(reader.inboxes if reader else ()):
+            for inbox in list(reader.inboxes):
                 if inbox.full():
                     continue  # that page is behind: it gets the next batch, a fresh render anyway
                 inbox.put_nowait((name, events))
@@ -101,7 +107,9 @@ def sse_message(event: str, html: str) -> str:
     return f"event: {event}\n" + "".join(f"data: {line}\n" for line in lines) + "\n"
 
 
-Render = Callable[[set[str], list[Event]], Awaitable[list[tuple[str, str]]]]
+Render = Callable[[set[str], list[Event] | None], Awaitable[list[tuple[str, str]]]]
+"""``render(queues that changed, their events)``: the (event name, HTML) messages to send; events
+None means "everything may have changed" (the first render, once the stream is watched)."""
 
 
 async def stream(
@@ -112,10 +120,14 @@ async def stream(
     coalesce: float = 0.25,
     keepalive: float = 15.0,
 ) -> AsyncIterator[str]:
-    """The body of a live response: ``render(queues that changed, their events)`` after events
-    arrive (gathered for ``coalesce`` seconds), a comment every ``keepalive`` seconds otherwise."""
+    """The body of a live response: one render of everything once the streams are watched (so
+    nothing that happened since the page was rendered is missed), then ``render(queues that changed,
+    their events)`` after events arrive (gathered for ``coalesce`` seconds), and a comment every
+    ``keepalive`` seconds otherwise."""
     async with hub.subscribe(queues) as inbox:
         yield ": live\n\n"
+        for event, html in await render(set(queues), None):
+            yield sse_message(event, html)
         while True:
             try:
                 name, events = await asyncio.wait_for(inbox.get(), keepalive)

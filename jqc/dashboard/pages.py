@@ -91,6 +91,7 @@ class Pages:
         self.settings = settings
         self.csrf = csrf
         self.hub = hub
+        self.names = reads.QueueNames()
         self.env = environment()
 
     # -- rendering ----------------------------------------------------------------------------------
@@ -163,7 +164,7 @@ class Pages:
 
     async def overview(self, request: Request) -> Response:
         """Every queue: counts, throughput, wait and run percentiles with charts, health, paused."""
-        names = await reads.queue_names(self.conn, self.settings)
+        names = await self.names.get(self.conn, self.settings)
         rows = [await reads.queue_row(self.conn, name, self.settings) for name in names]
         return self.render(request, "overview.html", rows=rows, nav="overview")
 
@@ -246,13 +247,13 @@ class Pages:
 
     async def workers(self, request: Request) -> Response:
         """Live workers of every queue, flagged when connected but not consuming."""
-        names = await reads.queue_names(self.conn, self.settings)
+        names = await self.names.get(self.conn, self.settings)
         rows = await reads.worker_rows(self.conn, names, self.settings)
         return self.render(request, "workers.html", rows=rows, nav="workers")
 
     async def autoscaler(self, request: Request) -> Response:
         """The autoscaler's last decision per queue, with its reasons and numbers."""
-        names = await reads.queue_names(self.conn, self.settings)
+        names = await self.names.get(self.conn, self.settings)
         rows = await reads.decisions(self.conn, names)
         return self.render(request, "autoscaler.html", rows=rows, nav="autoscaler")
 
@@ -264,9 +265,9 @@ class Pages:
 
     async def live_overview(self, request: Request) -> Response:
         """Overview rows, re-rendered after events of their queue."""
-        names = await reads.queue_names(self.conn, self.settings)
+        names = await self.names.get(self.conn, self.settings)
 
-        async def render(changed: set[str], _: list[Event]) -> list[tuple[str, str]]:
+        async def render(changed: set[str], _: list[Event] | None) -> list[tuple[str, str]]:
             out = []
             for name in sorted(changed):
                 row = await reads.queue_row(self.conn, name, self.settings)
@@ -282,7 +283,7 @@ class Pages:
         except NotFound as exc:
             return self.not_found(request, str(exc))
 
-        async def render(_: set[str], __: list[Event]) -> list[tuple[str, str]]:
+        async def render(_: set[str], __: list[Event] | None) -> list[tuple[str, str]]:
             counts = await self.conn.async_queue(name).counts()
             return [("counts", self.fragment(request, "_counts.html", counts=counts))]
 
@@ -297,8 +298,8 @@ class Pages:
         job_id = request.query_params.get("id", "")
         token, _ = self.csrf.token_for(request)
 
-        async def render(_: set[str], events: list[Event]) -> list[tuple[str, str]]:
-            if not any(e.job_id == job_id for e in events):
+        async def render(_: set[str], events: list[Event] | None) -> list[tuple[str, str]]:
+            if events is not None and not any(e.job_id == job_id for e in events):
                 return []
             view = await reads.job_view(self.conn, name, job_id, self.settings)
             if view is None:

@@ -8,7 +8,10 @@ search step), a job's timeline the newest events of its queue.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -32,16 +35,18 @@ __all__ = [
     "Decision",
     "JobView",
     "Listing",
+    "QueueNames",
     "QueueRow",
     "Settings",
     "WorkerRow",
     "decisions",
     "job_view",
     "listing",
-    "queue_names",
     "queue_row",
     "worker_rows",
 ]
+
+log = logging.getLogger("jqc.dashboard")
 
 #: The states a queue page lists, in the order of its tabs.
 STATES = ("waiting", "delayed", "active", "completed", "failed", "dead")
@@ -54,21 +59,50 @@ class Settings:
     read_only: bool = False
     queues: tuple[str, ...] | None = None
     page_size: int = 50
-    search_scan: int = 1000
+    search_scan: int = 500
     bulk_limit: int = 10_000
-    timeline_events: int = 2000
+    timeline_events: int = 1000
     worker_ttl: float = 30.0
     idle_after: float = 60.0
     health_rules: health.HealthRules = dataclasses.field(default_factory=health.HealthRules)
     title: str = "jqc"
 
 
-async def queue_names(conn: Connection, settings: Settings) -> list[str]:
-    """The queues to show: the configured ones, else every queue under the connection's prefix."""
-    if settings.queues is not None:
-        return list(settings.queues)
-    found: list[str] = await run_async(conn.async_backend(), queue_names_op(conn.prefix))
-    return found
+class QueueNames:
+    """The queues to show: the configured ones, else every queue under the connection's prefix.
+
+    Finding them is a SCAN of the whole keyspace (jqc keeps no list of queues), which takes a
+    second or more on a server holding millions of keys, so the names found are kept and
+    rediscovered in the background once they are ``refresh`` seconds old (real time: this paces
+    the dashboard's own reads): a page never waits for a scan except the very first one, or while
+    no queue was found yet. A queue added since appears within ``refresh`` seconds.
+    """
+
+    def __init__(self, refresh: float = 10.0) -> None:
+        self.refresh = refresh
+        self._names: list[str] = []
+        self._at = -float("inf")
+        self._task: asyncio.Task[None] | None = None
+
+    async def _scan(self, conn: Connection) -> None:
+        found: list[str] = await run_async(conn.async_backend(), queue_names_op(conn.prefix))
+        self._names, self._at = found, time.monotonic()
+
+    async def get(self, conn: Connection, settings: Settings) -> list[str]:
+        """The names, from the last scan when there is one (starting a fresh one when it is old)."""
+        if settings.queues is not None:
+            return list(settings.queues)
+        if not self._names:
+            await self._scan(conn)
+        elif time.monotonic() - self._at > self.refresh and (self._task is None or self._task.done()):
+            self._task = asyncio.create_task(self._scan(conn))
+            self._task.add_done_callback(_quiet)
+        return list(self._names)
+
+
+def _quiet(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("dashboard: finding the queues failed: %s", task.exception())
 
 
 @dataclass(frozen=True, slots=True)
