@@ -4,8 +4,8 @@ Fills one queue with ``--jobs`` waiting jobs (plus a few hundred completed, fail
 dead-lettered ones), then asks the dashboard (in process, through Starlette's TestClient: routing,
 reads and template rendering, no network) for each page ``--runs`` times and reports the median
 and p95 per page (the target is judged on the median; the first page after start, which finds the
-queues with a SCAN of the keyspace, is reported on its own). Pages deep in the listing cost what the first page costs because the engine pages
-by rank (LRANGE / ZRANGE), never by scanning.
+queues with a SCAN of the keyspace, is reported on its own). Pages deep in the listing cost what
+the first page costs because the engine pages by rank (LRANGE / ZRANGE), never by scanning.
 
     .venv/bin/python benchmarks/dashboard.py [--jobs 1000000] [--runs 30] [--url redis://127.0.0.1:6379/13]
     make bench-dashboard
