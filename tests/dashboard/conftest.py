@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
 from starlette.testclient import TestClient
 
 import jqc
@@ -43,15 +44,33 @@ def client(conn: jqc.Connection) -> Iterator[TestClient]:
 # -- the browser tests ------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
-    """pytest-playwright launches the system Chromium; it fails (never skips) under CI without it."""
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """The system Chromium under Playwright's sync API, for one test module; it fails (never skips)
+    under CI when Chromium is missing.
+
+    Module scope, not session: while the sync API runs it keeps an event loop marked running in this
+    thread, which would make every later test that guards against a running loop fail.
+    """
     missing = missing_browser()
     if missing:
         if os.environ.get("CI"):
             pytest.fail(f"the browser tests need Chromium: {missing}")
         pytest.skip(missing)
-    return {**browser_type_launch_args, **launch_options()}
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(**launch_options())
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    """A fresh page in a fresh browser context (its own cookies)."""
+    context = browser.new_context()
+    opened = context.new_page()
+    opened.set_default_timeout(10_000)
+    yield opened
+    context.close()
 
 
 DASHBOARD_REDIS_URL = os.environ.get("JQC_DASHBOARD_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
