@@ -26,7 +26,7 @@ from jqc.engine.calls import run_async
 from jqc.engine.job import DeadLetter, Job
 from jqc.engine.metrics import Metrics
 from jqc.engine.results import Counts, Event, SearchPage, WorkerInfo
-from jqc.errors import CorruptJobError
+from jqc.errors import CorruptJobError, PermissionDeniedError
 
 from .formatting import Spark, sparks
 
@@ -255,7 +255,7 @@ class Decision:
 
     queue: str
     decision: ScaleDecision | None
-    lease: Lease
+    lease: Lease | None  # None when this user may not read the lock (the observer role)
     error: str
 
 
@@ -265,13 +265,16 @@ async def decisions(conn: Connection, names: Sequence[str]) -> list[Decision]:
     backend = conn.async_backend()
     for name in names:
         ops = conn.async_queue(name).ops
-        lease: Lease = await run_async(backend, read_lock(ops))
+        try:
+            lease: Lease | None = await run_async(backend, read_lock(ops))
+        except PermissionDeniedError:
+            lease = None  # reading the lock runs its script, which only the coordinator role may
         try:
             decision: ScaleDecision | None = await run_async(backend, read_decision_op(ops))
             error = ""
         except CorruptJobError as exc:
             decision, error = None, str(exc)
-        if decision is not None or lease.holder or error:
+        if decision is not None or (lease is not None and lease.holder) or error:
             out.append(Decision(name, decision, lease, error))
     return out
 

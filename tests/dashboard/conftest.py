@@ -7,7 +7,6 @@ import os
 import re
 import uuid
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
