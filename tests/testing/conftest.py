@@ -16,10 +16,10 @@ import redis
 
 import jqc
 from jqc.testing import temporary_connection
+from tests.conftest import REDIS_URL  # the xdist worker's own database: other workers flush theirs
 
 collect_ignore = ["downstream"]
 
-REDIS_URL = os.environ.get("JQC_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
 # Plugins the inner runs do not use: hypothesis's alone costs seconds per run; pytest-playwright's
 # (when installed) opens a scope per test that cannot nest inside the outer run's.
 QUIET = ("-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-p", "no:playwright")

@@ -34,13 +34,13 @@ def test_the_worker_refuses_the_embedded_backend() -> None:
     env = {k: v for k, v in os.environ.items() if k != "JQC_REDIS_URL"}
     for extra in ([], ["--url", "memory://"]):
         done = _jqc("worker", STEADY, "--queue", "q", *extra, env=env)
-        assert done.returncode == 1, done
+        assert done.returncode == 2, done  # a usage error, like every refused input
         assert "jqc worker needs a Redis server" in done.stderr and "JQC_REDIS_URL" in done.stderr
         assert "embedded backend lives inside one process" in done.stderr
 
 
 def test_connect_timeout_gives_up_with_exit_1_after_logging_each_attempt() -> None:
-    url = f"redis://127.0.0.1:{free_port(6600, 6700)}/0"  # nothing listens there
+    url = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
     done = _jqc("worker", STEADY, "--queue", "q", "--url", url, "--connect-timeout", "1.5")
     assert done.returncode == 1, done
     attempts = [line for line in done.stderr.splitlines() if "WARNING" in line and "cannot reach Redis at" in line]
@@ -50,7 +50,7 @@ def test_connect_timeout_gives_up_with_exit_1_after_logging_each_attempt() -> No
 
 
 def test_without_connect_timeout_it_waits_saying_so_and_sigterm_ends_it(tmp_path: Path) -> None:
-    url = f"redis://127.0.0.1:{free_port(6600, 6700)}/0"
+    url = f"redis://127.0.0.1:{free_port()}/0"
     worker = WorkerProcess([STEADY, "--queue", "q", "--url", url], tmp_path / "worker.log", dict(os.environ))
     try:
         deadline = time.monotonic() + 60
@@ -111,7 +111,7 @@ def test_max_stalls_is_passed_to_the_worker(max_stalls: str | None, state: jqc.J
     assert main(argv, connection=conn, out=io.StringIO()) == 0
     stored = conn.queue("stalls").get_job(job_id)
     assert stored is not None and stored.state == state and stored.stall_count == 2
-    assert main(["worker", STEADY, "--queue", "stalls", "--max-stalls", "-1"], connection=conn) == 1  # checked
+    assert main(["worker", STEADY, "--queue", "stalls", "--max-stalls", "-1"], connection=conn) == 2  # refused input
 
 
 def test_connection_flags_reach_the_connection(monkeypatch: pytest.MonkeyPatch) -> None:
