@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 # or on child processes rather than compute.
 TEST_WORKERS ?= 3
 
-.PHONY: demo test docs notebooks lint typecheck bench bench-quick bench-engine bench-worker bench-peers soak clean
+.PHONY: demo test docs notebooks screenshots bench-dashboard lint typecheck bench bench-quick bench-engine bench-worker bench-peers soak clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,16 @@ typecheck: $(VENV)/.installed
 # them). `make test` runs the same notebooks with smaller parameters (tests/notebooks).
 notebooks: $(VENV)/.installed
 	$(PY) notebooks/run.py
+
+# The README's picture of the dashboard (docs/images/dashboard.png), taken with the browser tests'
+# setup (tests/dashboard/browser.py): the system Chromium, at /usr/bin/chromium or $$JQC_CHROMIUM.
+screenshots: $(VENV)/.installed
+	$(PY) -m tests.dashboard.screenshot docs/images/dashboard.png
+
+# Time per dashboard page on a 1,000,000-job queue (benchmarks/dashboard.py; Redis at 127.0.0.1:6379
+# db 4, which it empties; BENCH_ARGS=--url memory:// for the embedded backend).
+bench-dashboard: $(VENV)/.installed
+	$(PY) benchmarks/dashboard.py $(BENCH_ARGS)
 
 # Long runs, kept out of `make test`: many hypothesis examples on both backends.
 soak: $(VENV)/.installed

@@ -18,6 +18,7 @@ from jqc.engine.operations import (
     Event,
     Page,
     RecoverResult,
+    SearchPage,
     WorkerInfo,
 )
 from jqc.engine.queue import AsyncQueue, Queue
@@ -116,6 +117,7 @@ __all__ = [
     "RecoverResult",
     "Retry",
     "ScriptReplyError",
+    "SearchPage",
     "ServerBusyError",
     "ServerLoadingError",
     "ServerReadOnlyError",

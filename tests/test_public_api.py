@@ -41,6 +41,14 @@ def test_every_public_name_has_a_docstring() -> None:
     assert missing == []
 
 
+def test_the_dashboard_names_have_docstrings() -> None:
+    import jqc.dashboard
+
+    documented = [name for name in jqc.dashboard.__all__ if name != "AuthHook"]  # a type alias, documented in place
+    missing = [m for name in documented for m in _missing_docs(name, getattr(jqc.dashboard, name))]
+    assert set(jqc.dashboard.__all__) == {"AuthHook", "app", "basic_auth"} and missing == []
+
+
 def test_the_checker_notices_a_missing_docstring() -> None:
     class Undocumented:
         def method(self) -> None:
@@ -50,7 +58,16 @@ def test_the_checker_notices_a_missing_docstring() -> None:
 
 
 # Modules a user's code may import besides ``jqc`` itself: documented entry points of their own.
-PUBLIC_MODULES = {"jqc", "jqc.testing", "jqc.sim", "jqc.scaling", "jqc.coordinator", "jqc.worker.tracing", "jqc_pytest"}
+PUBLIC_MODULES = {
+    "jqc",
+    "jqc.testing",
+    "jqc.sim",
+    "jqc.scaling",
+    "jqc.coordinator",
+    "jqc.worker.tracing",
+    "jqc.dashboard",
+    "jqc_pytest",
+}
 IMPORT = re.compile(r"^\s*(?:from\s+(jqc[\w.]*)\s+import\s+([\w, ]+)|import\s+(jqc[\w.]*))", re.MULTILINE)
 
 

@@ -14,6 +14,7 @@ command group, each with the ``add_parsers`` that registers its commands:
 - :mod:`~jqc.cli.workers`: ``worker``, ``workers``;
 - :mod:`~jqc.cli.coordinator`: ``metrics serve|show``, ``health``, ``doctor``, ``acl``;
 - :mod:`~jqc.cli.autoscale`: ``pool``, ``autoscale``;
+- :mod:`~jqc.cli.dashboard`: ``dashboard`` (the web dashboard, with uvicorn);
 - :mod:`~jqc.cli.sim`: ``sim``;
 - :mod:`~jqc.cli.demo`: ``demo``;
 - :mod:`~jqc.cli.about`: ``version``;

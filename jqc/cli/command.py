@@ -19,7 +19,7 @@ import argcomplete
 
 import jqc
 
-from . import about, autoscale, coordinator, demo, dlq, queues, sim, workers
+from . import about, autoscale, coordinator, dashboard, demo, dlq, queues, sim, workers
 from .arguments import Handler
 from .guards import opened_in_process
 
@@ -55,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_parser(sub)
     coordinator.add_parsers(sub)
     autoscale.add_parsers(sub)
+    dashboard.add_parser(sub)
     sim.add_parser(sub)
     about.add_parser(sub)
     return parser

@@ -66,7 +66,20 @@ class Role(enum.StrEnum):
 # Plain (non-script) commands each role's Python side sends. A queue snapshot sends these besides its
 # scripts (the oldest waiting job, the worker registry, the stall scan).
 _SNAPSHOT_READS = ("lindex", "zrange", "zrangebyscore", "zscore", "zcount", "zcard", "hmget", "exists", "xrevrange")
-_READS = ("hgetall", "hmget", "lrange", "lindex", "zrange", "zrangebyscore", "zscore", "zcount", "zcard", "exists")
+# zrevrange: Queue.workers() reads the worker registry newest first (the dashboard's workers page).
+_READS = (
+    "hgetall",
+    "hmget",
+    "lrange",
+    "lindex",
+    "zrange",
+    "zrevrange",
+    "zrangebyscore",
+    "zscore",
+    "zcount",
+    "zcard",
+    "exists",
+)
 _PLAIN: dict[Role, tuple[str, ...]] = {
     Role.PRODUCER: ("hgetall",),  # get_job
     Role.WORKER: ("hgetall", "lrange", "xrevrange", "xread"),  # get_job, job_logs; an idle worker waits on events

@@ -25,6 +25,7 @@ from jqc.engine.results import (
     Event,
     Page,
     RecoverResult,
+    SearchPage,
     WorkerInfo,
 )
 
@@ -44,6 +45,7 @@ __all__ = [
     "Page",
     "QueueOperations",
     "RecoverResult",
+    "SearchPage",
     "WorkerInfo",
 ]
 

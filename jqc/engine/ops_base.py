@@ -12,6 +12,7 @@ from jqc.engine.arguments import (
 from jqc.engine.calls import Reply, ScriptCall, checked, code_of
 from jqc.engine.codes import Code
 from jqc.engine.job import (
+    DeadLetter,
     Job,
     JobOptions,
 )
@@ -19,7 +20,7 @@ from jqc.engine.keys import QueueKeys, validate_queue_name
 from jqc.engine.replies import as_int, as_str, as_strs, pairs
 from jqc.errors import CorruptJobError, InvalidOptionError
 
-__all__ = ["OperationsBase", "code_and_count", "code_and_ids"]
+__all__ = ["OperationsBase", "code_and_count", "code_and_ids", "letter_of"]
 
 T = TypeVar("T")
 
@@ -95,3 +96,8 @@ def code_and_ids(reply: Reply) -> tuple[Code, list[str]]:
     """A bounded operation's reply: {code, ids it did}."""
     body = checked(reply)
     return code_of(body), as_strs(body[1])
+
+
+def letter_of(job: Job, fields: Mapping[str, str]) -> DeadLetter:
+    """The dead letter of a listed dead-letter record (``job`` decoded from its ``fields``)."""
+    return DeadLetter(job=job, dead_at=int(fields.get("dat", 0)) / 1000.0, worker=fields.get("dw") or None)

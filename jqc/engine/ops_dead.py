@@ -15,7 +15,7 @@ from jqc.engine.job import (
     DeadLetter,
 )
 from jqc.engine.keys import validate_job_id
-from jqc.engine.ops_base import OperationsBase, code_and_count
+from jqc.engine.ops_base import OperationsBase, code_and_count, letter_of
 from jqc.engine.replies import as_int
 from jqc.engine.results import (
     DeadLetterPage,
@@ -32,10 +32,7 @@ class DeadLetters(OperationsBase):
     def dead_letters(self, offset: int = 0, limit: int = 100) -> ScriptCall[DeadLetterPage]:
         def parse(reply: Reply) -> DeadLetterPage:
             total, decoded, corrupt = self._decode_listing(reply)
-            letters = tuple(
-                DeadLetter(job=job, dead_at=int(fields.get("dat", 0)) / 1000.0, worker=fields.get("dw") or None)
-                for job, fields in decoded
-            )
+            letters = tuple(letter_of(job, fields) for job, fields in decoded)
             return DeadLetterPage(total, letters, tuple(corrupt))
 
         return self._call("list", "dead", self._offset(offset), positive_int(limit, "limit"), parse=parse)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TypeVar
 
+from jqc import _json
 from jqc.clock import now_ms
 from jqc.engine.arguments import (
     BATCH,
@@ -12,17 +13,20 @@ from jqc.engine.arguments import (
     seconds_to_ms,
 )
 from jqc.engine.calls import CommandCall, Op, Reply, ScriptCall, checked
+from jqc.engine.failures import FailureCode, failure_code
 from jqc.engine.job import (
+    DeadLetter,
     Job,
 )
 from jqc.engine.keys import validate_job_id
 from jqc.engine.metrics import Metrics, MinuteMetrics
-from jqc.engine.ops_base import OperationsBase
+from jqc.engine.ops_base import OperationsBase, letter_of
 from jqc.engine.replies import as_int, as_list, as_str, as_strs, pairs
 from jqc.engine.results import (
     Counts,
     Event,
     Page,
+    SearchPage,
     WorkerInfo,
 )
 from jqc.errors import InvalidOptionError
@@ -66,6 +70,64 @@ class Reading(OperationsBase):
         total, decoded, corrupt = self._decode_listing(reply)
         return Page(total, tuple(job for job, _ in decoded), tuple(corrupt))
 
+    def search(
+        self,
+        state: str,
+        text: str,
+        *,
+        code: FailureCode | str | None = None,
+        offset: int = 0,
+        limit: int = 50,
+        scan: int = BATCH,
+    ) -> Op[SearchPage]:
+        """Jobs in ``state`` (or dead letters, ``state='dead'``) whose id, name or data (as JSON text)
+        contain ``text``, case-insensitively, in listing order; with ``code``, only those that
+        failed with that :class:`~jqc.FailureCode`.
+
+        Bounded: it looks at ``scan`` entries at most from ``offset`` on, in pages of the ``list``
+        script (so it costs what paging costs, never a scan of the whole queue), and stops early
+        once ``limit`` jobs matched. Go on from :attr:`SearchPage.next_offset`.
+        """
+        if state not in LISTABLE:
+            raise InvalidOptionError(f"state must be one of {LISTABLE}, not {state!r}")
+        if not isinstance(text, str):
+            raise InvalidOptionError(f"text must be a str, not {text!r}")
+        start = at = self._offset(offset)
+        limit = positive_int(limit, "limit")
+        budget = positive_int(scan, "scan", high=100_000)
+        needle = text.casefold()
+        wanted = None if code is None else failure_code(code, retry=True)
+        jobs: list[Job] = []
+        letters: list[DeadLetter] = []
+        total = 0
+        while at - start < budget and len(jobs) < limit:
+            size = min(BATCH, budget - (at - start))
+            reply: Reply = yield self._call("list", state, at, size, parse=lambda r: r)
+            total, decoded, _ = self._decode_listing(reply)  # corrupt entries are passed over
+            position = {as_str(job_id): k for k, job_id in enumerate(checked(reply)[2::2])}
+            listed = len(position)
+            for job, fields in decoded:
+                if _matches(job, needle) and (wanted is None or job.failure_code == wanted):
+                    jobs.append(job)
+                    if state == "dead":
+                        letters.append(letter_of(job, fields))
+                    if len(jobs) == limit:
+                        listed = position[job.id] + 1
+                        break
+            at += listed
+            if (listed < size and len(jobs) < limit) or at >= total:
+                return SearchPage(tuple(jobs), tuple(letters), start, None, at - start, total)
+        return SearchPage(tuple(jobs), tuple(letters), start, at, at - start, total)
+
+    def recent_events(self, count: int = 1000, before: str | None = None) -> CommandCall[list[Event]]:
+        """The newest ``count`` entries of the event stream, newest first (older than ``before``, an
+        entry id, when given): a bounded look back, e.g. for one job's timeline."""
+        end = "+" if before is None else "(" + before
+        return CommandCall(
+            ("XREVRANGE", self.keys.events, end, "-", "COUNT", positive_int(count, "count", high=100_000)),
+            _events,
+        )
+
     def metrics(self, window_minutes: int = 60) -> ScriptCall[Metrics]:
         window = positive_int(window_minutes, "window_minutes", high=100_000)
         last = now_ms(self.clock) // 60000
@@ -91,11 +153,7 @@ class Reading(OperationsBase):
         def parse(reply: Reply) -> list[Event]:
             out: list[Event] = []
             for stream in as_list(reply):  # [[stream, [[id, [field, value, ...]], ...]]]
-                for entry in as_list(as_list(stream)[1]):
-                    entry_id, raw = as_list(entry)
-                    fields = pairs(raw)
-                    at = int(fields.get("t", 0)) / 1000.0
-                    out.append(Event(as_str(entry_id), fields.get("e", ""), fields.get("j", ""), at, fields))
+                out += _events(as_list(stream)[1])
             return out
 
         return CommandCall(tuple(args), parse, block=None if block is None else block_ms / 1000)
@@ -121,6 +179,23 @@ class Reading(OperationsBase):
             if info is not None and now - seen <= (max_age if max_age is not None else int(info.ttl * 1000)):
                 out.append(info)
         return out
+
+
+def _events(reply: Reply) -> list[Event]:
+    """Events from a list of stream entries ``[[id, [field, value, ...]], ...]``."""
+    out: list[Event] = []
+    for entry in as_list(reply):
+        entry_id, raw = as_list(entry)
+        fields = pairs(raw)
+        at = int(fields.get("t", 0)) / 1000.0
+        out.append(Event(as_str(entry_id), fields.get("e", ""), fields.get("j", ""), at, fields))
+    return out
+
+
+def _matches(job: Job, needle: str) -> bool:
+    if needle in job.id.casefold() or needle in job.name.casefold():
+        return True
+    return needle in _json.encode(job.data).casefold()
 
 
 def _score_pairs(reply: Reply) -> list[tuple[str, int]]:

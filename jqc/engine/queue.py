@@ -27,6 +27,7 @@ from jqc.engine.operations import (
     Page,
     QueueOperations,
     RecoverResult,
+    SearchPage,
     WorkerInfo,
 )
 from jqc.errors import InvalidOptionError
@@ -117,6 +118,27 @@ class Queue(_QueueBase):
     def dead_letters(self, offset: int = 0, limit: int = 100) -> DeadLetterPage:
         """One page of dead letters, newest first, and how many there are in all."""
         return self._run(self.ops.dead_letters(offset, limit))
+
+    def search(
+        self,
+        state: str,
+        text: str = "",
+        *,
+        code: FailureCode | str | None = None,
+        offset: int = 0,
+        limit: int = 50,
+        scan: int = 1000,
+    ) -> SearchPage:
+        """Jobs in ``state`` (``'dead'``: dead letters) whose id, name or JSON data contain ``text``
+        (case-insensitive), and that failed with ``code`` when given, looking at ``scan`` entries
+        at most from ``offset``; go on from ``next_offset``. Each step costs what paging costs:
+        never a scan of the whole queue.
+        """
+        return self._run(self.ops.search(state, text, code=code, offset=offset, limit=limit, scan=scan))
+
+    def recent_events(self, count: int = 1000, before: str | None = None) -> list[Event]:
+        """The newest ``count`` entries of the event stream, newest first (before entry id ``before``)."""
+        return self._run(self.ops.recent_events(count, before))
 
     def replay_dead(self, job_id: str) -> None:
         """Send a dead-lettered job back to waiting (its attempts start again; the replay is counted)."""
@@ -313,6 +335,23 @@ class AsyncQueue(_QueueBase):
     async def dead_letters(self, offset: int = 0, limit: int = 100) -> DeadLetterPage:
         """The coroutine form of :meth:`Queue.dead_letters`."""
         return await self._run(self.ops.dead_letters(offset, limit))
+
+    async def search(
+        self,
+        state: str,
+        text: str = "",
+        *,
+        code: FailureCode | str | None = None,
+        offset: int = 0,
+        limit: int = 50,
+        scan: int = 1000,
+    ) -> SearchPage:
+        """The coroutine form of :meth:`Queue.search`."""
+        return await self._run(self.ops.search(state, text, code=code, offset=offset, limit=limit, scan=scan))
+
+    async def recent_events(self, count: int = 1000, before: str | None = None) -> list[Event]:
+        """The coroutine form of :meth:`Queue.recent_events`."""
+        return await self._run(self.ops.recent_events(count, before))
 
     async def replay_dead(self, job_id: str) -> None:
         """The coroutine form of :meth:`Queue.replay_dead`."""

@@ -22,6 +22,7 @@ __all__ = [
     "Event",
     "Page",
     "RecoverResult",
+    "SearchPage",
     "WorkerInfo",
 ]
 
@@ -92,6 +93,23 @@ class DeadLetterPage:
 
 
 @dataclass(frozen=True, slots=True)
+class SearchPage:
+    """One bounded step of a search through a listing (``Queue.search``).
+
+    ``jobs`` matched (dead letters as :class:`DeadLetter` when searching ``dead``); ``scanned``
+    entries were looked at, from ``offset`` on; ``next_offset`` is where the next step starts, or
+    None once the listing was read to its end. ``total`` is the listing's length when last read.
+    """
+
+    jobs: tuple[Job, ...]
+    letters: tuple[DeadLetter, ...]
+    offset: int
+    next_offset: int | None
+    scanned: int
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
 class RecoverResult:
     """Stalled jobs put back to waiting, and those failed for stalling too often."""
 
@@ -113,7 +131,11 @@ class Event:
 
 @dataclass(frozen=True, slots=True)
 class WorkerInfo:
-    """A worker as its last heartbeat described it (``Queue.workers()``)."""
+    """A worker as its last heartbeat described it (``Queue.workers()``).
+
+    ``last_claim``: when (the worker's clock) it last claimed a job of this queue; None if it has
+    not since it started (or it is a version that did not say).
+    """
 
     id: str
     name: str
@@ -125,6 +147,7 @@ class WorkerInfo:
     started_at: float
     last_seen: float
     ttl: float
+    last_claim: float | None = None
 
     @classmethod
     def from_fields(cls, worker_id: str, seen_ms: int, fields: Mapping[str, str]) -> WorkerInfo | None:
@@ -142,6 +165,7 @@ class WorkerInfo:
                 started_at=int(fields.get("started", 0)) / 1000.0,
                 last_seen=seen_ms / 1000.0,
                 ttl=int(fields.get("ttl", 30_000)) / 1000.0,
+                last_claim=int(fields["claimed"]) / 1000.0 if fields.get("claimed") else None,
             )
         except (ValueError, TypeError, CorruptJobError):
             return None

@@ -60,7 +60,7 @@ class Dispatcher:
                 await self._pause(f"claim from {lane.name}", exc, started)
                 continue
             shared.health.ok()
-            lane.note(result)
+            lane.note(result, shared.clock.now())
             if result.status == Code.OK and result.jobs:
                 for claimed in result.jobs:
                     self.start(lane, claimed)

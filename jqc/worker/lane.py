@@ -116,6 +116,7 @@ class Lane:
     dispatcher: asyncio.Task[None] | None = None
     finished: list[Finished] = field(default_factory=list)  # successes not yet reported
     reporters: int = 0  # tasks reporting ``finished``, one batch per round trip each
+    claimed_at: float | None = None  # clock time of the last claim (or fetch-next) that got a job
 
     @property
     def name(self) -> str:
@@ -125,9 +126,10 @@ class Lane:
     def free(self) -> int:
         return self.concurrency - len(self.held)
 
-    def note(self, result: ClaimResult) -> None:
-        """Remember what a claim (or a complete's fetch-next) found."""
+    def note(self, result: ClaimResult, now: float) -> None:
+        """Remember what a claim (or a complete's fetch-next) found at clock time ``now``."""
         if result.status == Code.OK and result.jobs:
+            self.claimed_at = now
             self.empty_seen = False
             self.last = None
         else:

@@ -111,7 +111,7 @@ class Reporter:
         shared = self.shared
         queues = [lane.name for lane in shared.lanes]
         for lane in shared.lanes:
-            record = {
+            record: dict[str, object] = {
                 "name": shared.name,
                 "host": self.host,
                 "pid": self.pid,
@@ -120,6 +120,8 @@ class Reporter:
                 "concurrency": lane.concurrency,
                 "started": int(self.started_at * 1000),
             }
+            if lane.claimed_at is not None:
+                record["claimed"] = int(lane.claimed_at * 1000)  # when it last got a job: liveness is consuming
             ttl = shared.options.heartbeat_ttl
             started = shared.clock.now()
             try:

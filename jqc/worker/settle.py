@@ -168,7 +168,7 @@ class Settler:
             following = report.next
         if following is None:
             return
-        lane.note(following)
+        lane.note(following, shared.clock.now())
         if following.status != Code.OK:
             return
         for item, claimed in zip(batch, following.jobs, strict=False):

@@ -136,8 +136,13 @@ async def test_workers_are_listed_and_drop_out_when_they_die(conn: jqc.Connectio
     assert a.started_at == pytest.approx(clock.now(), abs=0.01) and a.last_seen == pytest.approx(clock.now(), abs=0.01)
     assert [w.name for w in thumbs.workers()] == ["alpha"] and thumbs.workers()[0].concurrency == 2
 
+    assert a.last_claim is None  # it has claimed nothing yet
     thumbs.add("job", 1)
+    claimed_by = clock.now()
     await until(clock, lambda: thumbs.workers()[0].active == 1)
+    got = thumbs.workers()[0].last_claim
+    assert got is not None and claimed_by <= got <= clock.now()
+    assert {w.name: w.last_claim for w in photos.workers()} == {"alpha": None, "beta": None}  # per queue
 
     await alpha.kill()
     await clock.sleep(5)

@@ -1,0 +1,284 @@
+"""What the dashboard's pages show, read through jqc's queue and coordinator APIs (asyncio).
+
+Nothing here names a Redis key: every read is a :class:`jqc.AsyncQueue` method or a coordinator
+operation, so the dashboard follows the engine wherever its key layout goes. Every read is
+bounded: counts and metrics are one script each, listings and searches one page (or one bounded
+search step), a job's timeline the newest events of its queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from jqc.clock import now_ms
+from jqc.connection import Connection
+from jqc.coordinator import health
+from jqc.coordinator.health import HealthReport
+from jqc.coordinator.lock import Lease, ScaleDecision, read_decision_op, read_lock
+from jqc.coordinator.metrics import QueueSnapshot, aread_snapshot, queue_names_op
+from jqc.engine.calls import run_async
+from jqc.engine.job import DeadLetter, Job
+from jqc.engine.metrics import Metrics
+from jqc.engine.results import Counts, Event, SearchPage, WorkerInfo
+from jqc.errors import CorruptJobError, PermissionDeniedError
+
+from .formatting import Spark, sparks
+
+__all__ = [
+    "STATES",
+    "Decision",
+    "JobView",
+    "Listing",
+    "QueueNames",
+    "QueueRow",
+    "Settings",
+    "WorkerRow",
+    "decisions",
+    "job_view",
+    "listing",
+    "queue_row",
+    "worker_rows",
+]
+
+log = logging.getLogger("jqc.dashboard")
+
+#: The states a queue page lists, in the order of its tabs.
+STATES = ("waiting", "delayed", "active", "completed", "failed", "dead")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    """How the dashboard reads: page size, search budget, health rules, what counts as idle."""
+
+    read_only: bool = False
+    queues: tuple[str, ...] | None = None
+    page_size: int = 50
+    search_scan: int = 500
+    bulk_limit: int = 10_000
+    timeline_events: int = 1000
+    worker_ttl: float = 30.0
+    idle_after: float = 60.0
+    health_rules: health.HealthRules = dataclasses.field(default_factory=health.HealthRules)
+    title: str = "jqc"
+
+
+class QueueNames:
+    """The queues to show: the configured ones, else every queue under the connection's prefix.
+
+    Finding them is a SCAN of the whole keyspace (jqc keeps no list of queues), which takes a
+    second or more on a server holding millions of keys, so the names found are kept and
+    rediscovered in the background once they are ``refresh`` seconds old (real time: this paces
+    the dashboard's own reads): a page never waits for a scan except the very first one, or while
+    no queue was found yet. A queue added since appears within ``refresh`` seconds.
+    """
+
+    def __init__(self, refresh: float = 10.0) -> None:
+        self.refresh = refresh
+        self._names: list[str] = []
+        self._at = -float("inf")
+        self._task: asyncio.Task[None] | None = None
+
+    async def _scan(self, conn: Connection) -> None:
+        found: list[str] = await run_async(conn.async_backend(), queue_names_op(conn.prefix))
+        self._names, self._at = found, time.monotonic()
+
+    async def get(self, conn: Connection, settings: Settings) -> list[str]:
+        """The names, from the last scan when there is one (starting a fresh one when it is old)."""
+        if settings.queues is not None:
+            return list(settings.queues)
+        if not self._names:
+            await self._scan(conn)
+        elif time.monotonic() - self._at > self.refresh and (self._task is None or self._task.done()):
+            self._task = asyncio.create_task(self._scan(conn))
+            self._task.add_done_callback(_quiet)
+        return list(self._names)
+
+
+def _quiet(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("dashboard: finding the queues failed: %s", task.exception())
+
+
+@dataclass(frozen=True, slots=True)
+class QueueRow:
+    """One queue on the overview: counts, the hour's figures and charts, and its health now."""
+
+    name: str
+    counts: Counts
+    hour: QueueSnapshot
+    health: HealthReport
+    stored_health: HealthReport | None
+    charts: tuple[Spark, Spark, Spark]
+
+    def wait(self, p: float) -> float | None:
+        """The p-th percentile of wait time over the hour (seconds)."""
+        return self.hour.wait_percentile(p)
+
+    def run(self, p: float) -> float | None:
+        """The p-th percentile of run time over the hour (seconds)."""
+        return self.hour.run_percentile(p)
+
+
+def _recent(snapshot: QueueSnapshot, minutes: int) -> QueueSnapshot:
+    """The same snapshot judged over its last ``minutes`` minutes only (the health rules' window)."""
+    last = int(snapshot.at * 1000) // 60000
+    kept = tuple(m for m in snapshot.metrics.minutes if m.minute > last - minutes)
+    return dataclasses.replace(snapshot, metrics=Metrics(kept, minutes), window_minutes=minutes)
+
+
+async def queue_row(conn: Connection, name: str, settings: Settings) -> QueueRow:
+    """Read one overview row: one snapshot over the last hour, health judged on the rules' window."""
+    aq = conn.async_queue(name)
+    rules = settings.health_rules
+    hour = await aread_snapshot(aq, window_minutes=max(60, rules.window_minutes), worker_ttl=rules.worker_ttl)
+    report = health.evaluate(_recent(hour, rules.window_minutes), rules)
+    try:
+        stored = await health.aread_health(aq)
+    except CorruptJobError:
+        stored = None
+    last_minute = now_ms(aq.clock) // 60000
+    return QueueRow(name, hour.counts, hour, report, stored, sparks(hour.metrics, last_minute))
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """One page of a queue page's list: jobs (or dead letters) in a state, or one search step."""
+
+    state: str
+    offset: int
+    total: int
+    jobs: tuple[Job, ...]
+    letters: tuple[DeadLetter, ...]
+    corrupt: tuple[tuple[str, str], ...]
+    query: str
+    code: str | None
+    found: Job | None  # the job whose id is exactly the query, wherever it is
+    search: SearchPage | None
+
+    @property
+    def next_offset(self) -> int | None:
+        """Where the next page (or search step) starts; None at the end."""
+        if self.search is not None:
+            return self.search.next_offset
+        return None if self.offset + max(len(self.jobs), 1) >= self.total else self.offset + len(self.jobs)
+
+
+async def listing(
+    conn: Connection, name: str, state: str, settings: Settings, *, offset: int, query: str, code: str | None
+) -> Listing:
+    """The page at ``offset`` of ``state``, or with a query (or a failure code) one bounded search step."""
+    aq = conn.async_queue(name)
+    size = settings.page_size
+    if query or code:
+        found = await aq.get_job(query) if query else None
+        step = await aq.search(state, query, code=code, offset=offset, limit=size, scan=settings.search_scan)
+        return Listing(state, offset, step.total, step.jobs, step.letters, (), query, code, found, step)
+    if state == "dead":
+        dead = await aq.dead_letters(offset, size)
+        jobs = tuple(letter.job for letter in dead.letters)
+        return Listing(state, offset, dead.total, jobs, dead.letters, dead.corrupt, "", None, None, None)
+    page = await aq.list_jobs(state, offset, size)
+    return Listing(state, offset, page.total, page.jobs, (), page.corrupt, "", None, None, None)
+
+
+@dataclass(frozen=True, slots=True)
+class JobView:
+    """Everything the job page shows: the job, its log, its events (oldest first), its worker."""
+
+    job: Job
+    logs: tuple[str, ...]
+    timeline: tuple[Event, ...]
+    timeline_complete: bool
+    worker: WorkerInfo | None
+
+
+async def job_view(conn: Connection, name: str, job_id: str, settings: Settings) -> JobView | None:
+    """The job page's data, or None when there is no such job."""
+    aq = conn.async_queue(name)
+    job = await aq.get_job(job_id)
+    if job is None:
+        return None
+    logs = await aq.job_logs(job_id, -500, -1)
+    recent = await aq.recent_events(settings.timeline_events)
+    timeline = tuple(reversed([e for e in recent if e.job_id == job_id]))
+    complete = len(recent) < settings.timeline_events or any(e.name == "added" for e in timeline)
+    worker = None
+    if job.worker:
+        worker = next((w for w in await aq.workers() if w.id == job.worker), None)
+    return JobView(job, tuple(logs), timeline, complete, worker)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerRow:
+    """A worker in one queue, and whether it looks connected but not consuming."""
+
+    queue: str
+    info: WorkerInfo
+    flagged: str  # why it looks stuck, or ''
+
+
+def _flag(info: WorkerInfo, counts: Counts, now: float, idle_after: float) -> str:
+    if counts.paused or counts.waiting == 0 or info.active >= info.concurrency:
+        return ""
+    if now - info.started_at < idle_after:
+        return ""
+    if info.last_claim is None:
+        return f"{counts.waiting} job(s) wait and it has claimed none since it started"
+    if now - info.last_claim > idle_after:
+        return f"{counts.waiting} job(s) wait and its last claim was {now - info.last_claim:.0f} s ago"
+    return ""
+
+
+async def worker_rows(conn: Connection, names: Sequence[str], settings: Settings) -> list[WorkerRow]:
+    """Live workers of each queue (their last heartbeat within their TTL), flagged when idle with work waiting."""
+    rows: list[WorkerRow] = []
+    for name in names:
+        aq = conn.async_queue(name)
+        workers = await aq.workers()
+        if not workers:
+            continue
+        counts = await aq.counts()
+        now = aq.clock.now()
+        rows += [WorkerRow(name, w, _flag(w, counts, now, settings.idle_after)) for w in workers]
+    return rows
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """A queue's last published autoscaling decision and the state of its coordinator lock."""
+
+    queue: str
+    decision: ScaleDecision | None
+    lease: Lease | None  # None when this user may not read the lock (the observer role)
+    error: str
+
+
+async def decisions(conn: Connection, names: Sequence[str]) -> list[Decision]:
+    """The autoscaler's last decision per queue (queues with neither decision nor lock holder left out)."""
+    out: list[Decision] = []
+    backend = conn.async_backend()
+    for name in names:
+        ops = conn.async_queue(name).ops
+        try:
+            lease: Lease | None = await run_async(backend, read_lock(ops))
+        except PermissionDeniedError:
+            lease = None  # reading the lock runs its script, which only the coordinator role may
+        try:
+            decision: ScaleDecision | None = await run_async(backend, read_decision_op(ops))
+            error = ""
+        except CorruptJobError as exc:
+            decision, error = None, str(exc)
+        if decision is not None or (lease is not None and lease.holder) or error:
+            out.append(Decision(name, decision, lease, error))
+    return out
+
+
+def values_of(mapping: Any) -> list[tuple[str, Any]]:
+    """A mapping's items sorted by key, for the templates."""
+    return sorted(dict(mapping).items())
