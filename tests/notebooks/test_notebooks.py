@@ -35,10 +35,10 @@ QUICK: dict[str, dict[str, object]] = {
     "01-sizing.ipynb": {
         "SEEDS": 6,
         "JOBS": 800,
-        "UTILIZATIONS": (0.6, 0.8, 0.9),
+        "UTILIZATIONS": (0.6, 0.9),
         "SIGMAS": (1.5,),
         "TAIL_SEEDS": 3,
-        "TAIL_JOBS": 500,
+        "TAIL_JOBS": 400,
     },
     "02-bursts-and-failures.ipynb": {
         "DURATION": 1800.0,

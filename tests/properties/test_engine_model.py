@@ -27,11 +27,12 @@ of every listing, and these invariants are checked independently of the model's 
 from __future__ import annotations
 
 import dataclasses
+import os
 import unittest
 from dataclasses import dataclass, field
 from typing import Any
 
-from hypothesis import event, target
+from hypothesis import event, settings, target
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
@@ -640,6 +641,9 @@ def machine_test_case(backend: str) -> type[unittest.TestCase]:
             # Fail (under CI) or skip once, before any example, if the backend does not answer.
             open_backend(backend, jqc.VirtualClock()).close()
 
+    if os.environ.get("JQC_HYPOTHESIS_PROFILE", "default") == "default":
+        # The longest test of `make test`: fewer sequences there; `make soak` runs 1,000 of them.
+        EngineModelTest.settings = settings(max_examples=40)
     EngineModelTest.__name__ = EngineModelTest.__qualname__ = f"TestEngineModel{backend.title()}"
     return EngineModelTest
 
