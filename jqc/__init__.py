@@ -6,6 +6,7 @@ The public API is re-exported here; everything else is internal and may change.
 from jqc._version import __version__
 from jqc.clock import Clock, SystemClock, VirtualClock
 from jqc.connection import Connection, connect
+from jqc.engine.async_queue import AsyncQueue
 from jqc.engine.codes import Code
 from jqc.engine.failures import FailureCode
 from jqc.engine.job import Backoff, ClaimedJob, DeadLetter, Job, JobOptions, JobState, Keep, NewJob
@@ -21,7 +22,7 @@ from jqc.engine.operations import (
     SearchPage,
     WorkerInfo,
 )
-from jqc.engine.queue import AsyncQueue, Queue
+from jqc.engine.queue import Queue
 from jqc.errors import (
     AuthenticationFailedError,
     BackendError,

@@ -18,9 +18,10 @@ from typing import Any, Self
 from jqc.backends import BackendFactory, open_factory, parse_server_url, redact
 from jqc.backends.base import AsyncBackend, SyncBackend
 from jqc.clock import Clock, SystemClock
+from jqc.engine.async_queue import AsyncQueue
 from jqc.engine.host import Host
 from jqc.engine.keys import meta_scan_pattern
-from jqc.engine.queue import AsyncQueue, Queue
+from jqc.engine.queue import Queue
 from jqc.errors import InvalidOptionError
 
 __all__ = ["Connection", "connect", "redact"]

@@ -28,9 +28,10 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from jqc.connection import Connection
+from jqc.engine.async_queue import AsyncQueue
 from jqc.engine.calls import CommandCall, Op, run_async, run_sync
 from jqc.engine.operations import QueueOperations
-from jqc.engine.queue import AsyncQueue, Queue
+from jqc.engine.queue import Queue
 from jqc.engine.replies import as_int, pairs
 from jqc.errors import CorruptJobError, InvalidOptionError
 

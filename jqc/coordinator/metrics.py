@@ -17,11 +17,12 @@ from typing import Any
 
 from jqc.clock import now_ms
 from jqc.connection import Connection
+from jqc.engine.async_queue import AsyncQueue
 from jqc.engine.calls import CommandCall, Op, Reply, Scan, run_async, run_sync
 from jqc.engine.keys import QueueKeys, meta_scan_pattern
 from jqc.engine.metrics import Metrics
 from jqc.engine.operations import Counts, QueueOperations
-from jqc.engine.queue import AsyncQueue, Queue
+from jqc.engine.queue import Queue
 from jqc.engine.replies import as_int, as_list, as_strs, pairs
 from jqc.errors import InvalidOptionError
 

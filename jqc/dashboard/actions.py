@@ -18,8 +18,8 @@ from starlette.routing import Router
 
 from jqc.connection import Connection
 from jqc.engine.arguments import BATCH
+from jqc.engine.async_queue import AsyncQueue
 from jqc.engine.keys import validate_queue_name
-from jqc.engine.queue import AsyncQueue
 from jqc.errors import InvalidInputError, JqcError
 
 from .pages import mounted_path

@@ -14,8 +14,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from jqc.connection import Connection
+from jqc.engine.async_queue import AsyncQueue
 from jqc.engine.job import Job, JobState
-from jqc.engine.queue import AsyncQueue, Queue
+from jqc.engine.queue import Queue
 from jqc.errors import InvalidOptionError
 from jqc.testing.matching import (
     DEFAULT_STATES,

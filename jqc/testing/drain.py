@@ -12,7 +12,8 @@ import asyncio
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from jqc.engine.queue import AsyncQueue, Queue
+from jqc.engine.async_queue import AsyncQueue
+from jqc.engine.queue import Queue
 from jqc.errors import InvalidOptionError
 from jqc.testing.faults import Fault
 from jqc.testing.handlers import Handlers

@@ -15,7 +15,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, TypeAlias
 
 from jqc.clock import Clock, VirtualClock
-from jqc.engine.queue import AsyncQueue, Queue
+from jqc.engine.async_queue import AsyncQueue
+from jqc.engine.queue import Queue
 from jqc.errors import InvalidOptionError
 from jqc.testing.faults import Fault, Network
 from jqc.testing.report import Run

@@ -33,9 +33,10 @@ from typing import Any, Unpack, overload
 
 from jqc.clock import VirtualClock
 from jqc.connection import Connection
+from jqc.engine.async_queue import AsyncQueue
 from jqc.engine.job import Job, JobOptions, JobState, NewJob
 from jqc.engine.operations import OptionArgs
-from jqc.engine.queue import AsyncQueue, Queue
+from jqc.engine.queue import Queue
 from jqc.errors import InvalidOptionError
 from jqc.testing.handlers import Handlers
 from jqc.testing.limits import Limits

@@ -26,8 +26,9 @@ from typing import Any, TypeAlias
 
 from jqc.clock import VirtualClock
 from jqc.connection import Connection
+from jqc.engine.async_queue import AsyncQueue
 from jqc.engine.job import Job, JobState
-from jqc.engine.queue import AsyncQueue, Queue
+from jqc.engine.queue import Queue
 from jqc.errors import InvalidOptionError
 from jqc.testing.faults import Fault, Network, WorkerConnection
 from jqc.testing.handlers import Handlers, HoldingExecutor, Withheld, prepare

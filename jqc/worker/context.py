@@ -14,8 +14,8 @@ import asyncio
 import threading
 from typing import Any
 
+from jqc.engine.async_queue import AsyncQueue
 from jqc.engine.job import ClaimedJob, Job
-from jqc.engine.queue import AsyncQueue
 from jqc.errors import LockLostError
 
 __all__ = ["JobContext", "SyncJobContext"]

@@ -14,11 +14,11 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
+from jqc.engine.async_queue import AsyncQueue
 from jqc.engine.calls import CommandCall
 from jqc.engine.codes import Code
 from jqc.engine.job import ClaimedJob
 from jqc.engine.operations import ClaimResult
-from jqc.engine.queue import AsyncQueue
 from jqc.worker.context import JobContext, SyncJobContext
 
 __all__ = ["WAKE_ON", "Finished", "Held", "Lane", "last_event_id"]

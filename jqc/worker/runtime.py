@@ -46,8 +46,9 @@ import socket
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeAlias, final
 
+from jqc.engine.async_queue import AsyncQueue
 from jqc.engine.job import BackoffFunction
-from jqc.engine.queue import AsyncQueue, Queue
+from jqc.engine.queue import Queue
 from jqc.errors import InvalidOptionError
 from jqc.worker.chores import Chores
 from jqc.worker.dispatch import Dispatcher

@@ -1,0 +1,235 @@
+"""AsyncQueue (asyncio): the twin of :class:`~jqc.engine.queue.Queue`, method for method, over the
+same :class:`QueueOperations` calls run by the async executor.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Unpack
+
+from jqc.clock import hold
+from jqc.engine.calls import Step, run_async
+from jqc.engine.failures import FailureCode
+from jqc.engine.job import BackoffFunction, ClaimedJob, DeadLetter, Job, JobOptions, NewJob
+from jqc.engine.metrics import Metrics
+from jqc.engine.operations import (
+    BATCH,
+    ClaimResult,
+    CompleteResult,
+    Counts,
+    DeadLetterPage,
+    Event,
+    OptionArgs,
+    Page,
+    RecoverResult,
+    SearchPage,
+    WorkerInfo,
+)
+from jqc.engine.queue_base import QueueBase, T
+
+__all__ = ["AsyncQueue"]
+
+
+class AsyncQueue(QueueBase):
+    """A queue, used from asyncio code. Each event loop gets its own client."""
+
+    async def _run(self, step: Step[T]) -> T:
+        with hold(self.clock):  # a virtual clock must not autojump while the call is in flight
+            return await run_async(self.connection.async_backend(), step)
+
+    async def add(
+        self, name: str, data: Any = None, options: JobOptions | None = None, **overrides: Unpack[OptionArgs]
+    ) -> Job:
+        """The coroutine form of :meth:`Queue.add`."""
+        return await self._run(self.ops.add(name, data, self.ops.options(options, overrides)))
+
+    async def add_bulk(self, jobs: Iterable[NewJob | tuple[Any, ...]]) -> list[Job]:
+        """The coroutine form of :meth:`Queue.add_bulk`."""
+        return await self._run(self.ops.add_bulk(jobs))
+
+    async def get_job(self, job_id: str) -> Job | None:
+        """The coroutine form of :meth:`Queue.get_job`."""
+        return await self._run(self.ops.get_job(job_id))
+
+    async def job_logs(self, job_id: str, start: int = 0, end: int = -1) -> list[str]:
+        """The coroutine form of :meth:`Queue.job_logs`."""
+        return await self._run(self.ops.job_logs(job_id, start, end))
+
+    async def exists(self) -> bool:
+        """Whether the queue exists (it has had a job, a pause or a setting)."""
+        return await self._run(self.ops.exists())
+
+    async def counts(self) -> Counts:
+        """The coroutine form of :meth:`Queue.counts`."""
+        return await self._run(self.ops.counts())
+
+    async def list_jobs(self, state: str, offset: int = 0, limit: int = 100) -> Page:
+        """The coroutine form of :meth:`Queue.list_jobs`."""
+        return await self._run(self.ops.list_jobs(state, offset, limit))
+
+    async def dead_letters(self, offset: int = 0, limit: int = 100) -> DeadLetterPage:
+        """The coroutine form of :meth:`Queue.dead_letters`."""
+        return await self._run(self.ops.dead_letters(offset, limit))
+
+    async def search(
+        self,
+        state: str,
+        text: str = "",
+        *,
+        code: FailureCode | str | None = None,
+        offset: int = 0,
+        limit: int = 50,
+        scan: int = 1000,
+    ) -> SearchPage:
+        """The coroutine form of :meth:`Queue.search`."""
+        return await self._run(self.ops.search(state, text, code=code, offset=offset, limit=limit, scan=scan))
+
+    async def recent_events(self, count: int = 1000, before: str | None = None) -> list[Event]:
+        """The coroutine form of :meth:`Queue.recent_events`."""
+        return await self._run(self.ops.recent_events(count, before))
+
+    async def replay_dead(self, job_id: str) -> None:
+        """The coroutine form of :meth:`Queue.replay_dead`."""
+        await self._run(self.ops.replay_dead(job_id))
+
+    async def purge_dead(self, job_id: str) -> int:
+        """The coroutine form of :meth:`Queue.purge_dead`."""
+        return await self._run(self.ops.purge_dead(job_id))
+
+    async def purge_all_dead(self) -> int:
+        """The coroutine form of :meth:`Queue.purge_all_dead`."""
+        return await self._run(self.ops.purge_all_dead())
+
+    async def find_dead(self, match: Callable[[DeadLetter], bool], *, limit: int | None = None) -> list[DeadLetter]:
+        """The coroutine form of :meth:`Queue.find_dead`."""
+        return await self._run(self.ops.find_dead(match, limit=limit))
+
+    async def metrics(self, window_minutes: int = 60) -> Metrics:
+        """The coroutine form of :meth:`Queue.metrics`."""
+        return await self._run(self.ops.metrics(window_minutes))
+
+    async def events(self, last_id: str = "0", count: int = 100, block: float | None = None) -> list[Event]:
+        """The coroutine form of :meth:`Queue.events`."""
+        step = self.ops.events(last_id, count, block)
+        if block is None:
+            return await self._run(step)
+        return await run_async(self.connection.async_backend(), step)  # waiting: time may move
+
+    async def pause(self) -> bool:
+        """The coroutine form of :meth:`Queue.pause`."""
+        return await self._run(self.ops.pause(True))
+
+    async def resume(self) -> bool:
+        """The coroutine form of :meth:`Queue.resume`."""
+        return await self._run(self.ops.pause(False))
+
+    async def configure(self, **settings: Any) -> None:
+        """The coroutine form of :meth:`Queue.configure`."""
+        await self._run(self.ops.configure(**settings))
+
+    async def remove(self, job_id: str) -> None:
+        """The coroutine form of :meth:`Queue.remove`."""
+        await self._run(self.ops.remove(job_id))
+
+    async def promote(self, job_id: str) -> None:
+        """The coroutine form of :meth:`Queue.promote`."""
+        await self._run(self.ops.promote(job_id))
+
+    async def retry(self, job_id: str, *, reset_attempts: bool = True) -> None:
+        """The coroutine form of :meth:`Queue.retry`."""
+        await self._run(self.ops.retry(job_id, reset_attempts=reset_attempts))
+
+    async def retry_failed(self, limit: int | None = None, *, reset_attempts: bool = True) -> list[str]:
+        """The coroutine form of :meth:`Queue.retry_failed`."""
+        return await self._run(self.ops.retry_failed(limit, reset_attempts=reset_attempts))
+
+    async def change_priority(self, job_id: str, priority: int) -> None:
+        """The coroutine form of :meth:`Queue.change_priority`."""
+        await self._run(self.ops.change_priority(job_id, priority))
+
+    async def change_delay(self, job_id: str, delay: float) -> None:
+        """The coroutine form of :meth:`Queue.change_delay`."""
+        await self._run(self.ops.change_delay(job_id, delay))
+
+    async def clean(self, state: str, grace: float, limit: int = BATCH) -> list[str]:
+        """The coroutine form of :meth:`Queue.clean`."""
+        return await self._run(self.ops.clean(state, grace, limit))
+
+    async def drain(self, *, delayed: bool = False) -> int:
+        """The coroutine form of :meth:`Queue.drain`."""
+        return await self._run(self.ops.drain(delayed=delayed))
+
+    async def obliterate(self, *, force: bool = False) -> int:
+        """The coroutine form of :meth:`Queue.obliterate`."""
+        return await self._run(self.ops.obliterate(force=force))
+
+    async def claim(self, worker: str, *, count: int = 1, lock: float = 30.0) -> ClaimResult:
+        """The coroutine form of :meth:`Queue.claim`."""
+        return await self._run(self.ops.claim(worker, count=count, lock=lock))
+
+    async def extend(self, held: Sequence[ClaimedJob | tuple[str, int]], *, lock: float = 30.0) -> dict[str, bool]:
+        """The coroutine form of :meth:`Queue.extend`."""
+        return await self._run(self.ops.extend(held, lock=lock))
+
+    async def complete(
+        self, claimed: ClaimedJob, result: Any = None, *, fetch_next: int = 0, lock: float = 30.0, worker: str = ""
+    ) -> ClaimResult | None:
+        """The coroutine form of :meth:`Queue.complete`."""
+        return await self._run(self.ops.complete(claimed, result, fetch_next=fetch_next, lock=lock, worker=worker))
+
+    async def complete_many(
+        self, done: Sequence[tuple[ClaimedJob, Any]], *, fetch_next: int = 0, lock: float = 30.0, worker: str = ""
+    ) -> CompleteResult:
+        """The coroutine form of :meth:`Queue.complete_many`."""
+        return await self._run(self.ops.complete_many(done, fetch_next=fetch_next, lock=lock, worker=worker))
+
+    async def fail(
+        self,
+        claimed: ClaimedJob,
+        reason: str,
+        *,
+        traceback: str | None = None,
+        retry: bool = True,
+        delay: float | None = None,
+        error: BaseException | None = None,
+        rng: random.Random | None = None,
+        backoff_functions: Mapping[str, BackoffFunction] | None = None,
+        worker: str = "",
+        code: FailureCode | str | None = None,
+    ) -> str:
+        """The coroutine form of :meth:`Queue.fail`."""
+        return await self._run(
+            self.ops.fail(
+                claimed,
+                reason,
+                traceback=traceback,
+                retry=retry,
+                delay=delay,
+                error=error,
+                rng=rng,
+                backoff_functions=backoff_functions,
+                worker=worker,
+                code=code,
+            )
+        )
+
+    async def release(self, claimed: ClaimedJob, *, delay: float = 0.0) -> None:
+        """The coroutine form of :meth:`Queue.release`."""
+        await self._run(self.ops.release(claimed, delay=delay))
+
+    async def progress(self, claimed: ClaimedJob, value: Any) -> None:
+        """The coroutine form of :meth:`Queue.progress`."""
+        await self._run(self.ops.progress(claimed, value))
+
+    async def log(self, claimed: ClaimedJob, line: str) -> int:
+        """The coroutine form of :meth:`Queue.log`."""
+        return await self._run(self.ops.log(claimed, line))
+
+    async def recover_stalled(self, *, limit: int = BATCH, max_stalls: int = 1) -> RecoverResult:
+        """The coroutine form of :meth:`Queue.recover_stalled`."""
+        return await self._run(self.ops.recover_stalled(limit=limit, max_stalls=max_stalls))
+
+    async def workers(self, *, ttl: float | None = None) -> list[WorkerInfo]:
+        """The coroutine form of :meth:`Queue.workers`."""
+        return await self._run(self.ops.workers(ttl=ttl))

@@ -1,0 +1,56 @@
+"""What :class:`~jqc.engine.queue.Queue` and :class:`~jqc.engine.async_queue.AsyncQueue` share:
+the queue's name, clock and operations builder.
+"""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from jqc.clock import Clock
+from jqc.engine.host import Host
+from jqc.engine.job import JobOptions
+from jqc.engine.operations import (
+    QueueOperations,
+)
+from jqc.errors import InvalidOptionError
+
+__all__ = ["T", "QueueBase"]
+
+T = TypeVar("T")
+
+
+class QueueBase:
+    def __init__(
+        self,
+        name: str,
+        connection: Host,
+        *,
+        clock: Clock | None = None,
+        default_options: JobOptions | None = None,
+        max_data_bytes: int = 512 * 1024,
+        events_max_len: int = 10_000,
+        log_max_lines: int = 1000,
+    ) -> None:
+        if not isinstance(connection, Host):
+            raise InvalidOptionError(f"connection must come from jqc.connect(), not {connection!r}")
+        self.connection = connection
+        self.ops = QueueOperations(
+            name,
+            clock=clock or connection.clock,
+            prefix=connection.prefix,
+            default_options=default_options,
+            max_data_bytes=max_data_bytes,
+            events_max_len=events_max_len,
+            log_max_lines=log_max_lines,
+        )
+
+    @property
+    def name(self) -> str:
+        return self.ops.name
+
+    @property
+    def clock(self) -> Clock:
+        return self.ops.clock
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r}, {self.connection!r})"
