@@ -43,7 +43,12 @@ class Queue(QueueBase):
     def add(
         self, name: str, data: Any = None, options: JobOptions | None = None, **overrides: Unpack[OptionArgs]
     ) -> Job:
-        """Add a job; if ``job_id`` names an existing job, return that job unchanged."""
+        """Add a job; if ``job_id`` names an existing job, return that job unchanged.
+
+        ``options`` and the keyword ``overrides`` merge onto the queue's ``default_options``
+        (see :class:`Queue`): defaults, then the fields of ``options`` that are not
+        ``JobOptions()``'s defaults, then the keywords.
+        """
         return self._run(self.ops.add(name, data, self.ops.options(options, overrides)))
 
     def add_bulk(self, jobs: Iterable[NewJob | tuple[Any, ...]]) -> list[Job]:
