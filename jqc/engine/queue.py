@@ -171,7 +171,12 @@ class Queue(QueueBase):
         self._run(self.ops.change_delay(job_id, delay))
 
     def clean(self, state: str, grace: float, limit: int = BATCH) -> list[str]:
-        """Delete up to ``limit`` jobs in ``state`` that finished (or were created) more than ``grace`` seconds ago."""
+        """Delete up to ``limit`` jobs in ``state`` that finished (completed, failed) or were created
+        (waiting, delayed) ``grace`` seconds ago or earlier; returns their ids.
+
+        The cut-off is inclusive, on the queue's clock in whole ms: ``clean("completed", 0)``
+        deletes a job that completed at this very instant too.
+        """
         return self._run(self.ops.clean(state, grace, limit))
 
     def drain(self, *, delayed: bool = False) -> int:
