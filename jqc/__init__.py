@@ -39,6 +39,7 @@ from jqc.errors import (
     InvalidQueueNameError,
     InvalidUrlError,
     JobActiveError,
+    JobFailedError,
     JobNotFoundError,
     JobStateError,
     JqcError,
@@ -60,6 +61,7 @@ from jqc.errors import (
     TlsHostnameMismatchError,
     TlsNotOfferedError,
     TlsRequiredError,
+    WaitTimeoutError,
 )
 from jqc.worker import Fail, JobContext, JobControl, RateLimited, Retry, SyncJobContext, Worker, WorkerStats
 from jqc.worker.logs import JsonFormatter
@@ -96,6 +98,7 @@ __all__ = [
     "InvalidUrlError",
     "Job",
     "JobActiveError",
+    "JobFailedError",
     "JobContext",
     "JobControl",
     "JobNotFoundError",
@@ -134,6 +137,7 @@ __all__ = [
     "TlsNotOfferedError",
     "TlsRequiredError",
     "VirtualClock",
+    "WaitTimeoutError",
     "Worker",
     "WorkerInfo",
     "WorkerStats",

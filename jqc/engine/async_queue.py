@@ -27,6 +27,7 @@ from jqc.engine.operations import (
     WorkerInfo,
 )
 from jqc.engine.queue_base import QueueBase, T
+from jqc.engine.waiting import wait_async
 
 __all__ = ["AsyncQueue"]
 
@@ -42,15 +43,23 @@ class AsyncQueue(QueueBase):
         self, name: str, data: Any = None, options: JobOptions | None = None, **overrides: Unpack[OptionArgs]
     ) -> Job:
         """The coroutine form of :meth:`Queue.add`."""
-        return await self._run(self.ops.add(name, data, self.ops.options(options, overrides)))
+        job: Job = self._bound(await self._run(self.ops.add(name, data, self.ops.options(options, overrides))))
+        return job
 
     async def add_bulk(self, jobs: Iterable[NewJob | tuple[Any, ...]]) -> list[Job]:
         """The coroutine form of :meth:`Queue.add_bulk`."""
-        return await self._run(self.ops.add_bulk(jobs))
+        return [self._bound(job) for job in await self._run(self.ops.add_bulk(jobs))]
+
+    async def wait_for(self, job_id: str, timeout: float | None = None) -> Any:
+        """The coroutine form of :meth:`Queue.wait_for`. The timeout sleeps on the queue's clock (a
+        virtual clock's autojump moves it while the shared stream read blocks); every waiter of
+        this queue in this event loop shares one reader."""
+        return await wait_async(self.connection.async_backend(), self.ops, job_id, timeout)
 
     async def get_job(self, job_id: str) -> Job | None:
         """The coroutine form of :meth:`Queue.get_job`."""
-        return await self._run(self.ops.get_job(job_id))
+        job: Job | None = self._bound(await self._run(self.ops.get_job(job_id)))
+        return job
 
     async def job_logs(self, job_id: str, start: int = 0, end: int = -1) -> list[str]:
         """The coroutine form of :meth:`Queue.job_logs`."""

@@ -142,6 +142,16 @@ class Reading(OperationsBase):
 
         return self._call("metrics", first, last, parse=parse)
 
+    def last_event_id(self) -> CommandCall[str]:
+        """The id of the newest entry of the event stream ('0-0' when it has none): where a reader
+        that wants only what comes next starts."""
+
+        def parse(reply: Reply) -> str:
+            entries = as_list(reply)
+            return as_str(as_list(entries[0])[0]) if entries else "0-0"
+
+        return CommandCall(("XREVRANGE", self.keys.events, "+", "-", "COUNT", 1), parse)
+
     def events(self, last_id: str = "0", count: int = 100, block: float | None = None) -> CommandCall[list[Event]]:
         """Events after ``last_id`` ('0' = from the start, '$' = only new ones, with ``block``)."""
         args: list[str | int] = ["XREAD", "COUNT", positive_int(count, "count")]

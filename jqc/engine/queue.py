@@ -29,6 +29,7 @@ from jqc.engine.operations import (
     WorkerInfo,
 )
 from jqc.engine.queue_base import QueueBase, T
+from jqc.engine.waiting import wait_sync
 
 __all__ = ["Queue"]
 
@@ -49,16 +50,32 @@ class Queue(QueueBase):
         (see :class:`Queue`): defaults, then the fields of ``options`` that are not
         ``JobOptions()``'s defaults, then the keywords.
         """
-        return self._run(self.ops.add(name, data, self.ops.options(options, overrides)))
+        job: Job = self._bound(self._run(self.ops.add(name, data, self.ops.options(options, overrides))))
+        return job
 
     def add_bulk(self, jobs: Iterable[NewJob | tuple[Any, ...]]) -> list[Job]:
         """Add many jobs, one round trip per chunk of 500; all are validated before any is written."""
-        return self._run(self.ops.add_bulk(jobs))
+        return [self._bound(job) for job in self._run(self.ops.add_bulk(jobs))]
+
+    def wait_for(self, job_id: str, timeout: float | None = None) -> Any:
+        """Block until job ``job_id`` finishes and return its result; a job already finished
+        answers at once.
+
+        Raises :class:`jqc.JobFailedError` (carrying the failure) if it failed for good,
+        :class:`jqc.WaitTimeoutError` if it has not finished after ``timeout`` seconds of the
+        queue's clock (None: no limit; 0: look once), :class:`jqc.JobNotFoundError` if there is no
+        such job or it was removed (or deleted on completion by ``remove_on_complete``). Woken by
+        the event stream, one shared reader for every waiter of this queue (see ``docs/jobs.md``);
+        a queue opened with ``events_max_len=0`` cannot wait (:class:`jqc.InvalidOptionError`).
+        On a virtual clock the timeout passes only when another thread moves the clock.
+        """
+        return wait_sync(self.connection.backend, self.ops, job_id, timeout)
 
     # reading
     def get_job(self, job_id: str) -> Job | None:
         """The job ``job_id`` as stored now, or None if there is none (removed, or never added)."""
-        return self._run(self.ops.get_job(job_id))
+        job: Job | None = self._bound(self._run(self.ops.get_job(job_id)))
+        return job
 
     def job_logs(self, job_id: str, start: int = 0, end: int = -1) -> list[str]:
         """Lines the job's handler logged (``ctx.log``), oldest first; ``start``/``end`` as for LRANGE."""
