@@ -252,7 +252,10 @@ class Job(_Bound):
       failed, stalled, handed back, or still running);
     * ``failed_attempts``: runs that ended in a reported failure (an error, a timeout, ``Retry``,
       ``Fail``); ``options.attempts`` bounds them;
-    * ``attempts_left``: failures the job may still have before it fails for good.
+    * ``attempts_left``: failures the job may still have before it fails for good;
+    * ``attempts_made``: attempts that ended in an outcome: the failed ones, plus the one that
+      completed the job (so 1 after a successful first run, as in BullMQ). A run that stalled or
+      was handed back is a run but not an attempt made.
 
     ``stall_count`` counts runs whose lock expired (its budget is the queue's ``max_stalls``);
     ``failure_reason`` is the last failure's message and ``failure_code`` its stable code.
@@ -303,8 +306,10 @@ class Job(_Bound):
 
     @property
     def attempts_made(self) -> int:
-        """The same as :attr:`failed_attempts` (its earlier name; runs are :attr:`runs`)."""
-        return self.failed_attempts
+        """Attempts that ended in an outcome: :attr:`failed_attempts`, plus 1 once the job
+        completed (1 after a successful first run). Stalled and handed-back runs are counted in
+        :attr:`runs` only."""
+        return self.failed_attempts + (1 if self.state is JobState.COMPLETED else 0)
 
     @classmethod
     def from_fields(cls, queue: str, job_id: str, fields: Mapping[str, str]) -> Job:
