@@ -81,7 +81,7 @@ _READS = (
     "exists",
 )
 _PLAIN: dict[Role, tuple[str, ...]] = {
-    Role.PRODUCER: ("hgetall",),  # get_job
+    Role.PRODUCER: ("hgetall", "xrevrange", "xread"),  # get_job; wait_for reads the event stream
     Role.WORKER: ("hgetall", "lrange", "xrevrange", "xread"),  # get_job, job_logs; an idle worker waits on events
     Role.OBSERVER: (*_READS, "xread", "xrevrange", "hset", "info"),  # snapshots, events, health records
     Role.COORDINATOR: (*_SNAPSHOT_READS, "hgetall", "hset"),  # snapshots, health and decision records
@@ -112,7 +112,7 @@ _KEYS: dict[Role, tuple[tuple[str, str], ...]] = {
         ("wait", "W"),
         ("prio", "W"),
         ("delayed", "W"),
-        ("events", "W"),
+        ("events", "RW"),  # RW: wait_for reads it
     ),
     Role.WORKER: (("*", "RW"),),
     Role.OBSERVER: (("*", "R"), ("", "RW"), ("health", "RW")),
