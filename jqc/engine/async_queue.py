@@ -145,6 +145,10 @@ class AsyncQueue(QueueBase):
         """The coroutine form of :meth:`Queue.promote`."""
         await self._run(self.ops.promote(job_id))
 
+    async def promote_all(self, limit: int | None = None) -> list[str]:
+        """The coroutine form of :meth:`Queue.promote_all`."""
+        return await self._run(self.ops.promote_all(limit))
+
     async def retry(self, job_id: str, *, reset_attempts: bool = True) -> None:
         """The coroutine form of :meth:`Queue.retry`."""
         await self._run(self.ops.retry(job_id, reset_attempts=reset_attempts))

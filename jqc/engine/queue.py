@@ -171,6 +171,15 @@ class Queue(QueueBase):
         """Make a delayed job wait now instead of at its due time."""
         self._run(self.ops.promote(job_id))
 
+    def promote_all(self, limit: int | None = None) -> list[str]:
+        """Make every delayed job wait now (at most ``limit``), soonest due first; returns their ids.
+
+        Each job moves atomically on its own (a batch of promotions per round trip, the whole is not
+        one atomic step): a job delayed while it runs may be promoted too, one that stopped being
+        delayed meanwhile (claimed once due, removed) is passed over.
+        """
+        return self._run(self.ops.promote_all(limit))
+
     def retry(self, job_id: str, *, reset_attempts: bool = True) -> None:
         """Send a failed job back to waiting (``reset_attempts``: with a fresh attempt budget)."""
         self._run(self.ops.retry(job_id, reset_attempts=reset_attempts))
