@@ -97,7 +97,7 @@ _WORKER_SCRIPTS = (
 _SCRIPTS: dict[Role, tuple[str, ...] | None] = {
     Role.PRODUCER: ("add",),
     Role.WORKER: _WORKER_SCRIPTS,
-    Role.OBSERVER: ("counts", "list", "metrics"),
+    Role.OBSERVER: ("counts", "priority_counts", "list", "metrics"),
     Role.COORDINATOR: ("counts", "metrics", "coordinator"),
     Role.ADMIN: None,  # every script
 }

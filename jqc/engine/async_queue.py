@@ -73,6 +73,10 @@ class AsyncQueue(QueueBase):
         """The coroutine form of :meth:`Queue.counts`."""
         return await self._run(self.ops.counts())
 
+    async def counts_per_priority(self, priorities: Iterable[int]) -> dict[int, int]:
+        """The coroutine form of :meth:`Queue.counts_per_priority`."""
+        return await self._run(self.ops.counts_per_priority(priorities))
+
     async def list_jobs(self, state: str, offset: int = 0, limit: int = 100) -> Page:
         """The coroutine form of :meth:`Queue.list_jobs`."""
         return await self._run(self.ops.list_jobs(state, offset, limit))

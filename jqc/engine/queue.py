@@ -89,6 +89,11 @@ class Queue(QueueBase):
         """Jobs per state and the paused flag, from one atomic snapshot."""
         return self._run(self.ops.counts())
 
+    def counts_per_priority(self, priorities: Iterable[int]) -> dict[int, int]:
+        """How many waiting jobs each of ``priorities`` has, from one atomic snapshot:
+        ``{priority: count}`` in the order asked (delayed jobs are not counted until they wait)."""
+        return self._run(self.ops.counts_per_priority(priorities))
+
     def list_jobs(self, state: str, offset: int = 0, limit: int = 100) -> Page:
         """One page of the jobs in ``state`` (waiting, delayed, active, completed or failed) and the total.
 

@@ -208,6 +208,7 @@ def test_an_observer_reads_everything_and_writes_no_job(admin: jqc.Connection, l
     conn = login("observer")
     queue = conn.queue("photos")
     assert queue.counts() == admin.queue("photos").counts()
+    assert queue.counts_per_priority([0, 1]) == {0: 1, 1: 0}  # waiting-2 of the seed
     assert queue.list_jobs("failed").total == 1 and queue.dead_letters().total in (0, 1)
     assert queue.metrics(5).completed == 1 and queue.events()
     assert health.check(queue).queue == "photos"
@@ -224,6 +225,7 @@ def test_an_observer_reads_everything_and_writes_no_job(admin: jqc.Connection, l
         "pause": queue.pause,
         "obliterate": lambda: queue.obliterate(force=True),
         "remove": lambda: queue.remove("1"),
+        "promote": lambda: queue.promote("2"),
     }.items():
         refused(admin, action, lacks=operation(name))
     refused(admin, lambda: queue.retry_failed(), lacks="the command evalsha")
