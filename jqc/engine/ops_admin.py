@@ -103,7 +103,7 @@ class Administering(OperationsBase):
         return self._call("change_delay", validate_job_id(job_id), seconds_to_ms(delay, "delay"), parse=self._ok)
 
     def clean(self, state: str, grace: float, limit: int = BATCH) -> ScriptCall[list[str]]:
-        """Delete up to ``limit`` jobs in ``state`` finished (or created) more than ``grace`` s ago."""
+        """Delete up to ``limit`` jobs in ``state`` finished (or created) ``grace`` s ago or earlier."""
         if state not in CLEANABLE:
             raise InvalidOptionError(f"state must be one of {CLEANABLE}, not {state!r}")
         return self._call(

@@ -49,10 +49,14 @@ class Producing(OperationsBase):
     """Adding jobs: one at a time or in bulk (500 per script call, chunks pipelined)."""
 
     def options(self, options: JobOptions | None, overrides: OptionArgs) -> JobOptions:
-        """Merge per-call overrides onto the given or default options, validating the result."""
-        base = options if options is not None else self.default_options
-        if not isinstance(base, JobOptions):
-            raise InvalidOptionError(f"options must be a jqc.JobOptions, not {base!r}")
+        """The options of one add, merged in one order whatever form they come in: the queue's
+        ``default_options``, then every field of ``options`` that differs from
+        :class:`JobOptions`'s own default, then the keyword ``overrides`` (which win even when they
+        give the default value). Each field is taken whole (a ``meta`` mapping replaces, not merges).
+        """
+        if options is not None and not isinstance(options, JobOptions):
+            raise InvalidOptionError(f"options must be a jqc.JobOptions, not {options!r}")
+        base = self.default_options if options is None else _merged(self.default_options, options)
         if not overrides:
             return base
         try:
@@ -133,15 +137,19 @@ class Producing(OperationsBase):
         """Validate every job first (nothing is written if one is bad), then add in chunks."""
         calls: list[ScriptCall[list[Job]]] = []
         chunk: list[tuple[str, Any, JobOptions]] = []
+        merged: dict[int, tuple[object, JobOptions]] = {}  # one merge per distinct options object
+
+        def options_of(given: JobOptions | None) -> JobOptions:
+            seen = merged.get(id(given))
+            if seen is None or seen[0] is not given:
+                seen = merged[id(given)] = (given, self.options(given, {}))
+            return seen[1]
+
         for item in jobs:
             if isinstance(item, NewJob):
-                spec = (item.name, item.data, self.options(item.options, {}))
+                spec = (item.name, item.data, options_of(item.options))
             elif isinstance(item, tuple) and 1 <= len(item) <= 3:
-                spec = (
-                    item[0],
-                    item[1] if len(item) > 1 else None,
-                    self.options(item[2] if len(item) > 2 else None, {}),
-                )
+                spec = (item[0], item[1] if len(item) > 1 else None, options_of(item[2] if len(item) > 2 else None))
             else:
                 raise InvalidOptionError(f"add_bulk takes NewJob or (name, data[, options]) tuples, not {item!r}")
             chunk.append(spec)
@@ -158,3 +166,15 @@ class Producing(OperationsBase):
             return only
         chunks: list[list[Job]] = yield Batch(tuple(calls))  # pipelined: one round trip in all
         return [job for chunk in chunks for job in chunk]
+
+
+_DEFAULTS = JobOptions()
+_FIELDS = tuple(f.name for f in dataclasses.fields(JobOptions))
+
+
+def _merged(defaults: JobOptions, options: JobOptions) -> JobOptions:
+    """``defaults`` with every field of ``options`` that is not :class:`JobOptions`'s default."""
+    if defaults == _DEFAULTS or options is defaults:
+        return options
+    changed = {name: getattr(options, name) for name in _FIELDS if getattr(options, name) != getattr(_DEFAULTS, name)}
+    return dataclasses.replace(defaults, **changed) if changed else defaults

@@ -43,7 +43,12 @@ class Queue(QueueBase):
     def add(
         self, name: str, data: Any = None, options: JobOptions | None = None, **overrides: Unpack[OptionArgs]
     ) -> Job:
-        """Add a job; if ``job_id`` names an existing job, return that job unchanged."""
+        """Add a job; if ``job_id`` names an existing job, return that job unchanged.
+
+        ``options`` and the keyword ``overrides`` merge onto the queue's ``default_options``
+        (see :class:`Queue`): defaults, then the fields of ``options`` that are not
+        ``JobOptions()``'s defaults, then the keywords.
+        """
         return self._run(self.ops.add(name, data, self.ops.options(options, overrides)))
 
     def add_bulk(self, jobs: Iterable[NewJob | tuple[Any, ...]]) -> list[Job]:
@@ -166,7 +171,12 @@ class Queue(QueueBase):
         self._run(self.ops.change_delay(job_id, delay))
 
     def clean(self, state: str, grace: float, limit: int = BATCH) -> list[str]:
-        """Delete up to ``limit`` jobs in ``state`` that finished (or were created) more than ``grace`` seconds ago."""
+        """Delete up to ``limit`` jobs in ``state`` that finished (completed, failed) or were created
+        (waiting, delayed) ``grace`` seconds ago or earlier; returns their ids.
+
+        The cut-off is inclusive, on the queue's clock in whole ms: ``clean("completed", 0)``
+        deletes a job that completed at this very instant too.
+        """
         return self._run(self.ops.clean(state, grace, limit))
 
     def drain(self, *, delayed: bool = False) -> int:

@@ -31,6 +31,18 @@ class QueueBase:
         events_max_len: int = 10_000,
         log_max_lines: int = 1000,
     ) -> None:
+        """Open the queue ``name`` on ``connection`` (no I/O happens until the first call).
+
+        ``default_options`` apply to every job added through this object. A job's options are
+        merged in one order, whatever form ``add`` gets them in: these defaults, then each field
+        of a given :class:`jqc.JobOptions` that differs from ``JobOptions()``'s own default, then
+        keyword overrides (which win even when they give the default value, e.g. ``delay=0``).
+        ``add_bulk`` merges each ``NewJob``'s or tuple's options the same way.
+
+        ``max_data_bytes`` bounds a job's encoded data; ``events_max_len`` is the approximate
+        length the event stream is trimmed to (0 writes no events); ``log_max_lines`` the lines
+        kept per job log.
+        """
         if not isinstance(connection, Host):
             raise InvalidOptionError(f"connection must come from jqc.connect(), not {connection!r}")
         self.connection = connection

@@ -4,7 +4,7 @@
 -- ARGV[1]  now (ms)          ARGV[2] events cap
 -- ARGV[3]  state: completed | failed | delayed | waiting
 -- ARGV[4]  grace (ms): only jobs finished (completed, failed) or created (delayed, waiting)
---          before now - grace are deleted
+--          at or before now - grace are deleted (inclusive: grace 0 takes a job finished now)
 -- ARGV[5]  most jobs to examine
 -- Returns  {OK, {ids}} or {MORE, {ids}} when the limit cut the work short | {BAD_ARGUMENT, reason}
 local state, limit = ARGV[3], tonumber(ARGV[5])
@@ -13,7 +13,7 @@ local removed = {}
 local examined = 0
 local function created_before(id)
   local t = redis.call('HGET', job_key(id), 't')
-  return t and tonumber(t) < cutoff
+  return t and tonumber(t) <= cutoff
 end
 local function delete(id)
   redis.call('DEL', job_key(id), log_key(id))
@@ -25,7 +25,7 @@ if state == 'completed' or state == 'failed' then
   if state == 'failed' then zkey = K_FAILED end
   local items = redis.call('ZRANGE', zkey, 0, limit - 1, 'WITHSCORES')
   for i = 1, #items, 2 do
-    if tonumber(items[i + 1]) >= cutoff then break end
+    if tonumber(items[i + 1]) > cutoff then break end
     examined = examined + 1
     redis.call('ZREM', zkey, items[i])
     delete(items[i])
