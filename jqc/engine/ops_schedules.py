@@ -200,6 +200,17 @@ class Scheduling(Producing):
             now=now_ms(self.clock),
         )
 
+    def earliest_tick(self) -> CommandCall[int | None]:
+        """The earliest next tick (ms) of any of the queue's schedules; None when none will fire."""
+
+        def parse(reply: Reply) -> int | None:
+            head = as_strs(reply)
+            if len(head) < 2 or head[1] in ("inf", "+inf"):
+                return None
+            return int(float(head[1]))
+
+        return CommandCall(("ZRANGE", self.schedules_key, 0, 0, "WITHSCORES"), parse)
+
     def due_schedules(self, now: int, limit: int = 100) -> CommandCall[list[str]]:
         """Names of schedules whose next tick is at or before ``now`` (ms), the most overdue first."""
         return CommandCall(

@@ -123,6 +123,8 @@ class Timing:
     def next_ticks(self, after_ms: int, count: int) -> list[int]:
         """The first ``count`` ticks after ``after_ms``."""
         out: list[int] = []
+        if count <= 0:
+            return out
         for tick in self.after(after_ms):
             out.append(tick)
             if len(out) >= count:

@@ -34,13 +34,15 @@ PASS_LIMIT = 100
 
 @dataclass(frozen=True, slots=True)
 class DrivePass:
-    """What one :func:`drive` did: ``held`` whether this driver holds the lease (when not, it did
-    nothing else); ``fired`` one result per due schedule; ``corrupt`` (name, reason) of records that
-    could not be decoded (left alone)."""
+    """What one pass did: ``held`` whether this driver holds the lease (it asks only when a tick is
+    due; without the lease it does nothing else); ``fired`` one result per due schedule; ``corrupt``
+    (name, reason) of records that could not be decoded (left alone); ``next_due`` the earliest
+    next tick of the queue's schedules after the pass (ms), None when none will fire."""
 
     held: bool
     fired: tuple[FireResult, ...] = ()
     corrupt: tuple[tuple[str, str], ...] = ()
+    next_due: int | None = None
 
 
 def fire_due(ops: QueueOperations, *, now: int | None = None, limit: int = PASS_LIMIT) -> Op[DrivePass]:
@@ -84,12 +86,23 @@ def lease(ops: QueueOperations, holder: str, duration: float, *, now: int | None
     )
 
 
-def drive(ops: QueueOperations, holder: str, lease_for: float, *, now: int | None = None) -> Op[DrivePass]:
-    """One driver pass: take or keep the ``schedule`` lease for ``lease_for`` seconds as ``holder``,
-    and if held, fire what is due (:func:`fire_due`)."""
+def drive(
+    ops: QueueOperations, holder: str, lease_for: float, *, patience: float = 0.0, now: int | None = None
+) -> Op[DrivePass]:
+    """One driver pass: if a tick is due (one range read says), take or keep the ``schedule`` lease
+    for ``lease_for`` seconds as ``holder`` and, if held, fire what is due (:func:`fire_due`).
+
+    A driver that does not hold the lease passes ``patience`` (seconds): it leaves a tick that is
+    due for less than that to the holder, and steps in only for one the holder left undone. When
+    nothing is due the pass costs that one read, and no lease call: idle queues stay cheap.
+    """
     stamp = now_ms(ops.clock) if now is None else now
+    earliest: int | None = yield ops.earliest_tick()
+    if earliest is None or earliest > stamp - round(patience * 1000):
+        return DrivePass(False, next_due=earliest)
     held: bool = yield lease(ops, holder, lease_for, now=stamp)
     if not held:
-        return DrivePass(False)
+        return DrivePass(False, next_due=earliest)
     done: DrivePass = yield from fire_due(ops, now=stamp)
-    return done
+    after: int | None = yield ops.earliest_tick()
+    return DrivePass(True, done.fired, done.corrupt, after)

@@ -314,3 +314,18 @@ async def test_the_async_queue_schedules_the_same(aqueue: jqc.AsyncQueue, clock:
     assert [s.name for s in await aqueue.schedules()] == ["a"]
     assert await aqueue.get_schedule("a") == made
     assert await aqueue.remove_schedule("a") is True and await aqueue.get_schedule("a") is None
+
+
+def test_a_patient_driver_leaves_a_fresh_tick_to_the_holder_and_idle_passes_take_no_lease(
+    queue: jqc.Queue, clock: jqc.VirtualClock
+) -> None:
+    backend = queue.connection.backend
+    assert run_sync(backend, drive(queue.ops, "a", 10)) == jqc.workflows.DrivePass(False, next_due=None)
+    queue.schedule("p", every=60)
+    clock.advance(65)
+    assert not run_sync(backend, drive(queue.ops, "b", 10, patience=10)).held  # due 5 s only: not b's
+    assert queue.counts().waiting == 0
+    assert backend.run_command("EXISTS", queue.ops.keys.key("schedule-lease")) == 0
+    clock.advance(10)  # due 15 s: the holder left it undone, so b steps in
+    done = run_sync(backend, drive(queue.ops, "b", 10, patience=10))
+    assert done.held and len(done.fired[0].fired) == 1 and done.next_due == int((EPOCH + 120) * 1000)
