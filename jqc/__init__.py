@@ -23,6 +23,7 @@ from jqc.engine.operations import (
     WorkerInfo,
 )
 from jqc.engine.queue import Queue
+from jqc.engine.schedules import Schedule, scheduled_tick
 from jqc.errors import (
     AuthenticationFailedError,
     BackendError,
@@ -37,6 +38,7 @@ from jqc.errors import (
     InvalidJobIdError,
     InvalidOptionError,
     InvalidQueueNameError,
+    InvalidScheduleError,
     InvalidUrlError,
     JobActiveError,
     JobFailedError,
@@ -95,6 +97,7 @@ __all__ = [
     "InvalidJobIdError",
     "InvalidOptionError",
     "InvalidQueueNameError",
+    "InvalidScheduleError",
     "InvalidUrlError",
     "Job",
     "JobActiveError",
@@ -121,6 +124,7 @@ __all__ = [
     "RecoverResult",
     "Retry",
     "ScriptReplyError",
+    "Schedule",
     "SearchPage",
     "ServerBusyError",
     "ServerLoadingError",
@@ -142,5 +146,6 @@ __all__ = [
     "WorkerInfo",
     "WorkerStats",
     "connect",
+    "scheduled_tick",
     "__version__",
 ]

@@ -21,6 +21,7 @@ import itertools
 import threading
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Protocol, runtime_checkable
 
 __all__ = ["Clock", "SystemClock", "VirtualClock", "block_until", "hold", "now_ms"]
@@ -130,8 +131,14 @@ class VirtualClock:
         """The virtual time, in seconds since the Unix epoch: it moves only by advance, move_to or an autojump."""
         return self._now
 
-    def advance(self, seconds: float) -> None:
-        """Move time forward by ``seconds`` (which must not be negative)."""
+    def advance(
+        self, seconds: float | timedelta = 0.0, *, minutes: float = 0.0, hours: float = 0.0, days: float = 0.0
+    ) -> None:
+        """Move time forward by ``seconds`` (a number or a timedelta) plus ``minutes``, ``hours`` and
+        ``days`` (``advance(days=1)``); the sum must not be negative."""
+        if isinstance(seconds, timedelta):
+            seconds = seconds.total_seconds()
+        seconds = seconds + 60.0 * minutes + 3600.0 * hours + 86400.0 * days
         if seconds < 0:
             raise ValueError("a virtual clock advances by a non-negative amount; use move_to to go back")
         self.move_to(self._now + seconds)

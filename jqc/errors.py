@@ -47,6 +47,10 @@ class InvalidOptionError(InvalidInputError):
     """A job or queue option has the wrong type or an out-of-range value."""
 
 
+class InvalidScheduleError(InvalidOptionError):
+    """A schedule is malformed: a bad cron expression or time zone, an interval too short, a bad policy."""
+
+
 class InvalidUrlError(InvalidOptionError):
     """A connection URL is malformed: unknown scheme, bad port or database, missing host, unknown option."""
 

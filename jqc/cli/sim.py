@@ -23,6 +23,7 @@ from typing import TextIO
 import jqc
 from jqc.sim.config import SimConfig
 from jqc.sim.faults import FaultConfig, parse_faults
+from jqc.sim.schedules import parse_schedule
 from jqc.sim.specs import parse_arrival, parse_job_class, parse_service
 from jqc.sim.workload import JobClass
 
@@ -59,6 +60,11 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     work.add_argument("--arrival", default="poisson:rate=1", help=ARRIVAL_HELP)
     work.add_argument("--service", default="exp:mean=1", help=SERVICE_HELP)
     work.add_argument("--mix", action="append", default=[], metavar="CLASS", help=MIX_HELP)
+    work.add_argument(
+        "--schedule", action="append", default=[], metavar="SPEC",
+        help="a schedule of the queue, every=SECONDS,missed=once|all|skip,overlap=allow|skip (repeatable): "
+        "its ticks add jobs of the first class while arrivals last, every live worker racing to fire them",
+    )  # fmt: skip
     work.add_argument("--prefill", type=int, default=0, help="jobs waiting at time 0 (not measured)")
     work.add_argument("--warmup", type=int, default=0, help="first arrivals left out of the wait statistics")
     work.add_argument("--rate-limit", type=rate_limit, metavar="N/S", help="queue rate limit: N jobs per S seconds")
@@ -119,6 +125,7 @@ def build_config(args: argparse.Namespace) -> SimConfig:
         arrival=parse_arrival(args.arrival),
         service=parse_service(args.service),
         mix=mix,
+        schedules=tuple(parse_schedule(spec) for spec in args.schedule),
         faults=parse_faults(args.faults, base),
         prefill=args.prefill,
         warmup=args.warmup,

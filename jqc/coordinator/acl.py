@@ -82,7 +82,8 @@ _READS = (
 )
 _PLAIN: dict[Role, tuple[str, ...]] = {
     Role.PRODUCER: ("hgetall", "xrevrange", "xread"),  # get_job; wait_for reads the event stream
-    Role.WORKER: ("hgetall", "lrange", "xrevrange", "xread"),  # get_job, job_logs; an idle worker waits on events
+    # get_job, job_logs; an idle worker waits on events; the schedule driver finds due schedules
+    Role.WORKER: ("hgetall", "lrange", "xrevrange", "xread", "zrangebyscore"),
     Role.OBSERVER: (*_READS, "xread", "xrevrange", "hset", "info"),  # snapshots, events, health records
     Role.COORDINATOR: (*_SNAPSHOT_READS, "hgetall", "hset"),  # snapshots, health and decision records
     Role.ADMIN: (*_READS, "xread", "xrevrange", "hset", "info", "scan", "del"),  # obliterate's sweep
@@ -93,6 +94,7 @@ _ALWAYS = ("ping", "acl|whoami", "script|load")
 _WORKER_SCRIPTS = (
     "claim", "complete", "complete_many", "fail", "extend", "progress", "log", "release", "recover", "heartbeat",
     "lease", "counts",  # counts: the periodic summary line, and a burst run's "is everything done?"
+    "schedule_fire", "schedule_set",  # the schedule lease's holder fires ticks; a worker app declares schedules
 )  # fmt: skip
 _SCRIPTS: dict[Role, tuple[str, ...] | None] = {
     Role.PRODUCER: ("add",),

@@ -26,7 +26,9 @@ from jqc.engine.operations import (
     SearchPage,
     WorkerInfo,
 )
+from jqc.engine.ops_schedules import ScheduleArgs
 from jqc.engine.queue_base import QueueBase, T
+from jqc.engine.schedules import Schedule
 from jqc.engine.waiting import wait_async
 
 __all__ = ["AsyncQueue"]
@@ -180,6 +182,24 @@ class AsyncQueue(QueueBase):
     async def obliterate(self, *, force: bool = False) -> int:
         """The coroutine form of :meth:`Queue.obliterate`."""
         return await self._run(self.ops.obliterate(force=force))
+
+    async def schedule(
+        self, name: str, options: JobOptions | None = None, **settings: Unpack[ScheduleArgs]
+    ) -> Schedule:
+        """The coroutine form of :meth:`Queue.schedule`."""
+        return await self._run(self.ops.upsert_schedule(name, options, settings))
+
+    async def get_schedule(self, name: str) -> Schedule | None:
+        """The coroutine form of :meth:`Queue.get_schedule`."""
+        return await self._run(self.ops.get_schedule(name))
+
+    async def schedules(self, limit: int = 1000) -> list[Schedule]:
+        """The coroutine form of :meth:`Queue.schedules`."""
+        return await self._run(self.ops.schedules(limit))
+
+    async def remove_schedule(self, name: str) -> bool:
+        """The coroutine form of :meth:`Queue.remove_schedule`."""
+        return await self._run(self.ops.remove_schedule(name))
 
     async def claim(self, worker: str, *, count: int = 1, lock: float = 30.0) -> ClaimResult:
         """The coroutine form of :meth:`Queue.claim`."""

@@ -28,7 +28,9 @@ from jqc.engine.operations import (
     SearchPage,
     WorkerInfo,
 )
+from jqc.engine.ops_schedules import ScheduleArgs
 from jqc.engine.queue_base import QueueBase, T
+from jqc.engine.schedules import Schedule
 from jqc.engine.waiting import wait_sync
 
 __all__ = ["Queue"]
@@ -217,6 +219,34 @@ class Queue(QueueBase):
     def obliterate(self, *, force: bool = False) -> int:
         """Delete every key of the queue; refuses while jobs are active unless ``force=True``."""
         return self._run(self.ops.obliterate(force=force))
+
+    # scheduling
+    def schedule(self, name: str, options: JobOptions | None = None, **settings: Unpack[ScheduleArgs]) -> Schedule:
+        """Create or change schedule ``name``: a job added on every tick, exactly once per tick.
+
+        ``cron="*/5 * * * *"`` with ``tz="Europe/Berlin"`` (IANA zone, default UTC), or
+        ``every=timedelta(minutes=5)`` (or seconds, at least 1; from ``start``, default now). Each
+        tick adds job ``job`` (default: the schedule's name) with ``data`` and the job options
+        (``options`` and keywords such as ``priority=``, ``attempts=``), id ``s:<name>:<tick ms>``.
+        ``missed`` ("once", "all" at most ``max_catch_up``, "skip") says what to do with ticks more
+        than ``grace`` seconds late; ``overlap="skip"`` skips a tick while the previous tick's job
+        has not finished. Upserting unchanged settings changes nothing (its next tick is kept), so
+        every process may declare its schedules at start. Workers of the queue fire the ticks.
+        Bad settings raise :class:`jqc.InvalidScheduleError`.
+        """
+        return self._run(self.ops.upsert_schedule(name, options, settings))
+
+    def get_schedule(self, name: str) -> Schedule | None:
+        """Schedule ``name`` as stored now (settings, next tick, counters), or None."""
+        return self._run(self.ops.get_schedule(name))
+
+    def schedules(self, limit: int = 1000) -> list[Schedule]:
+        """The queue's schedules, the next to fire first."""
+        return self._run(self.ops.schedules(limit))
+
+    def remove_schedule(self, name: str) -> bool:
+        """Delete schedule ``name`` (jobs it added stay); True if it existed."""
+        return self._run(self.ops.remove_schedule(name))
 
     # working
     def claim(self, worker: str, *, count: int = 1, lock: float = 30.0) -> ClaimResult:

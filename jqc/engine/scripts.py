@@ -16,7 +16,8 @@ NAMES = (
     "add", "claim", "complete", "fail", "extend", "progress", "log", "release", "recover",
     "pause", "configure", "remove", "promote", "retry", "change_priority", "change_delay",
     "clean", "drain", "obliterate", "list", "counts", "metrics", "replay", "purge",
-    "lease", "heartbeat", "complete_many", "coordinator", "priority_counts",
+    "lease", "heartbeat", "complete_many", "coordinator", "schedule_set", "schedule_fire", "schedule_remove",
+    "priority_counts",
 )  # fmt: skip
 
 

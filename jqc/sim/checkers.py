@@ -30,6 +30,8 @@ INVARIANTS: dict[str, str] = {
     "liveness": "after the faults heal, every job finishes within the stated bound",
     "hung_calls": "a call that never returns is abandoned at the worker's call deadline, and every job it held "
     "is recovered within lock + stall interval + min(lock, deadline + retry backoff)",
+    "schedule_ticks": "every schedule tick adds at most one job, and ticks go unfired only as the schedule's missed "
+    "and overlap policies allow",
     "littles_law": "time-averaged counts equal arrival rate times mean times (L = lambda W, Lq = lambda Wq)",
 }
 

@@ -11,6 +11,7 @@ from typing import Any
 from jqc.errors import InvalidOptionError
 from jqc.scaling import ScalingPolicy
 from jqc.sim.faults import FaultConfig
+from jqc.sim.schedules import ScheduleLoad
 from jqc.sim.workload import Arrival, Exponential, JobClass, Poisson, Service
 
 __all__ = ["SimConfig"]
@@ -26,7 +27,8 @@ class SimConfig:
 
     Workload: ``jobs`` arrive (or arrivals stop after ``duration``) following ``arrival``, each of
     a class drawn from ``mix``, running for a ``service`` time. ``prefill`` jobs are added at time
-    0 and ``warmup`` first arrivals are left out of the wait statistics.
+    0 and ``warmup`` first arrivals are left out of the wait statistics. ``schedules`` add a job of
+    the mix's first class on each of their ticks while arrivals last (:mod:`jqc.sim.schedules`).
 
     Workers: a pool of ``workers`` (or as the ``policy`` decides, within ``min_workers`` and
     ``max_workers``), each holding one job at a time under a ``lock`` renewed every ``heartbeat``;
@@ -46,6 +48,7 @@ class SimConfig:
     service: Service = field(default_factory=lambda: Exponential(1.0))
     mix: tuple[JobClass, ...] = field(default_factory=lambda: (JobClass(),))
     faults: FaultConfig = field(default_factory=FaultConfig)
+    schedules: tuple[ScheduleLoad, ...] = ()
     prefill: int = 0
     warmup: int = 0
     policy: str = "fixed"
@@ -120,7 +123,7 @@ class SimConfig:
             value = getattr(self, f.name)
             if f.name in ("arrival", "service"):
                 value = value.spec
-            elif f.name == "mix":
+            elif f.name in ("mix", "schedules"):
                 value = [c.spec for c in value]
             elif f.name == "faults":
                 value = {"spec": value.spec, **{k: getattr(value, k) for k in ("heal_at", "restart_persist")}}
@@ -144,6 +147,8 @@ class SimConfig:
         if self.mix != d.mix:
             for cls in self.mix:
                 args += ["--mix", cls.spec]
+        for load in self.schedules:
+            args += ["--schedule", load.spec]
         if self.faults.spec:
             args += ["--faults", self.faults.spec]
         if self.faults.heal_at is not None:

@@ -45,6 +45,7 @@ from jqc.sim.recovery import StallChecks
 from jqc.sim.report import Report, build_report
 from jqc.sim.rng import SimRandom
 from jqc.sim.scaler import Scaler
+from jqc.sim.schedules import ScheduleDrivers
 from jqc.sim.state import FaultState, Model, ScalingStats, TimeAverages, WorkerSlots
 
 __all__ = ["Simulator", "run"]
@@ -163,6 +164,11 @@ class Simulator:
             cfg, q, journal, self.clock, model, stats, network, ops, dispatch, rand, options, on_end=self._end_arrivals
         )
         self.scaler = Scaler(cfg, q, model, slots, averages, stats, network, ops, pool, self.policy)
+        self.schedules = ScheduleDrivers(
+            cfg.schedules, q, journal, checker, model, slots, faults, stats, ops, dispatch, self.clock, self.backend,
+            rand.stream("schedules"), job=cfg.mix[0].name, attempts=options[0].attempts,
+            crash=0.1 if cfg.faults.crash else 0.0, data_may_vanish=cfg.faults.restart > 0,
+        )  # fmt: skip
 
     @property
     def jobs(self) -> dict[str, JobRecord]:
@@ -182,6 +188,7 @@ class Simulator:
             self.pool.set_target(initial, initial=True)
             self.producer.prefill(cfg.prefill)
             self.producer.next_arrival()
+            self.schedules.start()
             self.scaler.next_burst()
             self.q.after(cfg.stall_interval, self.stall_checks.check)
             self.q.after(cfg.idle_poll, self.dispatch.idle_poll)
@@ -315,6 +322,7 @@ class Simulator:
         ck, model, averages = self.checker, self.model, self.averages
         averages.advance(self.q.now)
         self.hung.finish()
+        self.schedules.check()
         final = ck.total_queue(model.jobs.values(), self._containers(), keep_completed=self.cfg.keep_completed)
         if self.faults.healed and (not model.unfinished or self.q.now >= self.deadline):
             ck.liveness(model.jobs.values(), self.liveness_bound or 0.0)

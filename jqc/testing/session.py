@@ -36,6 +36,7 @@ from jqc.testing.injection import Injector, RunKey
 from jqc.testing.limits import Limits, holds
 from jqc.testing.report import DrainResult, JobReport, Run, add_stats
 from jqc.testing.seeding import current_rng
+from jqc.testing.ticks import Ticks
 from jqc.worker.context import JobContext, SyncJobContext
 from jqc.worker.execute import Kind, Outcome
 from jqc.worker.jobs import HandlerTable
@@ -113,7 +114,8 @@ class Session:
         self.clock = self.twins[0].clock
         self.limits = limits or Limits()
         self.handlers = prepare(handlers, self.clock, self)
-        self.options: dict[str, Any] = {"concurrency": 1, "name": "jqc-test", **options}
+        # The drain fires schedule ticks itself (jqc.testing.ticks), its workers do not.
+        self.options: dict[str, Any] = {"concurrency": 1, "name": "jqc-test", "schedule_interval": None, **options}
         self.options.setdefault("rng", current_rng())  # one seeded stream: backoff jitter replays
         self.executor: HoldingExecutor | None = None
         if "executor" not in self.options:
@@ -121,6 +123,7 @@ class Session:
             self.executor = HoldingExecutor(self.clock, max(1, concurrency) * len(self.twins))
             self.options["executor"] = self.executor
         self.injector = Injector(self, faults)
+        self.ticks = Ticks(self.twins)
         self.stop_after = stop_after
         self.target = target
 
@@ -303,10 +306,21 @@ class Session:
     async def _phases(self, advance_time: bool, until: float | None) -> None:
         while not self.stopping:
             ran = len(self.runs)
+            ticked = await self.ticks.fire_past(self.limits.max_runs)
             await self._phase()
-            if self.stopping or await self._predicate_holds() or not advance_time:
+            if self.stopping or await self._predicate_holds():
+                return
+            if self.ticks.fired >= self.limits.max_runs:
+                self.overflow, self.ended_by = True, "max_runs"
+                return
+            if ticked:
+                continue
+            if not advance_time:
                 return
             due = await self._next_due()
+            tick = await self.ticks.next_due(until)
+            if tick is not None and (due is None or tick < due):
+                due = tick
             now = self.clock.now()
             if until is not None and (due is None or due > until):
                 if isinstance(self.clock, VirtualClock) and now < until:

@@ -11,6 +11,10 @@
   another worker may take it back and run it. The renewal loop wakes at the earliest deadline.
 * Every ``stall_interval``, on each queue where this worker holds the ``stall`` lease (one worker
   at a time per queue), jobs whose lock expired go back to waiting, or fail after ``max_stalls``.
+* At each queue's next schedule tick (and at least every ``schedule_interval``), the worker that
+  holds the queue's ``schedule`` lease fires the due ticks (:func:`jqc.workflows.drive`); the
+  others look one interval later and take the lease once it ran out, so a dead holder is
+  replaced within about one lease duration (``5 * schedule_interval``) plus an interval.
 
 A failed call is logged through the shared reconnect policy and tried again next round.
 """
@@ -21,10 +25,13 @@ from jqc.worker import registry
 from jqc.worker.lane import Held, Lane
 from jqc.worker.logs import fields
 from jqc.worker.shared import Shared
+from jqc.workflows import DrivePass, drive
 
 __all__ = ["Chores"]
 
 _MIN_NAP = 0.001  # the shortest wait of the renewal loop (a deadline due now still yields the loop)
+#: A ``schedule`` lease lasts this many schedule intervals.
+SCHEDULE_LEASE_INTERVALS = 5
 
 
 class Chores:
@@ -149,3 +156,63 @@ class Chores:
             shared.health.failed(f"stall check of {lane.name}", exc, since=started)
             return
         shared.health.ok()
+
+    async def schedule_loop(self) -> None:
+        """Fire due schedule ticks on every queue where this worker holds the ``schedule`` lease.
+
+        Each lane wakes at its queue's earliest known next tick (a worker that does not hold the
+        lease one interval later, so the holder, if alive, has fired it by then), and at least every
+        ``schedule_interval`` to notice schedules added or changed meanwhile (every lease duration
+        while the queue has none).
+        """
+        shared, lifecycle, clock = self.shared, self.shared.lifecycle, self.shared.clock
+        interval = shared.options.schedule_interval or 1.0
+        lease_for = SCHEDULE_LEASE_INTERVALS * interval
+        wake = {lane.name: 0.0 for lane in shared.lanes}
+        holder = {lane.name: False for lane in shared.lanes}
+        while lifecycle.running:
+            for lane in shared.lanes:
+                if clock.now() < wake[lane.name]:
+                    continue
+                done = await self._drive(lane, lease_for, 0.0 if holder[lane.name] else interval)
+                now = clock.now()
+                if done is None:  # the call failed (logged): try again after one interval
+                    wake[lane.name] = now + interval
+                    continue
+                holder[lane.name] = done.held or (holder[lane.name] and done.next_due is not None)
+                # A queue without schedules is looked at once per lease duration only.
+                wake[lane.name] = now + (interval if done.next_due is not None else lease_for)
+                if done.next_due is not None:
+                    due = done.next_due / 1000.0 + (0.0 if holder[lane.name] else interval)
+                    wake[lane.name] = min(wake[lane.name], max(now, due))
+            nap = max(_MIN_NAP, min(wake.values()) - clock.now())
+            if await lifecycle.nap(nap, lifecycle.signals.stop):
+                return
+
+    async def _drive(self, lane: Lane, lease_for: float, patience: float) -> DrivePass | None:
+        shared = self.shared
+        started = shared.clock.now()
+        try:
+            done = await shared.run(lane, drive(lane.queue.ops, shared.id, lease_for, patience=patience))
+        except Exception as exc:
+            shared.health.failed(f"schedules of {lane.name}", exc, since=started)
+            return None
+        shared.health.ok()
+        for result in done.fired:
+            shared.tally["scheduled"] += len(result.fired)
+            if result.fired or result.skipped_missed or result.skipped_overlap:
+                shared.log.info(
+                    "worker %s: schedule %s of %s fired %d tick(s) (%s), skipped %d missed and %d overlapping",
+                    shared.id, result.schedule, lane.name, len(result.fired), ", ".join(result.fired[:5]),
+                    result.skipped_missed, result.skipped_overlap,
+                    extra=fields("scheduled", worker=shared.id, queue=lane.name, schedule=result.schedule,
+                                 jobs=list(result.fired), skipped_missed=result.skipped_missed,
+                                 skipped_overlap=result.skipped_overlap),
+                )  # fmt: skip
+        for name, reason in done.corrupt:
+            shared.log.error(
+                "worker %s: schedule %s of %s cannot be read, so it does not fire: %s",
+                shared.id, name, lane.name, reason,
+                extra=fields("schedule_corrupt", worker=shared.id, queue=lane.name, schedule=name, reason=reason),
+            )  # fmt: skip
+        return done

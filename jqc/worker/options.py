@@ -64,6 +64,12 @@ class WorkerOptions:
       it gives up with :class:`jqc.ConnectionLostError` (None: forever, saying so in the log).
     * ``summary_interval``: how often the worker logs an INFO summary of what it did (done,
       failed, retried, dead-lettered in the interval, jobs held, queue depth); None or 0: never.
+    * ``schedule_interval``: the longest a worker goes without looking at its queues' schedules.
+      It wakes at the earliest next tick it knows of (so ticks fire on time) and, to notice
+      schedules added or changed since, at least this often (five times less often while a queue
+      has no schedule); one worker per queue, the holder of
+      the ``schedule`` lease (held ``5 * schedule_interval``), fires the due ticks, the others look
+      one interval after each tick. None or 0: this worker never drives schedules.
     """
 
     concurrency: int = 10
@@ -80,6 +86,7 @@ class WorkerOptions:
     reconnect_delay: tuple[float, float] = (0.05, 5.0)
     connect_timeout: float | None = None
     summary_interval: float | None = 30.0
+    schedule_interval: float | None = 10.0
 
     def __post_init__(self) -> None:
         lock = check_seconds(self.lock, "lock", low=0.01, high=MAX_LOCK)
@@ -105,6 +112,10 @@ class WorkerOptions:
         if summary is not None:
             summary = check_seconds(summary, "summary_interval", low=0.001, high=_DAY)
         set_(self, "summary_interval", summary)
+        schedules = self.schedule_interval or None
+        if schedules is not None:
+            schedules = check_seconds(schedules, "schedule_interval", low=0.001, high=3600)
+        set_(self, "schedule_interval", schedules)
         check_count(self.concurrency, "concurrency")
         if self.batch is not None:
             check_count(self.batch, "batch", high=10_000)

@@ -32,6 +32,7 @@ class WorkerStats:
     recovered: int = 0  # stalled jobs this worker's stall checks put back to waiting
     stalled_failed: int = 0  # stalled jobs failed for good for stalling too often
     reconnects: int = 0  # outages of Redis this worker rode out
+    scheduled: int = 0  # jobs this worker's schedule driver added (one per fired tick)
 
     @property
     def processed(self) -> int:

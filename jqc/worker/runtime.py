@@ -113,7 +113,7 @@ class Worker:
     thread pool), or a mapping from job name to such handlers. Its return value (JSON) is the
     job's result. All times are seconds on the queues' clock (which they must share).
 
-    The tunables (``concurrency`` to ``summary_interval``) are described on
+    The tunables (``concurrency`` to ``schedule_interval``) are described on
     :class:`~jqc.worker.options.WorkerOptions`; pass them as keywords, or as one ``options=``
     (then leave the keywords at their defaults). :attr:`options` holds them either way.
 
@@ -140,6 +140,7 @@ class Worker:
         reconnect_delay: tuple[float, float] = (0.05, 5.0),
         connect_timeout: float | None = None,
         summary_interval: float | None = 30.0,
+        schedule_interval: float | None = 10.0,
         backoff_functions: Mapping[str, BackoffFunction] | None = None,
         rng: random.Random | None = None,
         executor: concurrent.futures.Executor | None = None,
@@ -162,6 +163,7 @@ class Worker:
             reconnect_delay=reconnect_delay,
             connect_timeout=connect_timeout,
             summary_interval=summary_interval,
+            schedule_interval=schedule_interval,
         )
         if options is not None:
             if not isinstance(options, WorkerOptions):
@@ -310,6 +312,8 @@ class Worker:
             loop.create_task(self._chores.stall_loop(), name="jqc-stall"),
             loop.create_task(self._reporter.heartbeat_loop(), name="jqc-heartbeat"),
         ]
+        if self.options.schedule_interval is not None:
+            self._shared.chores.append(loop.create_task(self._chores.schedule_loop(), name="jqc-schedules"))
         if self.options.summary_interval is not None:
             self._shared.chores.append(loop.create_task(self._reporter.summary_loop(), name="jqc-summary"))
 

@@ -28,6 +28,7 @@ from jqc.worker import registry
 from jqc.worker.logs import fields
 from jqc.worker.reporter import WorkerStats
 from jqc.worker.shared import Shared
+from jqc.workflows import SCHEDULE_LEASE
 
 __all__ = ["GOODBYE", "WRAP_UP", "Shutdown"]
 
@@ -139,7 +140,7 @@ class Shutdown:
         )
 
     async def _goodbye(self) -> None:
-        """Give up the stall lease and unregister, within :data:`GOODBYE` seconds in all."""
+        """Give up the stall and schedule leases and unregister, within :data:`GOODBYE` seconds in all."""
         shared = self.shared
         deadline = shared.clock.now() + GOODBYE
         for lane in shared.lanes:
@@ -147,9 +148,8 @@ class Shutdown:
                 left = deadline - shared.clock.now()
                 if left <= 0:
                     raise TimeoutError(f"out of time ({GOODBYE:g} s)")
-                await self._bounded(
-                    shared.run(lane, registry.give_up_lease(lane.queue.ops, registry.STALL_LEASE, shared.id)), left
-                )
+                for name in (registry.STALL_LEASE, SCHEDULE_LEASE):
+                    await self._bounded(shared.run(lane, registry.give_up_lease(lane.queue.ops, name, shared.id)), left)
                 await self._bounded(shared.run(lane, registry.unregister(lane.queue.ops, shared.id)), left)
             except Exception as exc:
                 shared.log.warning(

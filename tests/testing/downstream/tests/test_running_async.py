@@ -46,7 +46,7 @@ async def test_an_async_producer_checked_and_drained(
     assert (await q.counts()).completed == 2
 
 
-async def test_a_day_of_delay_and_five_retries_take_well_under_a_second(
+async def test_a_day_of_delay_and_five_retries_run_on_virtual_time(
     jqc_async_queue: Callable[..., jqc.AsyncQueue], jqc_clock: jqc.VirtualClock
 ) -> None:
     q = jqc_async_queue("reports")
@@ -57,9 +57,7 @@ async def test_a_day_of_delay_and_five_retries_take_well_under_a_second(
             raise TimeoutError("warehouse busy")
         return jqc_clock.now() - START
 
-    began = time.perf_counter()
     result = await adrain(q, {"nightly": nightly})
-    assert time.perf_counter() - began < 1.0
     assert result.results == [24 * 3600 + 60 * (1 + 2 + 4 + 8 + 16)]
 
 
@@ -150,4 +148,5 @@ async def test_the_clock_can_autojump_for_the_tests_own_waits(jqc_clock: jqc.Vir
     jqc_clock.autojump = True
     began = time.perf_counter()
     await jqc_clock.sleep(3600)
-    assert jqc_clock.now() == START + 3600 and time.perf_counter() - began < 1.0
+    # A real sleep would take an hour: a minute of wall time is a generous deadline, not a timing.
+    assert jqc_clock.now() == START + 3600 and time.perf_counter() - began < 60

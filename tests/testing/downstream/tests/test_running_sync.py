@@ -3,7 +3,6 @@
 None of these tests needs pytest-asyncio (this file also runs with ``-p no:asyncio``).
 """
 
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -61,7 +60,7 @@ def test_drain_without_advancing_time_runs_only_what_is_due(
     assert drain(q, shop.HANDLERS, advance_time=False).results == ["asked"]
 
 
-def test_a_day_of_delay_and_five_retries_take_well_under_a_second(
+def test_a_day_of_delay_and_five_retries_run_on_virtual_time(
     jqc_queue: Callable[..., jqc.Queue], jqc_clock: jqc.VirtualClock
 ) -> None:
     q = jqc_queue("reports")
@@ -74,11 +73,8 @@ def test_a_day_of_delay_and_five_retries_take_well_under_a_second(
             raise TimeoutError(f"warehouse busy (attempt {ctx.attempt})")
         return "done"
 
-    began = time.perf_counter()
     result = drain(q, {"nightly": nightly})
-    wall = time.perf_counter() - began
 
-    assert wall < 1.0, f"drain took {wall:.3f} s of wall time"
     day = 24 * 3600
     assert seen == [(1, day), (2, day + 60), (3, day + 180), (4, day + 420), (5, day + 900), (6, day + 1860)]
     report = result.job(job)
