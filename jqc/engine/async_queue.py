@@ -163,6 +163,10 @@ class AsyncQueue(QueueBase):
         """The coroutine form of :meth:`Queue.retry_failed`."""
         return await self._run(self.ops.retry_failed(limit, reset_attempts=reset_attempts))
 
+    async def update_data(self, job_id: str, data: Any) -> None:
+        """The coroutine form of :meth:`Queue.update_data`."""
+        await self._run(self.ops.update_data(job_id, data))
+
     async def change_priority(self, job_id: str, priority: int) -> None:
         """The coroutine form of :meth:`Queue.change_priority`."""
         await self._run(self.ops.change_priority(job_id, priority))

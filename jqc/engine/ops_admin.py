@@ -1,9 +1,11 @@
-"""Administering: pause, configure, remove, promote (one or all), retry, change, clean, drain, obliterate."""
+"""Administering: pause, configure, remove, promote (one or all), retry, change (priority, delay,
+data), clean, drain, obliterate."""
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Any, TypeVar
 
+from jqc import _json
 from jqc.engine.arguments import (
     BATCH,
     CLEANABLE,
@@ -128,6 +130,11 @@ class Administering(OperationsBase):
             if code != Code.MORE or not ids:
                 break
         return done
+
+    def update_data(self, job_id: str, data: Any) -> ScriptCall[None]:
+        """Replace the data of a waiting or delayed job (checked as ``add`` checks data)."""
+        text = _json.encode(data, what="data", max_bytes=self.max_data_bytes)
+        return self._call("update_data", validate_job_id(job_id), text, parse=self._ok)
 
     def change_priority(self, job_id: str, priority: int) -> ScriptCall[None]:
         opts = JobOptions(priority=priority)

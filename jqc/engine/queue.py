@@ -195,6 +195,12 @@ class Queue(QueueBase):
         """Retry the oldest failed jobs (all of them when ``limit`` is None); returns their ids."""
         return self._run(self.ops.retry_failed(limit, reset_attempts=reset_attempts))
 
+    def update_data(self, job_id: str, data: Any) -> None:
+        """Replace the data of a job that has not started (waiting or delayed), checked as ``add``
+        checks data. Refused with :class:`jqc.JobActiveError` once a worker holds it,
+        :class:`jqc.JobStateError` once it finished, :class:`jqc.JobNotFoundError` if it is gone."""
+        self._run(self.ops.update_data(job_id, data))
+
     def change_priority(self, job_id: str, priority: int) -> None:
         """Give a waiting or delayed job another priority (lower runs first)."""
         self._run(self.ops.change_priority(job_id, priority))
