@@ -41,6 +41,7 @@ from jqc.errors import (
     InvalidScheduleError,
     InvalidUrlError,
     JobActiveError,
+    JobFailedError,
     JobNotFoundError,
     JobStateError,
     JqcError,
@@ -62,6 +63,7 @@ from jqc.errors import (
     TlsHostnameMismatchError,
     TlsNotOfferedError,
     TlsRequiredError,
+    WaitTimeoutError,
 )
 from jqc.worker import Fail, JobContext, JobControl, RateLimited, Retry, SyncJobContext, Worker, WorkerStats
 from jqc.worker.logs import JsonFormatter
@@ -99,6 +101,7 @@ __all__ = [
     "InvalidUrlError",
     "Job",
     "JobActiveError",
+    "JobFailedError",
     "JobContext",
     "JobControl",
     "JobNotFoundError",
@@ -138,6 +141,7 @@ __all__ = [
     "TlsNotOfferedError",
     "TlsRequiredError",
     "VirtualClock",
+    "WaitTimeoutError",
     "Worker",
     "WorkerInfo",
     "WorkerStats",

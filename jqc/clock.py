@@ -18,12 +18,13 @@ import contextlib
 import contextvars
 import heapq
 import itertools
+import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Clock", "SystemClock", "VirtualClock", "hold", "now_ms"]
+__all__ = ["Clock", "SystemClock", "VirtualClock", "block_until", "hold", "now_ms"]
 
 
 @runtime_checkable
@@ -48,6 +49,24 @@ def hold(clock: Clock) -> contextlib.AbstractContextManager[None]:
 def now_ms(clock: Clock) -> int:
     """The clock's time in whole milliseconds, as the scripts take it."""
     return int(clock.now() * 1000)
+
+
+def block_until(clock: Clock, wake: threading.Event, when: float | None) -> None:
+    """Block the calling thread until ``wake`` is set or ``clock`` reads ``when`` or later (never, for None).
+
+    What sync code uses to wait on a clock: on the system clock a real-time wait; on a
+    :class:`VirtualClock` until another thread moves the clock past ``when`` (the waiting thread
+    never moves it itself); on any other clock, real-time slices of at most 50 ms that re-read it.
+    """
+    if when is None:
+        wake.wait()
+    elif isinstance(clock, VirtualClock):
+        clock._block_until(wake, when)
+    elif isinstance(clock, SystemClock):
+        wake.wait(max(0.0, when - time.time()))
+    else:
+        while not wake.is_set() and (left := when - clock.now()) > 0:
+            wake.wait(min(left, 0.05))
 
 
 class SystemClock:
@@ -105,6 +124,8 @@ class VirtualClock:
         self._holds = 0
         self._released: asyncio.Event | None = None
         self._released_loop: asyncio.AbstractEventLoop | None = None
+        self._threads: list[tuple[float, int, threading.Event]] = []  # sync waiters (block_until)
+        self._threads_lock = threading.Lock()
 
     def now(self) -> float:
         """The virtual time, in seconds since the Unix epoch: it moves only by advance, move_to or an autojump."""
@@ -129,6 +150,25 @@ class VirtualClock:
             _, _, fut = heapq.heappop(self._sleepers)
             if not fut.done() and not fut.get_loop().is_closed():  # one clock may outlive many loops
                 fut.set_result(None)
+        if self._threads:
+            with self._threads_lock:
+                while self._threads and self._threads[0][0] <= self._now:
+                    heapq.heappop(self._threads)[2].set()
+
+    def _block_until(self, wake: threading.Event, when: float) -> None:
+        """:func:`block_until` on this clock: ``wake`` is set by whichever thread moves the time to ``when``."""
+        entry = (when, next(self._order), wake)
+        with self._threads_lock:
+            if self._now >= when:
+                return
+            heapq.heappush(self._threads, entry)
+        try:
+            wake.wait()
+        finally:
+            with self._threads_lock:
+                if entry in self._threads:
+                    self._threads.remove(entry)
+                    heapq.heapify(self._threads)
 
     def freeze(self) -> None:
         """Stop autojumping: time moves only by :meth:`advance` and :meth:`move_to`."""

@@ -21,7 +21,7 @@ been applied. Adds with a custom ``job_id`` are idempotent, so retrying them is 
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 
 class JqcError(Exception):
@@ -73,6 +73,38 @@ class JobStateError(JqcError):
 
 class JobActiveError(JobStateError):
     """The job is held by a worker; it cannot be removed or changed this way until it finishes."""
+
+
+class JobFailedError(JqcError):
+    """The job that was waited for (``wait_for``, ``Job.wait``) failed for good.
+
+    It carries the failure: :attr:`job_id`, :attr:`reason` (the last failure's message),
+    :attr:`code` (its :class:`jqc.FailureCode`, a ``str``, None when unknown), :attr:`traceback`
+    and :attr:`job`, the failed :class:`jqc.Job` as stored (None when its record was deleted as it
+    failed, ``remove_on_fail``: the reason and code then come from its ``failed`` event).
+    """
+
+    def __init__(
+        self, job_id: str, reason: str | None, code: str | None = None, *, traceback: str | None = None, job: Any = None
+    ) -> None:
+        super().__init__(f"job {job_id} failed: {reason or 'no reason given'}")
+        self.job_id = job_id
+        self.reason = reason
+        self.code = code
+        self.traceback = traceback
+        self.job = job
+
+
+class WaitTimeoutError(JqcError, TimeoutError):
+    """A job that was waited for had not finished when the wait's timeout (on the queue's clock)
+    passed. :attr:`job_id` names it, :attr:`timeout` is the wait's, :attr:`state` the job's state
+    as last read (a :class:`jqc.JobState`). The job itself is untouched and may still finish."""
+
+    def __init__(self, job_id: str, timeout: float, state: Any) -> None:
+        super().__init__(f"job {job_id} did not finish within {timeout:g} s (it is {state})")
+        self.job_id = job_id
+        self.timeout = timeout
+        self.state = state
 
 
 class LockLostError(JqcError):

@@ -71,6 +71,17 @@ def test_pause_resume_and_retry(conn: jqc.Connection) -> None:
     assert code == 2  # a usage error
 
 
+def test_promote_one_or_all(conn: jqc.Connection) -> None:
+    q = conn.queue("photos")
+    first, second, third = (q.add("x", i, delay=60 + i) for i in range(3))
+    assert run(conn, "promote", "photos", first.id) == (0, "promoted 1 job(s)\n")
+    code, out = run(conn, "promote", "photos", "--all", "--json")
+    assert code == 0 and json.loads(out) == [second.id, third.id]
+    assert (q.counts().waiting, q.counts().delayed) == (3, 0)
+    assert run(conn, "promote", "photos")[0] == 2  # neither ids nor --all: a usage error
+    assert run(conn, "promote", "photos", first.id)[0] != 0  # not delayed any more: refused
+
+
 def test_dlq_list_show_replay_purge(conn: jqc.Connection) -> None:
     q = conn.queue("photos")
     q.add_bulk([("resize", i) for i in range(4)])

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 
 import pytest
 
 import jqc
-from jqc.clock import hold
+from jqc.clock import block_until, hold
 
 
 def test_advance_and_move_to() -> None:
@@ -150,3 +152,62 @@ def test_freeze_stops_a_jumper_that_is_already_running() -> None:
         await asyncio.wait_for(sleeper, 1)
 
     asyncio.run(main())
+
+
+# -- sync code blocked on a clock (jqc.clock.block_until) ------------------------------------------
+
+
+def _blocked_thread(clock: jqc.VirtualClock, wake: threading.Event, when: float) -> threading.Thread:
+    thread = threading.Thread(target=block_until, args=(clock, wake, when), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not clock._threads:  # until it is registered on the clock
+        assert time.monotonic() < deadline
+        time.sleep(0.001)
+    return thread
+
+
+def test_a_thread_blocked_on_a_virtual_clock_wakes_when_another_moves_it_past() -> None:
+    clock = jqc.VirtualClock(start=0.0)
+    thread = _blocked_thread(clock, threading.Event(), 5.0)
+    clock.advance(4.999)
+    thread.join(0.1)
+    assert thread.is_alive()
+    clock.advance(0.001)
+    thread.join(10)
+    assert not thread.is_alive() and not clock._threads
+
+
+def test_the_wake_event_ends_the_block_early_and_leaves_nothing_behind() -> None:
+    clock = jqc.VirtualClock(start=0.0)
+    wake = threading.Event()
+    thread = _blocked_thread(clock, wake, 3600.0)
+    wake.set()
+    thread.join(10)
+    assert not thread.is_alive() and not clock._threads
+    assert clock.now() == 0.0
+
+
+def test_a_deadline_already_reached_returns_at_once() -> None:
+    clock = jqc.VirtualClock(start=10.0)
+    block_until(clock, threading.Event(), 10.0)  # would hang if it waited
+    block_until(jqc.SystemClock(), threading.Event(), 0.0)
+
+
+def test_any_other_clock_is_re_read_until_it_reaches_the_deadline() -> None:
+    class Stepping:
+        """A clock of the Clock protocol that moves 1 s each time it is read."""
+
+        def __init__(self) -> None:
+            self.t = 0.0
+
+        def now(self) -> float:
+            self.t += 1.0
+            return self.t
+
+        async def sleep(self, seconds: float) -> None:
+            raise AssertionError("not used")
+
+    clock = Stepping()
+    block_until(clock, threading.Event(), 3.5)
+    assert clock.t == 4.0

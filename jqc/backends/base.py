@@ -72,6 +72,12 @@ class SyncBackend(Protocol):
         """Run several scripts in one round trip where the backend can; one outcome per call."""
         ...
 
+    def run_blocking(self, *args: Arg, timeout: float) -> Reply:
+        """Send a command that blocks on the server for up to ``timeout`` seconds (``XREAD BLOCK``),
+        blocking the calling thread; its read deadline is longer than ``timeout``, as for
+        :meth:`AsyncBackend.run_blocking`."""
+        ...
+
     def scan(self, match: str, *, count: int = 1000) -> Iterator[str]:
         """Every key matching the glob ``match``, on every master (SCAN, never KEYS)."""
         ...

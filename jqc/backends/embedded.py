@@ -52,6 +52,9 @@ class _SyncTransport:
                 answers.append(exc)
         return answers
 
+    def blocking(self, command: Command, timeout: float) -> Answer:
+        return self.exchange([command])[0]  # the store is shared under a lock that a blocked read releases
+
     def close(self) -> None:
         self._client.close()
 

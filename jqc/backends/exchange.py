@@ -34,6 +34,11 @@ class SyncTransport(Protocol):
         """One answer per command, in order: its reply, or the client's exception for it."""
         ...
 
+    def blocking(self, command: Command, timeout: float) -> Answer:
+        """Send a command that may block on the server for ``timeout`` seconds, with a read deadline
+        longer than ``timeout`` instead of the usual one: its reply, or the client's exception."""
+        ...
+
     def close(self) -> None:
         """Close the transport's connections."""
         ...
@@ -108,6 +113,13 @@ class ExchangeBackend:
     def run_command(self, *args: Arg) -> Reply:
         """One command, its raw reply."""
         return _reply(self._exchange([args])[0])
+
+    def run_blocking(self, *args: Arg, timeout: float) -> Reply:
+        """A blocking command, its raw reply (the transport reads it under a deadline longer than ``timeout``)."""
+        try:
+            return _reply(self.transport.blocking(args, timeout))
+        except CLIENT_ERRORS as exc:
+            raise translate(exc) from exc
 
     def run_batch(self, calls: Sequence[ScriptInvocation]) -> list[Outcome]:
         """Every call sent in one write; NOSCRIPT calls (which did not run) are sent again once loaded."""

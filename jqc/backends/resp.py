@@ -149,6 +149,20 @@ class RespClient:
             replies.extend(failure for _ in range(len(commands) - len(replies)))
         return replies
 
+    def blocking(self, args: tuple[Arg, ...], deadline: float) -> Reply | rex.RedisError:
+        """:meth:`exchange` of one command that may block on the server, its reply read under
+        ``deadline`` seconds instead of ``socket_timeout``."""
+        if self._sock is None:
+            self._connect()
+        sock = self._sock
+        assert sock is not None
+        sock.settimeout(deadline)
+        try:
+            return self.exchange([args])[0]
+        finally:
+            if self._sock is sock:  # still open: back to the usual deadline
+                sock.settimeout(self.config.socket_timeout)
+
     def execute_command(self, *args: Arg) -> Reply:
         """Send one command and return its reply (an error reply raises)."""
         return self._roundtrip(args)

@@ -36,6 +36,8 @@ __all__ = ["ServerFactory"]
 
 #: Connections an asyncio pool may open at once (a busy worker runs many calls concurrently).
 MAX_ASYNC_CONNECTIONS = 1000
+#: Extra seconds a sync blocking command may take beyond its own timeout before it counts as hung.
+BLOCK_MARGIN = 1.0
 
 
 def _address(config: ServerConfig) -> str:
@@ -74,6 +76,15 @@ class _ThreadTransport:
             raise
         self._answered = True
         return answers
+
+    def blocking(self, command: Command, timeout: float) -> Answer:
+        try:
+            return self.client().blocking(command, timeout + BLOCK_MARGIN + 0.1 * timeout)
+        except (RedisError, OSError) as exc:
+            found = classify(exc, self.config)
+            if found is not None:
+                raise found from exc
+            raise
 
     def close(self) -> None:
         with self._lock:

@@ -9,7 +9,7 @@ data) is one line on stderr and exit status 2; a refusal or a failed check exits
 The top layer of jqc: it imports the library, nothing in the library imports it. One module per
 command group, each with the ``add_parsers`` that registers its commands:
 
-- :mod:`~jqc.cli.queues`: ``add``, ``stats``, ``jobs``, ``job``, ``retry``, ``pause``, ``resume``;
+- :mod:`~jqc.cli.queues`: ``add``, ``stats``, ``jobs``, ``job``, ``retry``, ``promote``, ``pause``, ``resume``;
 - :mod:`~jqc.cli.dlq`: ``dlq list|show|replay|purge``;
 - :mod:`~jqc.cli.schedules`: ``schedules list|add|remove|next``;
 - :mod:`~jqc.cli.workers`: ``worker``, ``workers``;

@@ -2,7 +2,7 @@
 
 ``jqc pause typo`` used to create the queue ``typo``, and ``jqc add`` without ``--url`` wrote into
 an embedded store that vanished with the command. Every command that changes a queue (``add``,
-``retry``, ``pause``, ``resume``, ``dlq replay``, ``dlq purge``) goes through
+``retry``, ``promote``, ``pause``, ``resume``, ``dlq replay``, ``dlq purge``) goes through
 :func:`existing_queue`, which refuses both with exit status 1 and a message saying what to do.
 """
 

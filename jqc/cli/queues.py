@@ -1,4 +1,4 @@
-"""The queue commands: ``add``, ``stats``, ``jobs``, ``job``, ``retry``, ``pause`` and ``resume``."""
+"""The queue commands: ``add``, ``stats``, ``jobs``, ``job``, ``retry``, ``promote``, ``pause`` and ``resume``."""
 
 from __future__ import annotations
 
@@ -189,6 +189,23 @@ def cmd_retry(args: argparse.Namespace, conn: jqc.Connection, out: TextIO) -> in
     return 0
 
 
+def cmd_promote(args: argparse.Namespace, conn: jqc.Connection, out: TextIO) -> int:
+    if args.all == bool(args.ids):
+        raise jqc.InvalidOptionError("name delayed job ids to promote, or pass --all (not both)")
+    queue = existing_queue(args, conn)
+    if args.all:
+        ids = queue.promote_all()
+    else:
+        for job_id in args.ids:
+            queue.promote(job_id)
+        ids = list(args.ids)
+    if args.json:
+        emit_json(out, ids)
+    else:
+        out.write(f"promoted {len(ids)} job(s)\n")
+    return 0
+
+
 def cmd_pause(args: argparse.Namespace, conn: jqc.Connection, out: TextIO) -> int:
     pausing = args.command == "pause"
     queue = existing_queue(args, conn, create=getattr(args, "create", False))
@@ -202,7 +219,7 @@ def cmd_pause(args: argparse.Namespace, conn: jqc.Connection, out: TextIO) -> in
 
 
 def add_parsers(sub: Subparsers) -> None:
-    """Register ``add``, ``stats``, ``jobs``, ``job``, ``retry``, ``pause`` and ``resume``."""
+    """Register ``add``, ``stats``, ``jobs``, ``job``, ``retry``, ``promote``, ``pause`` and ``resume``."""
     p = sub.add_parser("add", help="add a job")
     add_queue(p)
     p.add_argument("name")
@@ -259,6 +276,14 @@ def add_parsers(sub: Subparsers) -> None:
     add_url(p)
     add_json(p)
     p.set_defaults(handler=cmd_retry)
+
+    p = sub.add_parser("promote", help="make delayed jobs wait now")
+    add_queue(p)
+    p.add_argument("ids", nargs="*")
+    p.add_argument("--all", action="store_true", help="every delayed job, soonest due first")
+    add_url(p)
+    add_json(p)
+    p.set_defaults(handler=cmd_promote)
 
     for name, text in (("pause", "stop workers claiming from a queue"), ("resume", "let workers claim again")):
         p = sub.add_parser(name, help=text)

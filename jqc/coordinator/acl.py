@@ -81,7 +81,7 @@ _READS = (
     "exists",
 )
 _PLAIN: dict[Role, tuple[str, ...]] = {
-    Role.PRODUCER: ("hgetall",),  # get_job
+    Role.PRODUCER: ("hgetall", "xrevrange", "xread"),  # get_job; wait_for reads the event stream
     # get_job, job_logs; an idle worker waits on events; the schedule driver finds due schedules
     Role.WORKER: ("hgetall", "lrange", "xrevrange", "xread", "zrangebyscore"),
     Role.OBSERVER: (*_READS, "xread", "xrevrange", "hset", "info"),  # snapshots, events, health records
@@ -99,7 +99,7 @@ _WORKER_SCRIPTS = (
 _SCRIPTS: dict[Role, tuple[str, ...] | None] = {
     Role.PRODUCER: ("add",),
     Role.WORKER: _WORKER_SCRIPTS,
-    Role.OBSERVER: ("counts", "list", "metrics"),
+    Role.OBSERVER: ("counts", "priority_counts", "list", "metrics"),
     Role.COORDINATOR: ("counts", "metrics", "coordinator"),
     Role.ADMIN: None,  # every script
 }
@@ -114,7 +114,7 @@ _KEYS: dict[Role, tuple[tuple[str, str], ...]] = {
         ("wait", "W"),
         ("prio", "W"),
         ("delayed", "W"),
-        ("events", "W"),
+        ("events", "RW"),  # RW: wait_for reads it
     ),
     Role.WORKER: (("*", "RW"),),
     Role.OBSERVER: (("*", "R"), ("", "RW"), ("health", "RW")),

@@ -29,6 +29,7 @@ from jqc.engine.operations import (
 from jqc.engine.ops_schedules import ScheduleArgs
 from jqc.engine.queue_base import QueueBase, T
 from jqc.engine.schedules import Schedule
+from jqc.engine.waiting import wait_async
 
 __all__ = ["AsyncQueue"]
 
@@ -44,15 +45,23 @@ class AsyncQueue(QueueBase):
         self, name: str, data: Any = None, options: JobOptions | None = None, **overrides: Unpack[OptionArgs]
     ) -> Job:
         """The coroutine form of :meth:`Queue.add`."""
-        return await self._run(self.ops.add(name, data, self.ops.options(options, overrides)))
+        job: Job = self._bound(await self._run(self.ops.add(name, data, self.ops.options(options, overrides))))
+        return job
 
     async def add_bulk(self, jobs: Iterable[NewJob | tuple[Any, ...]]) -> list[Job]:
         """The coroutine form of :meth:`Queue.add_bulk`."""
-        return await self._run(self.ops.add_bulk(jobs))
+        return [self._bound(job) for job in await self._run(self.ops.add_bulk(jobs))]
+
+    async def wait_for(self, job_id: str, timeout: float | None = None) -> Any:
+        """The coroutine form of :meth:`Queue.wait_for`. The timeout sleeps on the queue's clock (a
+        virtual clock's autojump moves it while the shared stream read blocks); every waiter of
+        this queue in this event loop shares one reader."""
+        return await wait_async(self.connection.async_backend(), self.ops, job_id, timeout)
 
     async def get_job(self, job_id: str) -> Job | None:
         """The coroutine form of :meth:`Queue.get_job`."""
-        return await self._run(self.ops.get_job(job_id))
+        job: Job | None = self._bound(await self._run(self.ops.get_job(job_id)))
+        return job
 
     async def job_logs(self, job_id: str, start: int = 0, end: int = -1) -> list[str]:
         """The coroutine form of :meth:`Queue.job_logs`."""
@@ -65,6 +74,10 @@ class AsyncQueue(QueueBase):
     async def counts(self) -> Counts:
         """The coroutine form of :meth:`Queue.counts`."""
         return await self._run(self.ops.counts())
+
+    async def counts_per_priority(self, priorities: Iterable[int]) -> dict[int, int]:
+        """The coroutine form of :meth:`Queue.counts_per_priority`."""
+        return await self._run(self.ops.counts_per_priority(priorities))
 
     async def list_jobs(self, state: str, offset: int = 0, limit: int = 100) -> Page:
         """The coroutine form of :meth:`Queue.list_jobs`."""
@@ -138,6 +151,10 @@ class AsyncQueue(QueueBase):
         """The coroutine form of :meth:`Queue.promote`."""
         await self._run(self.ops.promote(job_id))
 
+    async def promote_all(self, limit: int | None = None) -> list[str]:
+        """The coroutine form of :meth:`Queue.promote_all`."""
+        return await self._run(self.ops.promote_all(limit))
+
     async def retry(self, job_id: str, *, reset_attempts: bool = True) -> None:
         """The coroutine form of :meth:`Queue.retry`."""
         await self._run(self.ops.retry(job_id, reset_attempts=reset_attempts))
@@ -145,6 +162,10 @@ class AsyncQueue(QueueBase):
     async def retry_failed(self, limit: int | None = None, *, reset_attempts: bool = True) -> list[str]:
         """The coroutine form of :meth:`Queue.retry_failed`."""
         return await self._run(self.ops.retry_failed(limit, reset_attempts=reset_attempts))
+
+    async def update_data(self, job_id: str, data: Any) -> None:
+        """The coroutine form of :meth:`Queue.update_data`."""
+        await self._run(self.ops.update_data(job_id, data))
 
     async def change_priority(self, job_id: str, priority: int) -> None:
         """The coroutine form of :meth:`Queue.change_priority`."""

@@ -194,6 +194,8 @@ def _send_sync(backend: SyncBackend, call: ScriptCall[T] | CommandCall[T]) -> T:
         if isinstance(call, ScriptCall):
             inv = call.invocation()
             reply = backend.run_script(inv.script, inv.keys, inv.args)
+        elif call.block is not None:
+            reply = backend.run_blocking(*call.args, timeout=call.block)
         else:
             reply = backend.run_command(*call.args)
     except PermissionDeniedError as exc:

@@ -1,28 +1,42 @@
-"""Jobs and their options: frozen, keyword-only dataclasses, validated on construction."""
+"""Jobs and their options: frozen, keyword-only dataclasses, validated on construction.
+
+(:class:`Backoff` lives in :mod:`jqc.engine.backoff` and is re-exported here.)
+"""
 
 from __future__ import annotations
 
 import enum
-import math
-import random
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from jqc import _json
+from jqc.engine.backoff import MAX_DELAY, Backoff, BackoffFunction
+from jqc.engine.backoff import number as _number
 from jqc.engine.failures import FailureCode
 from jqc.engine.keys import validate_job_id
 from jqc.errors import CorruptJobError, InvalidOptionError
 
+__all__ = [
+    "MAX_ATTEMPTS",
+    "MAX_DELAY",
+    "MAX_PRIORITY",
+    "Backoff",
+    "BackoffFunction",
+    "ClaimedJob",
+    "DeadLetter",
+    "Job",
+    "JobOptions",
+    "JobState",
+    "Keep",
+    "NewJob",
+]
+
 MAX_PRIORITY = 2**21 - 1
 MAX_ATTEMPTS = 1_000_000
-MAX_DELAY = 10 * 365 * 24 * 3600.0  # ten years, in seconds
 MAX_META = 32  # entries of JobOptions.meta
 MAX_META_KEY = 100
 MAX_META_VALUE = 8192  # characters: room for W3C baggage (8192 bytes at most)
-
-BackoffFunction = Callable[[int, BaseException | None], float]
-"""A user backoff: (attempt number that failed, the error if known) -> seconds to wait."""
 
 
 class JobState(enum.StrEnum):
@@ -50,14 +64,6 @@ _STATE_CODES = {
     "c": JobState.COMPLETED,
     "f": JobState.FAILED,
 }
-
-
-def _number(value: object, name: str, *, low: float, high: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise InvalidOptionError(f"{name} must be a finite number of seconds, not {value!r}")
-    if not low <= value <= high:
-        raise InvalidOptionError(f"{name} must be between {low} and {high}, not {value!r}")
-    return float(value)
 
 
 def _integer(value: object, name: str, *, low: int, high: int) -> int:
@@ -109,93 +115,6 @@ class Keep:
         count = "" if self.count is None else str(self.count)
         age = "" if self.age is None else str(int(self.age * 1000))
         return count, age
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Backoff:
-    """How long to wait before retrying a failed attempt.
-
-    * ``Backoff.fixed(5)``: 5 s every time.
-    * ``Backoff.exponential(1, cap=60, jitter=0.5)``: 1, 2, 4, … s, at most 60, each shortened by a
-      random share of up to 50% so that many failing jobs do not retry in lockstep.
-    * ``Backoff.custom("name")``: a function registered with the worker under that name, given
-      the attempt number and the error; only its name is stored with the job.
-    """
-
-    kind: Literal["fixed", "exponential", "custom"]
-    delay: float = 0.0
-    cap: float | None = None
-    jitter: float = 0.0
-    name: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.kind not in ("fixed", "exponential", "custom"):
-            raise InvalidOptionError(f"unknown backoff kind {self.kind!r}")
-        _number(self.delay, "backoff delay", low=0, high=MAX_DELAY)
-        if self.cap is not None:
-            _number(self.cap, "backoff cap", low=0, high=MAX_DELAY)
-        _number(self.jitter, "backoff jitter", low=0, high=1)
-        if self.kind == "custom" and not (isinstance(self.name, str) and self.name):
-            raise InvalidOptionError("a custom backoff needs the name of a registered function")
-
-    @classmethod
-    def fixed(cls, seconds: float, *, jitter: float = 0.0) -> Backoff:
-        """Wait ``seconds`` before every retry, give or take ``jitter`` (a fraction of the delay)."""
-        return cls(kind="fixed", delay=seconds, jitter=jitter)
-
-    @classmethod
-    def exponential(cls, seconds: float, *, cap: float | None = None, jitter: float = 0.0) -> Backoff:
-        """Wait ``seconds * 2 ** (attempt - 1)`` before retry ``attempt``, at most ``cap``, give or take ``jitter``."""
-        return cls(kind="exponential", delay=seconds, cap=cap, jitter=jitter)
-
-    @classmethod
-    def custom(cls, name: str) -> Backoff:
-        """Ask the worker's backoff function registered under ``name`` (``Worker(backoff_functions=...)``)."""
-        return cls(kind="custom", name=name)
-
-    def seconds(
-        self,
-        attempt: int,
-        *,
-        rng: random.Random | None = None,
-        error: BaseException | None = None,
-        functions: Mapping[str, BackoffFunction] | None = None,
-    ) -> float:
-        """Seconds to wait after failed attempt number ``attempt`` (1 for the first)."""
-        if self.kind == "custom":
-            fn = (functions or {}).get(self.name or "")
-            if fn is None:
-                raise InvalidOptionError(f"no backoff function registered under {self.name!r}")
-            return _number(fn(attempt, error), f"backoff {self.name!r} result", low=0, high=MAX_DELAY)
-        wait = self.delay if self.kind == "fixed" else self.delay * 2.0 ** min(attempt - 1, 62)
-        if self.cap is not None:
-            wait = min(wait, self.cap)
-        if self.jitter:
-            wait *= 1.0 - self.jitter * (rng or random).random()
-        return wait
-
-    def to_json(self) -> dict[str, Any]:
-        """The policy as the JSON object stored with the job."""
-        out: dict[str, Any] = {"kind": self.kind}
-        if self.kind == "custom":
-            out["name"] = self.name
-        else:
-            out["delay"] = self.delay
-            if self.cap is not None:
-                out["cap"] = self.cap
-            if self.jitter:
-                out["jitter"] = self.jitter
-        return out
-
-    @classmethod
-    def from_json(cls, raw: Any) -> Backoff:
-        """The policy from its stored JSON object (raises CorruptJobError when it is not one)."""
-        if not isinstance(raw, dict):
-            raise CorruptJobError(f"stored backoff is not an object: {raw!r}")
-        try:
-            return cls(**raw)
-        except (TypeError, InvalidOptionError) as exc:
-            raise CorruptJobError(f"stored backoff is invalid: {raw!r}") from exc
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -311,8 +230,15 @@ def _stored_options(job_id: str, fields: Mapping[str, str]) -> JobOptions:
     return options
 
 
+class _Bound:
+    """Room for the queue object that returned a job (for :meth:`Job.wait`): a slot, not a field,
+    so it is never compared, printed, or copied by ``dataclasses.replace`` or ``asdict``."""
+
+    __slots__ = ("_source",)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Job:
+class Job(_Bound):
     """A snapshot of one job as stored in Redis.
 
     ``options`` says how the job runs. The add-time options live in the job itself (``id``,
@@ -326,7 +252,10 @@ class Job:
       failed, stalled, handed back, or still running);
     * ``failed_attempts``: runs that ended in a reported failure (an error, a timeout, ``Retry``,
       ``Fail``); ``options.attempts`` bounds them;
-    * ``attempts_left``: failures the job may still have before it fails for good.
+    * ``attempts_left``: failures the job may still have before it fails for good;
+    * ``attempts_made``: attempts that ended in an outcome: the failed ones, plus the one that
+      completed the job (so 1 after a successful first run, as in BullMQ). A run that stalled or
+      was handed back is a run but not an attempt made.
 
     ``stall_count`` counts runs whose lock expired (its budget is the queue's ``max_stalls``);
     ``failure_reason`` is the last failure's message and ``failure_code`` its stable code.
@@ -354,6 +283,20 @@ class Job:
     progress: Any = None
     worker: str | None = None
 
+    def wait(self, timeout: float | None = None) -> Any:
+        """Wait until this job finishes: its result, or :class:`jqc.JobFailedError` carrying the
+        failure, or :class:`jqc.WaitTimeoutError` after ``timeout`` seconds of the queue's clock
+        (None: no limit). The same as ``queue.wait_for(job.id, timeout)`` on the queue that
+        returned this job (``add``, ``add_bulk``, ``get_job``): from a :class:`jqc.Queue` it
+        blocks, from a :class:`jqc.AsyncQueue` it returns an awaitable (``await job.wait(5)``).
+        """
+        source = getattr(self, "_source", None)
+        if source is None:
+            raise InvalidOptionError(
+                f"job {self.id} was not returned by a queue (add, add_bulk, get_job): use queue.wait_for(job_id)"
+            )
+        return source.wait_for(self.id, timeout)
+
     @property
     def attempts_left(self) -> int:
         """Failed attempts the job may still have before it fails for good (0 once it has)."""
@@ -363,8 +306,10 @@ class Job:
 
     @property
     def attempts_made(self) -> int:
-        """The same as :attr:`failed_attempts` (its earlier name; runs are :attr:`runs`)."""
-        return self.failed_attempts
+        """Attempts that ended in an outcome: :attr:`failed_attempts`, plus 1 once the job
+        completed (1 after a successful first run). Stalled and handed-back runs are counted in
+        :attr:`runs` only."""
+        return self.failed_attempts + (1 if self.state is JobState.COMPLETED else 0)
 
     @classmethod
     def from_fields(cls, queue: str, job_id: str, fields: Mapping[str, str]) -> Job:

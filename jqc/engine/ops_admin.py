@@ -1,16 +1,18 @@
-"""Administering: pause, configure, remove, promote, retry, change, clean, drain, obliterate."""
+"""Administering: pause, configure, remove, promote (one or all), retry, change (priority, delay,
+data), clean, drain, obliterate."""
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Any, TypeVar
 
+from jqc import _json
 from jqc.engine.arguments import (
     BATCH,
     CLEANABLE,
     positive_int,
     seconds_to_ms,
 )
-from jqc.engine.calls import CommandCall, Op, Scan, ScriptCall, checked
+from jqc.engine.calls import Batch, CommandCall, Op, Reply, Scan, ScriptCall, checked
 from jqc.engine.codes import Code
 from jqc.engine.job import (
     JobOptions,
@@ -18,7 +20,7 @@ from jqc.engine.job import (
 from jqc.engine.keys import validate_job_id
 from jqc.engine.ops_base import OperationsBase, code_and_count, code_and_ids
 from jqc.engine.replies import as_int, as_strs
-from jqc.errors import InvalidOptionError
+from jqc.errors import InvalidOptionError, JobNotFoundError, JobStateError
 
 __all__ = ["Administering"]
 
@@ -76,6 +78,40 @@ class Administering(OperationsBase):
     def promote(self, job_id: str) -> ScriptCall[None]:
         return self._call("promote", validate_job_id(job_id), parse=self._ok)
 
+    def promote_all(self, limit: int | None = None) -> Op[list[str]]:
+        """Make the delayed jobs wait now, soonest due first (all of them when ``limit`` is None).
+
+        Each job moves by its own ``promote`` script, pipelined a batch of ids at a time (read
+        from the delayed set, by due time): no script runs unbounded, the whole is not one atomic
+        step, and a job that stopped being delayed meanwhile (due and claimed, or removed) is
+        passed over.
+        """
+        budget = None if limit is None else positive_int(limit, "limit", high=10**9)
+        done: list[str] = []
+        while budget is None or len(done) < budget:
+            size = BATCH if budget is None else min(BATCH, budget - len(done))
+            ids: list[str] = yield CommandCall(("ZRANGE", self.keys.key("delayed"), 0, size - 1), as_strs)
+            if not ids:
+                break
+            moved: list[bool] = yield Batch(tuple(self._promote_if_delayed(job_id) for job_id in ids))
+            promoted = [job_id for job_id, ok in zip(ids, moved, strict=True) if ok]
+            done += promoted
+            if not promoted:
+                break
+        return done
+
+    def _promote_if_delayed(self, job_id: str) -> ScriptCall[bool]:
+        """``promote`` answering False, not an error, for a job no longer delayed or gone."""
+
+        def parse(reply: Reply) -> bool:
+            try:
+                checked(reply)
+            except (JobStateError, JobNotFoundError):
+                return False
+            return True
+
+        return self._call("promote", job_id, parse=parse)
+
     def retry(self, job_id: str, *, reset_attempts: bool = True) -> ScriptCall[None]:
         """Send a failed job back to waiting; ``reset_attempts`` gives it a fresh budget of
         failed attempts and stalls (else it keeps its counts: one more run, then it fails for
@@ -94,6 +130,11 @@ class Administering(OperationsBase):
             if code != Code.MORE or not ids:
                 break
         return done
+
+    def update_data(self, job_id: str, data: Any) -> ScriptCall[None]:
+        """Replace the data of a waiting or delayed job (checked as ``add`` checks data)."""
+        text = _json.encode(data, what="data", max_bytes=self.max_data_bytes)
+        return self._call("update_data", validate_job_id(job_id), text, parse=self._ok)
 
     def change_priority(self, job_id: str, priority: int) -> ScriptCall[None]:
         opts = JobOptions(priority=priority)

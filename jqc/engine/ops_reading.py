@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TypeVar
 
 from jqc import _json
@@ -17,6 +18,7 @@ from jqc.engine.failures import FailureCode, failure_code
 from jqc.engine.job import (
     DeadLetter,
     Job,
+    JobOptions,
 )
 from jqc.engine.keys import validate_job_id
 from jqc.engine.metrics import Metrics, MinuteMetrics
@@ -34,6 +36,9 @@ from jqc.errors import InvalidOptionError
 __all__ = ["Reading"]
 
 T = TypeVar("T")
+
+#: A priority's span of scores in the prio set (see include/enqueue.lua): priority * 2**32 + slot.
+PRIO_SHIFT = 2**32
 
 
 class Reading(OperationsBase):
@@ -60,6 +65,27 @@ class Reading(OperationsBase):
             return Counts(b[0], b[1], b[2], b[3], b[4], b[5], bool(b[6]))
 
         return self._call("counts", parse=parse)
+
+    def counts_per_priority(self, priorities: Iterable[int]) -> ScriptCall[dict[int, int]]:
+        """Waiting jobs of each of ``priorities`` (at most 1,000 of them), from one snapshot.
+
+        Priority 0 is the length of the wait list; any other priority counts its score range of
+        the prio set (``priority * 2**32`` up to the next priority's), O(log n) each.
+        """
+        if isinstance(priorities, (str, bytes)) or not isinstance(priorities, Iterable):
+            raise InvalidOptionError(f"priorities must be an iterable of ints, not {priorities!r}")
+        asked = list(dict.fromkeys(JobOptions(priority=p).priority for p in priorities))
+        if len(asked) > 1000:
+            raise InvalidOptionError(f"ask for at most 1000 priorities at once, not {len(asked)}")
+        args: list[str] = []
+        for priority in asked:
+            args += ["", ""] if priority == 0 else [str(priority * PRIO_SHIFT), str((priority + 1) * PRIO_SHIFT)]
+
+        def parse(reply: Reply) -> dict[int, int]:
+            counts = checked(reply)[1:]
+            return {p: as_int(n) for p, n in zip(asked, counts, strict=True)}
+
+        return self._call("priority_counts", *args, parse=parse)
 
     def list_jobs(self, state: str, offset: int = 0, limit: int = 100) -> ScriptCall[Page]:
         if state not in LISTABLE or state == "dead":
@@ -141,6 +167,16 @@ class Reading(OperationsBase):
             return Metrics(minutes, window)
 
         return self._call("metrics", first, last, parse=parse)
+
+    def last_event_id(self) -> CommandCall[str]:
+        """The id of the newest entry of the event stream ('0-0' when it has none): where a reader
+        that wants only what comes next starts."""
+
+        def parse(reply: Reply) -> str:
+            entries = as_list(reply)
+            return as_str(as_list(entries[0])[0]) if entries else "0-0"
+
+        return CommandCall(("XREVRANGE", self.keys.events, "+", "-", "COUNT", 1), parse)
 
     def events(self, last_id: str = "0", count: int = 100, block: float | None = None) -> CommandCall[list[Event]]:
         """Events after ``last_id`` ('0' = from the start, '$' = only new ones, with ``block``)."""

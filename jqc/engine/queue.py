@@ -31,6 +31,7 @@ from jqc.engine.operations import (
 from jqc.engine.ops_schedules import ScheduleArgs
 from jqc.engine.queue_base import QueueBase, T
 from jqc.engine.schedules import Schedule
+from jqc.engine.waiting import wait_sync
 
 __all__ = ["Queue"]
 
@@ -51,16 +52,32 @@ class Queue(QueueBase):
         (see :class:`Queue`): defaults, then the fields of ``options`` that are not
         ``JobOptions()``'s defaults, then the keywords.
         """
-        return self._run(self.ops.add(name, data, self.ops.options(options, overrides)))
+        job: Job = self._bound(self._run(self.ops.add(name, data, self.ops.options(options, overrides))))
+        return job
 
     def add_bulk(self, jobs: Iterable[NewJob | tuple[Any, ...]]) -> list[Job]:
         """Add many jobs, one round trip per chunk of 500; all are validated before any is written."""
-        return self._run(self.ops.add_bulk(jobs))
+        return [self._bound(job) for job in self._run(self.ops.add_bulk(jobs))]
+
+    def wait_for(self, job_id: str, timeout: float | None = None) -> Any:
+        """Block until job ``job_id`` finishes and return its result; a job already finished
+        answers at once.
+
+        Raises :class:`jqc.JobFailedError` (carrying the failure) if it failed for good,
+        :class:`jqc.WaitTimeoutError` if it has not finished after ``timeout`` seconds of the
+        queue's clock (None: no limit; 0: look once), :class:`jqc.JobNotFoundError` if there is no
+        such job or it was removed (or deleted on completion by ``remove_on_complete``). Woken by
+        the event stream, one shared reader for every waiter of this queue (see ``docs/jobs.md``);
+        a queue opened with ``events_max_len=0`` cannot wait (:class:`jqc.InvalidOptionError`).
+        On a virtual clock the timeout passes only when another thread moves the clock.
+        """
+        return wait_sync(self.connection.backend, self.ops, job_id, timeout)
 
     # reading
     def get_job(self, job_id: str) -> Job | None:
         """The job ``job_id`` as stored now, or None if there is none (removed, or never added)."""
-        return self._run(self.ops.get_job(job_id))
+        job: Job | None = self._bound(self._run(self.ops.get_job(job_id)))
+        return job
 
     def job_logs(self, job_id: str, start: int = 0, end: int = -1) -> list[str]:
         """Lines the job's handler logged (``ctx.log``), oldest first; ``start``/``end`` as for LRANGE."""
@@ -73,6 +90,11 @@ class Queue(QueueBase):
     def counts(self) -> Counts:
         """Jobs per state and the paused flag, from one atomic snapshot."""
         return self._run(self.ops.counts())
+
+    def counts_per_priority(self, priorities: Iterable[int]) -> dict[int, int]:
+        """How many waiting jobs each of ``priorities`` has, from one atomic snapshot:
+        ``{priority: count}`` in the order asked (delayed jobs are not counted until they wait)."""
+        return self._run(self.ops.counts_per_priority(priorities))
 
     def list_jobs(self, state: str, offset: int = 0, limit: int = 100) -> Page:
         """One page of the jobs in ``state`` (waiting, delayed, active, completed or failed) and the total.
@@ -156,6 +178,15 @@ class Queue(QueueBase):
         """Make a delayed job wait now instead of at its due time."""
         self._run(self.ops.promote(job_id))
 
+    def promote_all(self, limit: int | None = None) -> list[str]:
+        """Make every delayed job wait now (at most ``limit``), soonest due first; returns their ids.
+
+        Each job moves atomically on its own (a batch of promotions per round trip, the whole is not
+        one atomic step): a job delayed while it runs may be promoted too, one that stopped being
+        delayed meanwhile (claimed once due, removed) is passed over.
+        """
+        return self._run(self.ops.promote_all(limit))
+
     def retry(self, job_id: str, *, reset_attempts: bool = True) -> None:
         """Send a failed job back to waiting (``reset_attempts``: with a fresh attempt budget)."""
         self._run(self.ops.retry(job_id, reset_attempts=reset_attempts))
@@ -163,6 +194,12 @@ class Queue(QueueBase):
     def retry_failed(self, limit: int | None = None, *, reset_attempts: bool = True) -> list[str]:
         """Retry the oldest failed jobs (all of them when ``limit`` is None); returns their ids."""
         return self._run(self.ops.retry_failed(limit, reset_attempts=reset_attempts))
+
+    def update_data(self, job_id: str, data: Any) -> None:
+        """Replace the data of a job that has not started (waiting or delayed), checked as ``add``
+        checks data. Refused with :class:`jqc.JobActiveError` once a worker holds it,
+        :class:`jqc.JobStateError` once it finished, :class:`jqc.JobNotFoundError` if it is gone."""
+        self._run(self.ops.update_data(job_id, data))
 
     def change_priority(self, job_id: str, priority: int) -> None:
         """Give a waiting or delayed job another priority (lower runs first)."""

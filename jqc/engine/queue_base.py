@@ -4,11 +4,11 @@ the queue's name, clock and operations builder.
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from jqc.clock import Clock
 from jqc.engine.host import Host
-from jqc.engine.job import JobOptions
+from jqc.engine.job import Job, JobOptions
 from jqc.engine.operations import (
     QueueOperations,
 )
@@ -63,6 +63,12 @@ class QueueBase:
     @property
     def clock(self) -> Clock:
         return self.ops.clock
+
+    def _bound(self, job: Any) -> Any:
+        """``job`` (a :class:`Job`, or None) able to :meth:`Job.wait` through this queue."""
+        if isinstance(job, Job):
+            object.__setattr__(job, "_source", self)
+        return job
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r}, {self.connection!r})"

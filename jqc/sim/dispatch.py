@@ -160,10 +160,11 @@ class Dispatcher:
                     f"job {job.id} claimed under token {cj.token} while {job.status.value}"
                     + (f" under token {job.token}" if job.status is Status.HELD else ""),
                 )
-            if cj.job.attempts_made < job.attempts:
+            if cj.job.failed_attempts < job.attempts:
                 ck.ok("max_attempts")
             else:
-                ck.fail("max_attempts", f"job {job.id} claimed after {cj.job.attempts_made} of {job.attempts} attempts")
+                made = cj.job.failed_attempts
+                ck.fail("max_attempts", f"job {job.id} claimed after {made} of {job.attempts} failed attempts")
             if job.due:
                 if model.max_claim_stamp >= job.due:
                     ck.ok("not_before_due")

@@ -15,7 +15,8 @@ Each criterion is optional; a job matches when it meets every one given:
   ``datetime``); ``delay`` and ``due_at`` compare within ``tolerance`` seconds;
 * ``priority``, ``attempts``, ``timeout``, ``backoff``: the job options of those names, as given to
   ``add`` (``priority`` 0 runs first, then 1, 2, ...; ``attempts`` is how many it may make);
-* ``attempts_made``: the failed attempts counted so far (0 for a job that never failed);
+* ``attempts_made``: :attr:`jqc.Job.attempts_made`, the attempts that ended so far: the failed
+  ones, plus the one that completed it (0 for a job that has not finished an attempt);
 * ``meta``: a subset of the job's ``meta``, like ``data``;
 * ``where``: a callable given the :class:`jqc.Job`, true for a match.
 
@@ -44,7 +45,7 @@ _ORDER = ("job_id", "name", "data", "state", "delay", "due_at", "priority", "att
           "timeout", "backoff", "meta", "where")  # fmt: skip
 _HINTS = {
     "id": "job_id",
-    "attempt": "attempts_made (failed attempts so far) or attempts (the option)",
+    "attempt": "attempts_made (attempts ended so far) or attempts (the option)",
     "states": "state",
     "queue": "a list of queues (or a jqc.Connection for all of them) as the first argument",
     "args": "data",

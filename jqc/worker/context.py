@@ -63,7 +63,7 @@ class _Base:
     @property
     def attempt(self) -> int:
         """Which attempt this is: 1 for the first run (stalls and hand-backs do not count)."""
-        return self._claimed.job.attempts_made + 1
+        return self._claimed.job.failed_attempts + 1
 
     @property
     def token(self) -> int:

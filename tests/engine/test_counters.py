@@ -26,7 +26,7 @@ def test_failed_attempts_and_attempts_left_follow_each_failure(queue: jqc.Queue)
     stored = queue.get_job(job.id)
     assert stored is not None
     assert (stored.runs, stored.failed_attempts, stored.attempts_left) == (1, 1, 2)
-    assert stored.attempts_made == stored.failed_attempts  # the earlier name, same count
+    assert stored.attempts_made == stored.failed_attempts == 1  # not finished yet: only the failure ended
     queue.fail(claim_one(queue), "boom", delay=0)
     queue.fail(claim_one(queue), "boom", delay=0)
     final = queue.get_job(job.id)
@@ -136,3 +136,67 @@ def test_add_returns_the_job_as_stored(queue: jqc.Queue, clock: jqc.VirtualClock
     assert (rounded.options.delay, rounded.state) == (0.0, JobState.WAITING)
     again = queue.add("other", job_id="resize-123")  # the id is taken: that job, as stored
     assert (again.name, again.options.job_id, again.state) == ("resize", "resize-123", JobState.DELAYED)
+
+
+# -- attempts_made: the attempts that ended (failures, and the one that completed) ---------------
+
+
+def _stored(queue: jqc.Queue, job_id: str) -> jqc.Job:
+    job = queue.get_job(job_id)
+    assert job is not None
+    return job
+
+
+def test_attempts_made_is_one_after_a_successful_first_run(queue: jqc.Queue) -> None:
+    job = queue.add("x", attempts=3)
+    assert _stored(queue, job.id).attempts_made == 0
+    claimed = claim_one(queue)
+    assert claimed.job.attempts_made == 0  # running: no attempt has ended yet
+    queue.complete(claimed)
+    done = _stored(queue, job.id)
+    assert (done.runs, done.failed_attempts, done.attempts_made) == (1, 0, 1)
+
+
+def test_attempts_made_counts_the_failures_and_the_success(queue: jqc.Queue) -> None:
+    job = queue.add("x", attempts=3)
+    queue.fail(claim_one(queue), "one", delay=0)
+    queue.fail(claim_one(queue), "two", delay=0)
+    assert _stored(queue, job.id).attempts_made == 2
+    queue.complete(claim_one(queue))
+    done = _stored(queue, job.id)
+    assert (done.runs, done.failed_attempts, done.attempts_made, done.attempts_left) == (3, 2, 3, 1)
+
+
+def test_stalled_and_handed_back_runs_are_runs_not_attempts_made(queue: jqc.Queue, clock: jqc.VirtualClock) -> None:
+    job = queue.add("x", attempts=2)
+    claim_one(queue, lock=1)
+    clock.advance(1)
+    queue.recover_stalled(max_stalls=1)
+    queue.release(claim_one(queue))
+    queue.complete(claim_one(queue))
+    done = _stored(queue, job.id)
+    assert (done.runs, done.stall_count, done.failed_attempts, done.attempts_made) == (3, 1, 0, 1)
+
+
+def test_a_job_failed_for_good_made_every_attempt(queue: jqc.Queue) -> None:
+    job = queue.add("x", attempts=2)
+    queue.fail(claim_one(queue), "one", delay=0)
+    queue.fail(claim_one(queue), "two", delay=0)
+    failed = _stored(queue, job.id)
+    assert (failed.state, failed.attempts_made, failed.attempts_left) == (JobState.FAILED, 2, 0)
+    queue.retry(job.id)  # a fresh budget: no attempt made of it yet
+    assert (_stored(queue, job.id).attempts_made, _stored(queue, job.id).runs) == (0, 2)
+
+
+def test_the_handler_sees_which_attempt_it_is(queue: jqc.Queue) -> None:
+    queue.add("x", attempts=3)
+    queue.fail(claim_one(queue), "one", delay=0)
+    again = claim_one(queue)
+    assert (again.job.runs, again.job.failed_attempts, again.job.attempts_made) == (2, 1, 1)  # attempt 2 runs
+
+
+async def test_async_counters_match(aqueue: jqc.AsyncQueue) -> None:
+    job = await aqueue.add("x")
+    await aqueue.complete((await aqueue.claim("w")).jobs[0])
+    done = await aqueue.get_job(job.id)
+    assert done is not None and (done.runs, done.failed_attempts, done.attempts_made) == (1, 0, 1)

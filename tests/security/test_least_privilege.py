@@ -107,6 +107,24 @@ def seed(admin: jqc.Connection) -> None:
 # -- producer -------------------------------------------------------------------------------------
 
 
+def _waits_for(queue: jqc.Queue, admin: jqc.Connection, job_id: str, result: Any) -> Any:
+    """``queue.wait_for(job_id)`` in a thread; ``admin`` runs the queue's jobs once the wait's shared
+    reader blocks in XREAD (or the wait failed), finishing ``job_id`` with ``result``."""
+
+    async def run() -> Any:
+        waiter = asyncio.ensure_future(asyncio.to_thread(queue.wait_for, job_id, 30))
+        for _ in range(3000):
+            if waiter.done() or "cmd=xread" in str(admin.sync_client().execute_command("CLIENT", "LIST")):
+                break
+            await asyncio.sleep(0.01)
+        boss = admin.queue("photos")
+        while not waiter.done() and (claimed := boss.claim("w")).jobs:
+            boss.complete(claimed.jobs[0], result if claimed.jobs[0].id == job_id else None)
+        return await asyncio.wait_for(waiter, 30)
+
+    return asyncio.run(run())
+
+
 def test_a_producer_adds_and_is_refused_everything_else(admin: jqc.Connection, login: Login) -> None:
     seed(admin)
     queue = login("producer").queue("photos")
@@ -134,6 +152,8 @@ def test_a_producer_adds_and_is_refused_everything_else(admin: jqc.Connection, l
         lambda: producer.queue("other").get_job("1"),
         lacks=r"access to key jqc:\{other\}:\S+ \(key pattern jqc:\{other\}:\*\)",
     )
+    assert _waits_for(queue, admin, added.id, "thumb-1") == "thumb-1"  # a producer waits for a result
+    refused(admin, lambda: producer.queue("other").wait_for("1", 0), lacks=r"access to key jqc:\{other\}:")
 
 
 # -- worker ---------------------------------------------------------------------------------------
@@ -188,6 +208,7 @@ def test_an_observer_reads_everything_and_writes_no_job(admin: jqc.Connection, l
     conn = login("observer")
     queue = conn.queue("photos")
     assert queue.counts() == admin.queue("photos").counts()
+    assert queue.counts_per_priority([0, 1]) == {0: 1, 1: 0}  # waiting-2 of the seed
     assert queue.list_jobs("failed").total == 1 and queue.dead_letters().total in (0, 1)
     assert queue.metrics(5).completed == 1 and queue.events()
     assert health.check(queue).queue == "photos"
@@ -204,6 +225,7 @@ def test_an_observer_reads_everything_and_writes_no_job(admin: jqc.Connection, l
         "pause": queue.pause,
         "obliterate": lambda: queue.obliterate(force=True),
         "remove": lambda: queue.remove("1"),
+        "promote": lambda: queue.promote("2"),
     }.items():
         refused(admin, action, lacks=operation(name))
     refused(admin, lambda: queue.retry_failed(), lacks="the command evalsha")

@@ -77,7 +77,7 @@ async def test_exceptions_retry_with_the_jobs_backoff(conn: jqc.Connection, cloc
     assert stats.retried == 2 and stats.completed == 1
     assert [runs[1] - runs[0], runs[2] - runs[1]] == [ABOUT(10, abs=0.002), ABOUT(20, abs=0.002)]
     stored = q.get_job(job.id)
-    assert stored and stored.result == "ok" and stored.attempts_made == 2
+    assert stored and stored.result == "ok" and stored.failed_attempts == 2
     assert stored.failure_reason == "ValueError: boom 2" and "ValueError: boom 2" in (stored.traceback or "")
 
 
@@ -165,7 +165,7 @@ async def test_retry_runs_again_after_its_delay_and_counts_an_attempt(
     assert runs[1][0] - runs[0][0] == ABOUT(30, abs=0.002)
     assert runs[2][0] - runs[1][0] == ABOUT(7, abs=0.002)
     stored = q.get_job(job.id)
-    assert stored and stored.attempts_made == 2 and stored.failure_reason == "retry requested"
+    assert stored and stored.failed_attempts == 2 and stored.failure_reason == "retry requested"
 
 
 async def test_retry_without_attempts_left_fails_for_good(conn: jqc.Connection) -> None:
@@ -199,7 +199,7 @@ async def test_rate_limited_hands_back_without_an_attempt_and_pauses_claims(
     assert runs[0][1:] == (first.id, 1) and runs[1][1:] == (first.id, 1)
     assert runs[1][0] - runs[0][0] == ABOUT(20, abs=0.002)
     stored = q.get_job(first.id)
-    assert stored and stored.attempts_made == 0
+    assert stored and stored.failed_attempts == 0
 
 
 async def test_queue_rate_limit_is_waited_out_without_polling(conn: jqc.Connection, clock: jqc.VirtualClock) -> None:

@@ -82,7 +82,7 @@ async def test_killed_workers_job_is_recovered_within_lock_plus_interval(
     await until(clock, lambda: q.counts().completed == 1)
     await b.close()
     stored = q.get_job(job.id)
-    assert stored and stored.stall_count == 1 and stored.worker == b.id and stored.attempts_made == 0
+    assert stored and stored.stall_count == 1 and stored.worker == b.id and stored.failed_attempts == 0
     assert b.stats.recovered == 1 and q.counts().active == 0
 
 

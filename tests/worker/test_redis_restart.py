@@ -63,7 +63,7 @@ def test_worker_resumes_after_redis_restarts_mid_run(tmp_path: Path) -> None:
         assert counts.waiting == counts.active == counts.delayed == counts.failed == 0, counts
         done = q.list_jobs("completed", 0, BEFORE + AFTER + 1).jobs
         assert {job.id for job in done} == ids
-        assert all(job.stall_count == 0 and job.attempts_made == 0 for job in done)  # none taken back, none rerun
+        assert all(job.stall_count == 0 and job.failed_attempts == 0 for job in done)  # none taken back, none rerun
         assert q.metrics(60).completed == BEFORE + AFTER  # each completed once
         log = worker.output()
         assert "cannot reach Redis" in log and "retrying with backoff" in log

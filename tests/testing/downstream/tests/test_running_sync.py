@@ -235,7 +235,7 @@ def test_writes_after_the_lock_expired_raise_lock_lost(jqc_queue: Callable[..., 
 
     assert len(errors) == 1 and "no longer held" in str(errors[0])
     assert [run.outcome for run in result.jobs[0].runs] == ["error", "done"]
-    assert result.jobs[0].succeeded and result.jobs[0].job is not None and result.jobs[0].job.attempts_made == 0
+    assert result.jobs[0].succeeded and result.jobs[0].job is not None and result.jobs[0].job.failed_attempts == 0
 
 
 def test_a_dropped_connection_is_ridden_out(jqc_queue: Callable[..., jqc.Queue]) -> None:
