@@ -57,6 +57,7 @@ class Dispatcher:
             try:
                 result = await lane.queue.claim(shared.id, count=asked, lock=shared.options.lock)
             except Exception as exc:
+                lane.claim_error = f"{type(exc).__name__}: {exc}"[:300]
                 await self._pause(f"claim from {lane.name}", exc, started)
                 continue
             shared.health.ok()
