@@ -208,7 +208,7 @@ async def test_a_queue_rate_limit_and_a_paused_queue_are_not_stuck_workers(
     paused.add_bulk([jqc.NewJob("work", i) for i in range(3)])
     paused.pause()
     path = str(tmp_path / "health.json")
-    worker = jqc.Worker([conn.async_queue("per-hour"), conn.async_queue("paused")], work,                         health_file=path)  # fmt: skip
+    worker = jqc.Worker([conn.async_queue("per-hour"), conn.async_queue("paused")], work, health_file=path)
     await worker.start()
     try:
         await clock.sleep(300)
