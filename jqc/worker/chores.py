@@ -94,7 +94,7 @@ class Chores:
         except Exception as exc:
             shared.health.failed(f"renew locks in {lane.name}", exc, since=now)
             return
-        shared.health.ok()
+        shared.health.ok(f"renew locks in {lane.name}")
         for held in snapshot:
             if renewed.get(held.id, False):
                 held.lock_until = max(held.lock_until, now + shared.options.lock)
@@ -148,4 +148,4 @@ class Chores:
         except Exception as exc:
             shared.health.failed(f"stall check of {lane.name}", exc, since=started)
             return
-        shared.health.ok()
+        shared.health.ok(f"stall check of {lane.name}")

@@ -101,7 +101,7 @@ class Reporter:
                 shared.health.failed(f"count jobs in {lane.name}", exc, since=started)
                 depths[lane.name] = None
                 continue
-            shared.health.ok()
+            shared.health.ok(f"count jobs in {lane.name}")
             depths[lane.name] = {"waiting": counts.waiting, "delayed": counts.delayed}
         done, retried = delta["completed"], delta["retried"]
         dead = delta["failed"] + delta["stalled_failed"]
@@ -156,4 +156,4 @@ class Reporter:
             except Exception as exc:
                 shared.health.failed(f"heartbeat in {lane.name}", exc, since=started)
                 continue
-            shared.health.ok()
+            shared.health.ok(f"heartbeat in {lane.name}")

@@ -429,6 +429,7 @@ class Worker:
             except Exception as exc:
                 self._shared.health.failed(f"count jobs in {lane.name}", exc)
                 return False
+            self._shared.health.ok(f"count jobs in {lane.name}")
             if counts.paused:
                 continue
             if counts.waiting or counts.active or (delayed and counts.delayed):
