@@ -136,7 +136,20 @@ class Simulator:
         )
         self.hung = hung = HungCalls(cfg, q, journal, checker, faults, network, ops)
         self.injector = injector = FaultInjector(
-            cfg, q, journal, model, slots, faults, network, ops, pool, dispatch, hung, rand, configure=self._configure
+            cfg,
+            q,
+            journal,
+            checker,
+            model,
+            slots,
+            faults,
+            network,
+            ops,
+            pool,
+            dispatch,
+            hung,
+            rand,
+            configure=self._configure,
         )
         self.attempts = Attempts(
             cfg,
@@ -239,7 +252,7 @@ class Simulator:
             virtual_seconds=self.q.now,
             events=self.q.processed,
             jobs_added=len(model.jobs),
-            jobs_done=model.completed + model.dead + model.dropped,
+            jobs_done=model.completed + model.dead + model.dropped + model.lost_failover,
             jobs_expected=expected,
             finished=finished,
         )
@@ -335,6 +348,7 @@ class Simulator:
             wall=wall,
             final=final,
             little=little,
+            failover=self.injector.failovers.counts if self.injector.failovers.enabled else None,
         )
 
 
