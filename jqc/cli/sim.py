@@ -41,8 +41,9 @@ ARRIVAL_HELP = (
 SERVICE_HELP = "fixed:S | exp:mean=S | lognormal:mean=S,sigma=X | list:FILE"
 MIX_HELP = "NAME:weight=W,priority=P,delay=S,attempts=N,backoff=S,transient=P,permanent=P (repeat for more classes)"
 FAULTS_HELP = (
-    "crash=P,pause=P,partition=P,jump=P,error=P,hang=P (per attempt), skew=P (per worker), slow=R,restart=R "
-    "(per virtual second), and scheduled kind@time[/slot][:duration=S][:by=S][:persist=0]"
+    "crash=P,pause=P,partition=P,jump=P,error=P,hang=P (per attempt), skew=P (per worker), slow=R,restart=R,"
+    "failover=R (per virtual second), and scheduled kind@time[/slot][:duration=S][:by=S][:persist=0] "
+    "(failover@T:by=LAG:duration=S: a replica LAG seconds behind is promoted, its lost writes accounted for)"
 )
 
 

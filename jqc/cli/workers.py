@@ -1,4 +1,5 @@
-"""``jqc worker`` (run a worker process for one or more queues) and ``jqc workers`` (list live ones)."""
+"""``jqc worker`` (run a worker process for one or more queues, or ``--probe`` the local one) and
+``jqc workers`` (list live ones, flagging those connected but not consuming)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,17 @@ import sys
 from typing import Any, TextIO
 
 import jqc
-from jqc.worker import logs
+from jqc.engine.liveness import not_consuming
+from jqc.worker import logs, probe
 
 from .arguments import Subparsers, add_json, add_url
-from .output import emit_json, table
+from .output import emit_json, jsonable, table
 from .validators import handler_spec
 
-__all__ = ["add_parsers", "load_handler"]
+__all__ = ["HEALTH_FILE_ENV", "add_parsers", "load_handler"]
+
+#: The environment variable naming the health file, for ``jqc worker`` and ``jqc worker --probe`` alike.
+HEALTH_FILE_ENV = "JQC_HEALTH_FILE"
 
 
 def load_handler(spec: str) -> Any:
@@ -66,6 +71,10 @@ def _worker_connection(args: argparse.Namespace, conn: jqc.Connection) -> jqc.Co
 
 
 def cmd_worker(args: argparse.Namespace, conn: jqc.Connection, out: TextIO) -> int:
+    if args.probe:
+        return cmd_probe(args, out)
+    if not args.handler_spec or not args.queue:
+        raise jqc.InvalidOptionError("jqc worker needs MODULE:FUNCTION and at least one --queue (or --probe)")
     conn = _worker_connection(args, conn)
     handler = load_handler(args.handler_spec)
     logs.configure(args.log_format, level=getattr(logging, args.log_level.upper()))  # unless the module did
@@ -86,6 +95,8 @@ def cmd_worker(args: argparse.Namespace, conn: jqc.Connection, out: TextIO) -> i
         max_stalls=args.max_stalls,
         connect_timeout=args.connect_timeout,
         summary_interval=args.summary_interval,
+        stuck_after=args.stuck_after,
+        health_file=args.health_file or os.environ.get(HEALTH_FILE_ENV) or None,
         observer=observer,
     )
     stats = worker.run(burst=args.burst, delayed=args.burst)
@@ -95,24 +106,44 @@ def cmd_worker(args: argparse.Namespace, conn: jqc.Connection, out: TextIO) -> i
 
 
 def cmd_workers(args: argparse.Namespace, conn: jqc.Connection, out: TextIO) -> int:
-    workers = conn.queue(args.queue).workers()
-    if args.json:
-        emit_json(out, workers)
-        return 0
+    queue = conn.queue(args.queue)
+    workers = queue.workers()
+    counts = queue.counts() if workers else None
     now = conn.clock.now()
+    flags = [not_consuming(w, counts, now, after=args.stuck_after) if counts else "" for w in workers]
+    if args.json:
+        emit_json(out, [{**jsonable(w), "not_consuming": flag} for w, flag in zip(workers, flags, strict=True)])
+        return 0
     rows = [
-        [w.id, w.host, w.pid, ",".join(w.queues), f"{w.active}/{w.concurrency}", f"{now - w.last_seen:.1f}s ago"]
-        for w in workers
-    ]
-    out.write(table(rows, ["worker", "host", "pid", "queues", "active", "last seen"]) + "\n")
+        [
+            w.id, w.host, w.pid, ",".join(w.queues), f"{w.active}/{w.concurrency}",
+            "never" if w.polled is None else f"{now - w.polled:.1f}s ago", f"{now - w.last_seen:.1f}s ago",
+            f"NO: {flag}" if flag else "yes",
+        ]
+        for w, flag in zip(workers, flags, strict=True)
+    ]  # fmt: skip
+    out.write(table(rows, ["worker", "host", "pid", "queues", "active", "last poll", "last seen", "consuming"]) + "\n")
     return 0
+
+
+def cmd_probe(args: argparse.Namespace, out: TextIO) -> int:
+    """``jqc worker --probe``: judge the local worker's health file; exit 0 when it consumes."""
+    path = args.health_file or os.environ.get(HEALTH_FILE_ENV)
+    if not path:
+        raise jqc.InvalidOptionError(f"--probe needs --health-file PATH (or {HEALTH_FILE_ENV} set)")
+    verdict = probe.judge(path, jqc.SystemClock().now(), stuck_after=args.stuck_after)
+    out.write(verdict.reason + "\n")
+    out.flush()
+    return 0 if verdict.ok else 1
 
 
 def add_parsers(sub: Subparsers) -> None:
     """Register ``worker`` and ``workers``."""
     p = sub.add_parser("worker", help="run a worker process for one or more queues")
-    p.add_argument("handler_spec", metavar="MODULE:FUNCTION", help="handler, or a mapping of job names to handlers")
-    p.add_argument("--queue", action="append", required=True, help="queue to work on (repeat for several)")
+    p.add_argument(
+        "handler_spec", metavar="MODULE:FUNCTION", nargs="?", help="handler, or a mapping of job names to handlers"
+    )
+    p.add_argument("--queue", action="append", help="queue to work on (repeat for several; required)")
     p.add_argument("--concurrency", type=int, default=10, help="jobs in flight per queue (default 10)")
     p.add_argument("--name", help="worker name (default: the host name)")
     p.add_argument("--lock", type=float, default=30.0, help="lock duration in seconds (default 30)")
@@ -174,12 +205,39 @@ def add_parsers(sub: Subparsers) -> None:
         help="an OpenTelemetry span around every job run (needs jqc[otel] and a tracer provider set up by the "
         "handler module or opentelemetry-instrument)",
     )
+    p.add_argument(
+        "--health-file",
+        metavar="PATH",
+        help=f"rewrite PATH every heartbeat with what the worker is doing, for --probe (default: ${HEALTH_FILE_ENV})",
+    )
+    p.add_argument(
+        "--stuck-after",
+        type=float,
+        default=None,
+        metavar="S",
+        help="a queue with a free slot and no claim reaching Redis for S seconds means not consuming "
+        "(default 60, or twice stall interval + heartbeat when longer)",
+    )
+    p.add_argument(
+        "--probe",
+        action="store_true",
+        help="do not run a worker: judge the local one's --health-file and exit 0 when it is consuming, "
+        "1 with a one-line reason otherwise (a Kubernetes livenessProbe)",
+    )
     add_url(p)
     add_json(p, "print the worker's stats as JSON when it stops")
     p.set_defaults(handler=cmd_worker, owns_connection=True)
 
-    p = sub.add_parser("workers", help="list the live workers of a queue")
+    p = sub.add_parser("workers", help="list the live workers of a queue, flagging those not consuming")
     p.add_argument("queue")
+    p.add_argument(
+        "--stuck-after",
+        type=float,
+        default=None,
+        metavar="S",
+        help="flag a worker with a free slot whose claims have not reached Redis for S seconds while jobs "
+        "wait (default: each worker's own limit, 60 s unless set)",
+    )
     add_url(p)
     add_json(p)
     p.set_defaults(handler=cmd_workers)

@@ -65,8 +65,11 @@ class Role(enum.StrEnum):
 
 # Plain (non-script) commands each role's Python side sends. A queue snapshot sends these besides its
 # scripts (the oldest waiting job, the worker registry, the stall scan).
-_SNAPSHOT_READS = ("lindex", "zrange", "zrangebyscore", "zscore", "zcount", "zcard", "hmget", "exists", "xrevrange")
-# zrevrange: Queue.workers() reads the worker registry newest first (the dashboard's workers page).
+# zrevrange and the worker:* hashes: while jobs wait, a snapshot reads the live workers' records to
+# judge whether they consume (jqc.engine.liveness); Queue.workers() reads the registry newest first.
+_SNAPSHOT_READS = (
+    "lindex", "zrange", "zrevrange", "zrangebyscore", "zscore", "zcount", "zcard", "hmget", "exists", "xrevrange",
+)  # fmt: skip
 _READS = (
     "hgetall",
     "hmget",
@@ -126,6 +129,7 @@ _KEYS: dict[Role, tuple[tuple[str, str], ...]] = {
         ("mi", "R"),
         ("m:*", "R"),
         ("workers", "R"),
+        ("worker:*", "R"),
         ("events", "R"),
         ("health", "RW"),
         ("coordinator", "RW"),

@@ -66,6 +66,7 @@ class LiveMetrics:
     previous minute (attempts that finished: completed, failed and retried), divided by the exact
     time they cover. The arrival rate is that plus the change in jobs present (waiting and active)
     since the previous snapshot. The mean run time comes from the window's run-time histogram.
+    ``not_consuming`` counts the live workers the liveness rule flags (:mod:`jqc.engine.liveness`).
     """
 
     _previous: tuple[float, int] | None = None
@@ -103,6 +104,7 @@ class LiveMetrics:
             min_workers=min_workers,
             max_workers=max_workers,
             service_time=snap.metrics.run.mean(),
+            not_consuming=len(snap.not_consuming),
         )
 
 
@@ -200,7 +202,9 @@ class Coordinator:
         if state is not None:
             return state
         if snap.live_workers is not None:
-            return PoolState(snap.live_workers)
+            # A worker that is connected but not consuming does not count as ready: the policy
+            # sizes the pool by the workers that take jobs.
+            return PoolState(max(0, snap.live_workers - len(snap.not_consuming)))
         return PoolState(self.target if self.target is not None else self.min_workers)
 
     def tick_op(self) -> Op[Tick]:
@@ -243,6 +247,7 @@ class Coordinator:
                 "ready": state.ready,
                 "starting": state.starting,
                 "draining": state.draining,
+                "not_consuming": len(snap.not_consuming),
             },
         )
         published: Lease = yield publish(self.ops, self.holder, lease.token, decision)

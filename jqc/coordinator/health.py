@@ -9,6 +9,11 @@ The rules (all thresholds in :class:`HealthRules`, each can be switched off with
 - **oldest waiting job**: its age above ``oldest_waiting_degraded`` / ``oldest_waiting_unhealthy``;
 - **no live workers**: jobs wait and the worker registry (``P:{Q}:workers``) has nobody whose
   heartbeat is younger than ``worker_ttl``. Without a registry, liveness is unknown and only noted;
+- **not consuming**: a live worker is connected (heartbeating) but has not polled while jobs wait
+  on the queue, a slot of its free and no rate limit holding it (the rule of
+  :mod:`jqc.engine.liveness`, each worker's own ``stuck_after`` unless ``not_consuming_after``
+  overrides it): ``not_consuming`` (degraded) when some live workers are, ``no_live_workers``
+  (unhealthy) when every live worker is, since then nobody consumes;
 - **stall rate**: stalled-job recoveries per ended attempt, counted from the event stream
   (``stall_scan_limit`` newest events at most; a partial count is said to be a lower bound);
 - a paused queue is noted, not judged.
@@ -110,6 +115,8 @@ class HealthRules:
     oldest_waiting_unhealthy: float | None = 1800.0
     no_live_workers: Level = Level.UNHEALTHY
     worker_ttl: float = 30.0
+    not_consuming: Level | None = Level.DEGRADED
+    not_consuming_after: float | None = None
     stall_rate_degraded: float | None = 0.05
     stall_rate_unhealthy: float | None = 0.25
     stall_scan_limit: int = 2000
@@ -129,6 +136,9 @@ class HealthRules:
         _opt_number(self.slo_percentile, "slo_percentile", low=1.0, high=100.0)
         _opt_number(self.slo_unhealthy_factor, "slo_unhealthy_factor", low=1.0)
         _opt_number(self.worker_ttl, "worker_ttl", low=0.001)
+        _opt_number(self.not_consuming_after, "not_consuming_after", low=0.001)
+        if self.not_consuming is not None and not isinstance(self.not_consuming, Level):
+            raise InvalidOptionError(f"not_consuming must be None or a health.Level, not {self.not_consuming!r}")
         if not isinstance(self.no_live_workers, Level):
             raise InvalidOptionError(f"no_live_workers must be a health.Level, not {self.no_live_workers!r}")
 
@@ -260,6 +270,13 @@ def evaluate(snapshot: QueueSnapshot, rules: HealthRules | None = None) -> Healt
             add(Reason("workers", rules.no_live_workers, f"no live workers while {snapshot.backlog} job(s) wait", 0.0))
         else:
             add(Reason("workers", Level.INFO, "no live workers (nothing waiting)", 0.0))
+    elif snapshot.not_consuming and rules.not_consuming is not None:
+        stuck, live = len(snapshot.not_consuming), snapshot.live_workers
+        worker, why = snapshot.not_consuming[0]
+        level = rules.no_live_workers if stuck >= live else rules.not_consuming
+        scope = "every live worker" if stuck >= live else f"{stuck} of {live} live workers"
+        more = f" (and {stuck - 1} more)" if stuck > 1 else ""
+        add(Reason("not_consuming", level, f"{scope} connected but not consuming: {worker}: {why}{more}", float(stuck)))
     rate = snapshot.stall_rate
     if (
         rate is not None
@@ -282,6 +299,7 @@ def evaluate(snapshot: QueueSnapshot, rules: HealthRules | None = None) -> Healt
         "wait_p95": snapshot.wait_percentile(95),
         "oldest_waiting_age": snapshot.oldest_waiting_age,
         "live_workers": snapshot.live_workers,
+        "not_consuming": [w for w, _ in snapshot.not_consuming],
         "stall_rate": None if rate is None else round(rate, 6),
         "throughput_per_minute": round(snapshot.throughput_per_minute, 3),
     }
@@ -309,6 +327,8 @@ def check_op(ops: QueueOperations, rules: HealthRules | None = None, *, store: b
         window_minutes=rules.window_minutes,
         worker_ttl=rules.worker_ttl,
         stall_scan_limit=rules.stall_scan_limit if _stall_rule_on(rules) else 0,
+        consuming=rules.not_consuming is not None,
+        stuck_after=rules.not_consuming_after,
     )
     report = evaluate(snapshot, rules)
     if store:

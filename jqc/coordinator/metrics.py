@@ -20,8 +20,9 @@ from jqc.connection import Connection
 from jqc.engine.async_queue import AsyncQueue
 from jqc.engine.calls import CommandCall, Op, Reply, Scan, run_async, run_sync
 from jqc.engine.keys import QueueKeys, meta_scan_pattern
+from jqc.engine.liveness import not_consuming
 from jqc.engine.metrics import Metrics
-from jqc.engine.operations import Counts, QueueOperations
+from jqc.engine.operations import Counts, QueueOperations, WorkerInfo
 from jqc.engine.queue import Queue
 from jqc.engine.replies import as_int, as_list, as_strs, pairs
 from jqc.errors import InvalidOptionError
@@ -64,6 +65,9 @@ class QueueSnapshot:
     waits. ``live_workers`` is None when the queue has no worker registry (no worker has ever
     sent a heartbeat, or every one stopped cleanly): liveness is then unknown, not zero.
     ``stalls`` is None when stall counting is off or the queue keeps no event stream.
+    ``not_consuming`` lists the live workers that look connected but not consuming (worker id,
+    why), by the rule of :mod:`jqc.engine.liveness`; their records are read only while jobs wait
+    on an unpaused queue (the rule flags nobody otherwise) and the caller asked for it.
     """
 
     queue: str
@@ -74,6 +78,7 @@ class QueueSnapshot:
     oldest_waiting_age: float | None
     live_workers: int | None
     stalls: StallCount | None
+    not_consuming: tuple[tuple[str, str], ...] = ()
 
     @property
     def backlog(self) -> int:
@@ -134,6 +139,7 @@ class QueueSnapshot:
             "live_workers": self.live_workers,
             "stalls": None if self.stalls is None else self.stalls.stalls,
             "stall_rate": self.stall_rate,
+            "not_consuming": [{"worker": w, "reason": why} for w, why in self.not_consuming],
         }
 
 
@@ -194,6 +200,16 @@ def _live_workers(keys: QueueKeys, now: int, worker_ttl: float) -> Op[int | None
     return live
 
 
+def _not_consuming(
+    ops: QueueOperations, counts: Counts, now: int, worker_ttl: float, after: float | None
+) -> Op[tuple[tuple[str, str], ...]]:
+    if counts.waiting <= 0 or counts.paused:
+        return ()  # the rule flags nobody: skip reading the records
+    workers: list[WorkerInfo] = yield from ops.workers(ttl=worker_ttl)
+    flagged = ((w.id, not_consuming(w, counts, now / 1000.0, after=after)) for w in workers)
+    return tuple((w, why) for w, why in flagged if why)
+
+
 def _entries(reply: Reply) -> list[tuple[str, dict[str, str]]]:
     out: list[tuple[str, dict[str, str]]] = []
     for entry in as_list(reply):
@@ -231,12 +247,15 @@ def snapshot_op(
     window_minutes: int = 5,
     worker_ttl: float = 30.0,
     stall_scan_limit: int = 0,
+    consuming: bool = True,
+    stuck_after: float | None = None,
 ) -> Op[QueueSnapshot]:
     """Read one queue's snapshot.
 
     ``worker_ttl``: a registered worker counts as live while its last heartbeat is younger than
     this. ``stall_scan_limit``: read at most this many of the newest events to count stalls in the
-    window (0 = do not count stalls).
+    window (0 = do not count stalls). ``consuming``: judge each live worker by the liveness rule
+    (``stuck_after`` overrides the threshold each worker declares).
     """
     window, ttl = check_snapshot_options(window_minutes, worker_ttl, stall_scan_limit)
     now = now_ms(ops.clock)
@@ -248,7 +267,12 @@ def snapshot_op(
     if stall_scan_limit:
         since = (now // 60000 - window + 1) * 60000  # the first minute the metrics window covers
         stalls = yield from _stalls(ops.keys, since, stall_scan_limit)
-    return QueueSnapshot(ops.name, now / 1000.0, window, counts, metrics, oldest, live, stalls)
+    stuck: tuple[tuple[str, str], ...] = ()
+    if consuming and live:
+        if stuck_after is not None:
+            _check_seconds(stuck_after, "stuck_after")
+        stuck = yield from _not_consuming(ops, counts, now, ttl, stuck_after)
+    return QueueSnapshot(ops.name, now / 1000.0, window, counts, metrics, oldest, live, stalls, stuck)
 
 
 def queue_names_op(prefix: str) -> Op[list[str]]:

@@ -122,6 +122,10 @@ def families(
     run = Metric("jqc_run_seconds", "Run time (claimed to finished) over the window", "summary")
     out += [wait, run]
     live = gauge("jqc_live_workers", "Workers whose last heartbeat is fresh (only with a worker registry)")
+    stuck = gauge(
+        "jqc_not_consuming_workers",
+        "Live workers connected but not consuming: jobs wait, a slot is free, no recent claim reached Redis",
+    )
     stalled = gauge("jqc_window_stalled_jobs", "Stalled-job recoveries in the window (when counted)")
     health = gauge("jqc_health_status", "Last stored health check: 0 healthy, 1 degraded, 2 unhealthy")
     checked = gauge("jqc_health_checked_timestamp_seconds", "When the last stored health check ran")
@@ -152,6 +156,7 @@ def families(
             run.add_sample("jqc_run_seconds", labels, _nan(snap.run_percentile(quantile * 100)))
         if snap.live_workers is not None:
             live.add_metric(q, float(snap.live_workers))
+            stuck.add_metric(q, float(len(snap.not_consuming)))
         if snap.stalls is not None:
             stalled.add_metric(q, float(snap.stalls.stalls))
         if report is not None:

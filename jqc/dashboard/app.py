@@ -41,7 +41,7 @@ def app(
     search_scan: int = 500,
     bulk_limit: int = 10_000,
     health_rules: HealthRules | None = None,
-    idle_after: float = 60.0,
+    idle_after: float | None = None,
     live_block: float = 5.0,
 ) -> Starlette:
     """The dashboard of the queues on ``conn``, as an ASGI application.
@@ -59,7 +59,8 @@ def app(
     - ``queues``: show only these queues (default: every queue under the connection's prefix).
     - ``page_size``: jobs per page; ``search_scan``: entries one search step looks at;
       ``bulk_limit``: jobs one bulk action handles; ``health_rules``: how health is judged;
-      ``idle_after``: seconds without a claim, while jobs wait, before a worker is flagged;
+      ``idle_after``: seconds without a claim attempt reaching the server, while jobs wait and the
+      worker has a free slot, before it is flagged (None: each worker's own ``stuck_after``);
       ``live_block``: seconds each event-stream read blocks on the server.
     """
     if not isinstance(conn, Connection):
@@ -71,7 +72,8 @@ def app(
     for value, name in ((page_size, "page_size"), (search_scan, "search_scan"), (bulk_limit, "bulk_limit")):
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 100_000:
             raise InvalidOptionError(f"{name} must be an int between 1 and 100000, not {value!r}")
-    _positive(idle_after, "idle_after")
+    if idle_after is not None:
+        _positive(idle_after, "idle_after")
     _positive(live_block, "live_block")
     shown = None if queues is None else tuple(validate_queue_name(name) for name in queues)
     settings = Settings(
@@ -80,7 +82,7 @@ def app(
         page_size=page_size,
         search_scan=search_scan,
         bulk_limit=bulk_limit,
-        idle_after=float(idle_after),
+        idle_after=None if idle_after is None else float(idle_after),
         health_rules=health_rules or HealthRules(),
         worker_ttl=(health_rules or HealthRules()).worker_ttl,
         title=str(title),

@@ -24,6 +24,7 @@ from jqc.coordinator.lock import Lease, ScaleDecision, read_decision_op, read_lo
 from jqc.coordinator.metrics import QueueSnapshot, aread_snapshot, queue_names_op
 from jqc.engine.calls import run_async
 from jqc.engine.job import DeadLetter, Job
+from jqc.engine.liveness import not_consuming
 from jqc.engine.metrics import Metrics
 from jqc.engine.results import Counts, Event, SearchPage, WorkerInfo
 from jqc.errors import CorruptJobError, PermissionDeniedError
@@ -63,7 +64,7 @@ class Settings:
     bulk_limit: int = 10_000
     timeline_events: int = 1000
     worker_ttl: float = 30.0
-    idle_after: float = 60.0
+    idle_after: float | None = None  # None: each worker's own stuck_after
     health_rules: health.HealthRules = dataclasses.field(default_factory=health.HealthRules)
     title: str = "jqc"
 
@@ -223,20 +224,9 @@ class WorkerRow:
     flagged: str  # why it looks stuck, or ''
 
 
-def _flag(info: WorkerInfo, counts: Counts, now: float, idle_after: float) -> str:
-    if counts.paused or counts.waiting == 0 or info.active >= info.concurrency:
-        return ""
-    if now - info.started_at < idle_after:
-        return ""
-    if info.last_claim is None:
-        return f"{counts.waiting} job(s) wait and it has claimed none since it started"
-    if now - info.last_claim > idle_after:
-        return f"{counts.waiting} job(s) wait and its last claim was {now - info.last_claim:.0f} s ago"
-    return ""
-
-
 async def worker_rows(conn: Connection, names: Sequence[str], settings: Settings) -> list[WorkerRow]:
-    """Live workers of each queue (their last heartbeat within their TTL), flagged when idle with work waiting."""
+    """Live workers of each queue (their last heartbeat within their TTL), flagged by the liveness rule
+    (:func:`jqc.engine.liveness.not_consuming`): connected, a slot free, work waiting, no recent poll."""
     rows: list[WorkerRow] = []
     for name in names:
         aq = conn.async_queue(name)
@@ -245,7 +235,7 @@ async def worker_rows(conn: Connection, names: Sequence[str], settings: Settings
             continue
         counts = await aq.counts()
         now = aq.clock.now()
-        rows += [WorkerRow(name, w, _flag(w, counts, now, settings.idle_after)) for w in workers]
+        rows += [WorkerRow(name, w, not_consuming(w, counts, now, after=settings.idle_after)) for w in workers]
     return rows
 
 

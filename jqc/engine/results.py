@@ -134,7 +134,14 @@ class WorkerInfo:
     """A worker as its last heartbeat described it (``Queue.workers()``).
 
     ``last_claim``: when (the worker's clock) it last claimed a job of this queue; None if it has
-    not since it started (or it is a version that did not say).
+    not since it started (or it is a version that did not say). ``polled``: when its last claim
+    attempt on this queue reached the server, whether or not it got a job (None: none yet, or a
+    version that did not say). ``hold_until``: claiming on this queue is held off until then (the
+    queue's rate limit, or a handler that raised :class:`jqc.RateLimited`); None when not.
+    ``claim_error``: why its last claim attempt failed ('' when it reached the server).
+    ``stuck_after``: the seconds without a poll after which it counts as not consuming while
+    work waits (see :mod:`jqc.engine.liveness`); None: the default. ``stopping``: it is shutting
+    down and claims no more.
     """
 
     id: str
@@ -148,6 +155,11 @@ class WorkerInfo:
     last_seen: float
     ttl: float
     last_claim: float | None = None
+    polled: float | None = None
+    hold_until: float | None = None
+    claim_error: str = ""
+    stuck_after: float | None = None
+    stopping: bool = False
 
     @classmethod
     def from_fields(cls, worker_id: str, seen_ms: int, fields: Mapping[str, str]) -> WorkerInfo | None:
@@ -165,7 +177,17 @@ class WorkerInfo:
                 started_at=int(fields.get("started", 0)) / 1000.0,
                 last_seen=seen_ms / 1000.0,
                 ttl=int(fields.get("ttl", 30_000)) / 1000.0,
-                last_claim=int(fields["claimed"]) / 1000.0 if fields.get("claimed") else None,
+                last_claim=_ms_or_none(fields.get("claimed")),
+                polled=_ms_or_none(fields.get("polled")),
+                hold_until=_ms_or_none(fields.get("hold")),
+                claim_error=fields.get("error", ""),
+                stuck_after=_ms_or_none(fields.get("after")),
+                stopping=fields.get("stopping", "0") == "1",
             )
         except (ValueError, TypeError, CorruptJobError):
             return None
+
+
+def _ms_or_none(value: str | None) -> float | None:
+    """A stored millisecond time or duration as seconds; None when absent or 0."""
+    return int(value) / 1000.0 if value and value != "0" else None

@@ -38,6 +38,7 @@ class PoolMetrics:
     min_workers: int
     max_workers: int
     service_time: float | None = None  # mean run time of recent jobs, when the caller measures it
+    not_consuming: int = 0  # live workers connected but not consuming while work waits (jqc.engine.liveness)
 
     @property
     def current(self) -> int:

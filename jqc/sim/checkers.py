@@ -28,6 +28,8 @@ INVARIANTS: dict[str, str] = {
     "not_before_due": "no job is claimed before its delay or backoff is due on some claimer's clock",
     "rate_limit": "no more jobs are claimed in one rate window than the limit",
     "liveness": "after the faults heal, every job finishes within the stated bound",
+    "failover": "a promoted replica keeps each job in one container its state agrees with, only jobs that were "
+    "added and tokens that were handed out, and every job stored before its copy; what it lost is counted",
     "hung_calls": "a call that never returns is abandoned at the worker's call deadline, and every job it held "
     "is recovered within lock + stall interval + min(lock, deadline + retry backoff)",
     "schedule_ticks": "every schedule tick adds at most one job, and ticks go unfired only as the schedule's missed "
@@ -42,6 +44,7 @@ class Status(enum.Enum):
     COMPLETED = "completed"
     DEAD = "dead"  # failed for good and dead-lettered
     DROPPED = "dropped"  # Redis lost it in a restart without persistence
+    LOST = "lost with failover"  # its acknowledged add was in the writes a failover lost
 
 
 @dataclass(slots=True, eq=False)
@@ -65,6 +68,7 @@ class Exec:
     hang: str = ""  # a hang armed for its report: "ran" (only the reply is lost) or "lost" (nor the request)
     slot: int = -1
     claimed: Any = None
+    stamp: int = 0  # the claim's stamp (ms): the job's 'started at' while this execution holds it
 
     def tag(self, name: str) -> None:
         self.tags[name] = None
@@ -149,14 +153,17 @@ class Checker:
     ) -> dict[str, int]:
         """Compare the final contents of every container with the model (Jepsen's total-queue check).
 
-        Returns counts: completed, dead_lettered, pending, dropped, lost (an acknowledged job that
-        should be stored but is not), unexpected (stored but never added), misplaced.
+        Returns counts: completed, dead_lettered, pending, dropped, lost_with_failover (counted apart:
+        a failover took them, see :mod:`~jqc.sim.failover`), lost (an acknowledged job that should be
+        stored but is not), unexpected (stored but never added), misplaced.
         """
         where: dict[str, list[str]] = {}
         for name in ("wait", "prio", "delayed", "active", "completed", "failed", "dlq"):
             for job_id in containers.get(name, []):
                 where.setdefault(job_id, []).append(name)
-        out = dict(completed=0, dead_lettered=0, pending=0, dropped=0, lost=0, unexpected=0, misplaced=0)
+        out = dict(
+            completed=0, dead_lettered=0, pending=0, dropped=0, lost_with_failover=0, lost=0, unexpected=0, misplaced=0
+        )
         known: set[str] = set()
         for job in jobs:
             known.add(job.id)
@@ -171,6 +178,9 @@ class Checker:
                 expected = (["failed", "dlq"],) if not job.record_dropped else ([], ["failed", "dlq"])
             elif job.status is Status.DROPPED:
                 out["dropped"] += 1
+                expected = ([],)
+            elif job.status is Status.LOST:
+                out["lost_with_failover"] += 1
                 expected = ([],)
             else:
                 out["pending"] += 1
@@ -192,7 +202,7 @@ class Checker:
     # -- end of run ----------------------------------------------------------------------------------
 
     def liveness(self, jobs: Iterable[JobRecord], bound: float) -> None:
-        """Every job must be finished (completed, dead-lettered or dropped by Redis)."""
+        """Every job must be finished (completed, dead-lettered, dropped by Redis or lost with failover)."""
         for job in jobs:
             if job.status in (Status.PENDING, Status.HELD):
                 self.fail("liveness", f"job {job.id} still {job.status.value} {bound:.0f}s after healing")

@@ -144,6 +144,9 @@ class Dispatcher:
         if faults.restarts_awaiting_work:
             self.journal.reach("restart")
             faults.restarts_awaiting_work -= 1
+        if faults.failovers_awaiting_work:
+            self.journal.reach("failover")
+            faults.failovers_awaiting_work -= 1
         out = []
         for cj in result.jobs:
             job = model.jobs.get(cj.id)
@@ -172,6 +175,7 @@ class Dispatcher:
                     ck.fail("not_before_due", f"job {job.id} claimed at {call_stamp}, due at {job.due} on every clock")
             ex = Exec(job, cj.token, w.id, now, call_stamp + self.lock_ms, true_time(call_stamp / 1000.0, w))
             ex.claimed = cj
+            ex.stamp = call_stamp
             ex.slot = w.slot
             if not reply:
                 ex.tag(call.lost_by)
@@ -183,6 +187,14 @@ class Dispatcher:
             job.token = cj.token
             job.exec = ex
             job.executions += 1
+            if model.tokens is not None:  # a run with failovers: a token must never come back
+                before = model.executed(ex)
+                if before is None:
+                    ck.ok("token_fencing")
+                elif faults.clock_faulted:
+                    ck.excuse("token_fencing")  # a clock behind may stamp a token below one handed out
+                else:
+                    ck.fail("token_fencing", f"token {cj.token} of job {cj.id} was handed out before (job {before})")
             if job.stalled is not None:
                 self._trace_duplicate(job)
             if job.first_start is None:

@@ -12,16 +12,19 @@ Rates (``FaultConfig``):
 * per worker start: ``skew`` (the share of workers whose clock is off by up to ``skew_locks``
   lock durations, either way);
 * per virtual second, for the whole system: ``slow`` (a window during which every call takes
-  extra latency) and ``restart`` (Redis is down for a moment, and with probability
-  ``1 - restart_persist`` comes back without the queue's data).
+  extra latency), ``restart`` (Redis is down for a moment, and with probability
+  ``1 - restart_persist`` comes back without the queue's data) and ``failover`` (a replica that
+  lagged ``failover_lag`` seconds behind is promoted: the writes of that lag are lost, and calls
+  fail for ``failover_down`` seconds; see :mod:`~jqc.sim.failover`).
 
 A schedule (``ScheduledFault``) pins a fault to a virtual time and a worker slot; hypothesis
 generates and shrinks schedules. A scheduled pause of a busy worker hits when its handler returns,
 before it reports (the classic zombie); of an idle worker, at once. A scheduled hang of a busy
 worker hits its report (the request never reaches Redis); an idle worker has no call to hang, so
-it misses. Its text form is
-``kind@time[/slot][:key=value...]``, for example ``pause@40/2:duration=90`` or
-``restart@300:duration=5:persist=0``.
+it misses. A scheduled failover takes ``by`` as the replica's lag (the seconds of writes it
+loses, default 0.5) and ``duration`` as the outage (default 5). Its text form is
+``kind@time[/slot][:key=value...]``, for example ``pause@40/2:duration=90``,
+``restart@300:duration=5:persist=0`` or ``failover@120:by=0.8:duration=3``.
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ __all__ = [
 ]
 
 ATTEMPT_FAULTS = ("crash", "pause", "partition", "jump", "error", "hang")
-FAULT_KINDS = (*ATTEMPT_FAULTS, "skew", "slow", "restart")
+FAULT_KINDS = (*ATTEMPT_FAULTS, "skew", "slow", "restart", "failover")
 
 #: What each fault is meant to exercise; the report counts how often each target was reached.
 TARGETS = {
@@ -56,6 +59,7 @@ TARGETS = {
     "error": "the failed attempt was retried or dead-lettered",
     "restart": "work resumed after Redis came back",
     "hang": "the hung call was abandoned at its deadline, and its job recovered within its bound",
+    "failover": "work resumed on the promoted replica, every write it lost accounted for",
 }
 
 
@@ -121,6 +125,7 @@ class FaultConfig:
     skew: float = 0.0
     slow: float = 0.0
     restart: float = 0.0
+    failover: float = 0.0
     schedule: tuple[ScheduledFault, ...] = ()
     pause_locks: tuple[float, float] = (1.5, 3.0)
     partition_locks: tuple[float, float] = (0.5, 3.0)
@@ -130,6 +135,8 @@ class FaultConfig:
     slow_window: tuple[float, float] = (30.0, 300.0)
     restart_down: tuple[float, float] = (1.0, 10.0)
     restart_persist: float = 1.0
+    failover_lag: tuple[float, float] = (0.05, 2.0)
+    failover_down: tuple[float, float] = (1.0, 10.0)
     heal_at: float | None = None
 
     def __post_init__(self) -> None:
@@ -137,10 +144,14 @@ class FaultConfig:
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and 0 <= value <= 1):
                 raise InvalidOptionError(f"fault {name} must be a probability in [0, 1], not {value!r}")
-        for name in ("slow", "restart"):
+        for name in ("slow", "restart", "failover"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise InvalidOptionError(f"fault {name} must be a rate >= 0 per virtual second, not {value!r}")
+        for name in ("failover_lag", "failover_down"):
+            low, high = getattr(self, name)
+            if not (math.isfinite(low) and math.isfinite(high) and 0 <= low <= high):
+                raise InvalidOptionError(f"{name} must be (low, high) seconds, 0 <= low <= high, not {(low, high)!r}")
 
     @property
     def any(self) -> bool:

@@ -41,7 +41,7 @@ from jqc.sim.workers import BUSY, DEAD, STOPPED, Call, TimedOut, Worker, stamp
 __all__ = ["HungCalls", "call_deadline", "recovery_bound", "renewal_bound"]
 
 #: Faults besides hangs that can delay recovery (of an error nothing waits longer).
-_DELAYING = ("crash", "pause", "partition", "jump", "skew", "slow", "restart")
+_DELAYING = ("crash", "pause", "partition", "jump", "skew", "slow", "restart", "failover")
 #: Slack for the engine's millisecond stamps and the order of events due at the same instant.
 _EPS = 0.01
 

@@ -1,5 +1,6 @@
 """Injecting faults: per-attempt faults on a worker, scheduled faults, slow-Redis windows and
-Redis restarts (with or without the queue's data). Hung calls are :mod:`~jqc.sim.hang`'s.
+Redis restarts (with or without the queue's data). Hung calls are :mod:`~jqc.sim.hang`'s,
+failovers :mod:`~jqc.sim.failover`'s (the injector starts them).
 
 No fault starts once the faults have healed. What is in force lives in
 :class:`~jqc.sim.state.FaultState`, which the network reads; what was injected is counted in the
@@ -12,10 +13,11 @@ import random
 from collections.abc import Callable
 
 from jqc.engine.operations import QueueOperations
-from jqc.sim.checkers import Exec, Status
+from jqc.sim.checkers import Checker, Exec, Status
 from jqc.sim.config import SimConfig
 from jqc.sim.dispatch import Dispatcher
 from jqc.sim.events import EventQueue, Journal
+from jqc.sim.failover import Failovers
 from jqc.sim.faults import AttemptFault, ScheduledFault
 from jqc.sim.hang import HungCalls
 from jqc.sim.network import Network
@@ -38,6 +40,7 @@ class FaultInjector:
         cfg: SimConfig,
         q: EventQueue,
         journal: Journal,
+        checker: Checker,
         model: Model,
         slots: WorkerSlots,
         faults: FaultState,
@@ -63,17 +66,26 @@ class FaultInjector:
         self.hung = hung
         self.r_global, self.r_pick = rand.stream("global"), rand.stream("pick")
         self.configure = configure
+        self.failovers = Failovers(
+            cfg, q, journal, checker, model, faults, network, ops, rand.stream("failover"),
+            hand_out=lambda n: dispatch.hand_out(min(n, len(slots.idle)), cascade=True),
+        )  # fmt: skip
+        if self.failovers.enabled:
+            model.track_executions()
 
     def start(self) -> None:
         """Schedule the fault schedule, and the first slow window and restart drawn from their rates."""
         cfg = self.cfg
         for fault in cfg.faults.schedule:
+            if fault.kind == "failover":
+                continue  # planned by the failovers themselves (a copy is taken ahead of each)
             tie = random.Random(f"jqc-sim:{cfg.seed}:scheduled:{fault.spec}").random()
             self.q.at_tied(fault.at, tie, self.scheduled, fault)
         if cfg.faults.slow > 0:
             self.q.after(self.r_global.expovariate(cfg.faults.slow), self.slow_fault)
         if cfg.faults.restart > 0:
             self.q.after(self.r_global.expovariate(cfg.faults.restart), self.restart_fault)
+        self.failovers.start()
 
     # -- worker faults ------------------------------------------------------------------------------
 
@@ -198,6 +210,7 @@ class FaultInjector:
             if job.exec is not None:
                 job.exec.tag("restart")
         if not persist:
+            self.failovers.forget_copy()  # a replica's copy from before does not survive the data either
             self.network.engine(self.ops.obliterate(force=True))
             for job in model.jobs.values():
                 if job.status in (Status.PENDING, Status.HELD):

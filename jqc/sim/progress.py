@@ -19,7 +19,7 @@ __all__ = ["ProgressCallback", "SimProgress"]
 class SimProgress:
     """A run's progress: virtual time, events processed, jobs added and finished.
 
-    ``jobs_done`` counts completed, dead-lettered and dropped-by-Redis jobs; ``jobs_expected`` is
+    ``jobs_done`` counts completed, dead-lettered, dropped-by-Redis and lost-with-failover jobs; ``jobs_expected`` is
     how many jobs the run adds in all, once known (at the start for ``jobs=N``, when arrivals end
     for a ``duration`` or a replayed arrival list; None until then). Every field but
     ``jobs_expected`` only grows from one call to the next.

@@ -67,6 +67,8 @@ class Report:
     log_tail: list[str] = field(default_factory=list)
     timeline: list[dict[str, float]] = field(default_factory=list)
     self_check: dict[str, Any] | None = None
+    lost_with_failover: int = 0
+    failover: dict[str, int] = field(default_factory=dict)
 
     @property
     def violations(self) -> int:
@@ -101,7 +103,8 @@ class Report:
             f"{self.engine_seconds:.1f} s, the simulator {max(0.0, self.wall_seconds - self.engine_seconds):.1f} s)",
             f"jobs {self.jobs}: completed {self.completed}, dead-lettered {self.dead_lettered}, "
             f"pending {self.pending}, lost {self.lost}, dropped by Redis {self.dropped_by_redis}, "
-            f"duplicate executions {self.duplicates}"
+            + (f"lost with failover {self.lost_with_failover}, " if self.failover else "")
+            + f"duplicate executions {self.duplicates}"
             + (
                 f" ({', '.join(f'{k} {v}' for k, v in self.duplicate_causes.items())})" if self.duplicate_causes else ""
             ),
@@ -113,6 +116,8 @@ class Report:
                 **self.littles_law
             ),
         ]
+        if self.failover:
+            lines.append("failovers: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in self.failover.items()))
         if self.faults_injected:
             lines.append("faults injected: " + ", ".join(f"{k} {v}" for k, v in self.faults_injected.items()))
             for kind, cov in self.coverage.items():
@@ -163,6 +168,7 @@ def build_report(
     wall: float,
     final: dict[str, int],
     little: dict[str, float],
+    failover: dict[str, int] | None = None,
 ) -> Report:
     """Assemble the report of a finished run (``final``: the total-queue counts, ``little``: Little's law)."""
     ck = checker
@@ -224,4 +230,6 @@ def build_report(
         config=cfg.to_json(),
         log_tail=list(log.recent)[-30:] if ck.violations else [],
         timeline=scaling.timeline,
+        lost_with_failover=final.get("lost_with_failover", 0),
+        failover=dict(failover or {}),
     )

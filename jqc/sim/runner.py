@@ -137,7 +137,20 @@ class Simulator:
         )
         self.hung = hung = HungCalls(cfg, q, journal, checker, faults, network, ops)
         self.injector = injector = FaultInjector(
-            cfg, q, journal, model, slots, faults, network, ops, pool, dispatch, hung, rand, configure=self._configure
+            cfg,
+            q,
+            journal,
+            checker,
+            model,
+            slots,
+            faults,
+            network,
+            ops,
+            pool,
+            dispatch,
+            hung,
+            rand,
+            configure=self._configure,
         )
         self.attempts = Attempts(
             cfg,
@@ -246,7 +259,7 @@ class Simulator:
             virtual_seconds=self.q.now,
             events=self.q.processed,
             jobs_added=len(model.jobs),
-            jobs_done=model.completed + model.dead + model.dropped,
+            jobs_done=model.completed + model.dead + model.dropped + model.lost_failover,
             jobs_expected=expected,
             finished=finished,
         )
@@ -343,6 +356,7 @@ class Simulator:
             wall=wall,
             final=final,
             little=little,
+            failover=self.injector.failovers.counts if self.injector.failovers.enabled else None,
         )
 
 

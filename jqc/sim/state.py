@@ -21,7 +21,7 @@ import heapq
 import math
 from collections import deque
 
-from jqc.sim.checkers import JobRecord, Status
+from jqc.sim.checkers import Exec, JobRecord, Status
 from jqc.sim.workers import LIVE, STARTING, Worker
 
 __all__ = ["FaultState", "Model", "ScalingStats", "TimeAverages", "WorkerSlots"]
@@ -104,9 +104,12 @@ class Model:
         "dropped",
         "duplicate_causes",
         "duplicates",
+        "execs",
         "jobs",
+        "lost_failover",
         "max_claim_stamp",
         "rate_windows",
+        "tokens",
         "unfinished",
     )
 
@@ -126,11 +129,45 @@ class Model:
         self.duplicate_causes: dict[str, int] = {}
         self.max_claim_stamp = 0  # the latest stamp any claim carried
         self.rate_windows: dict[int, int] = {}  # rate-limit window start (ms) -> jobs claimed in it
+        self.lost_failover = 0  # acknowledged adds a failover lost
+        # Kept only in runs with failovers (see track_executions): every execution of each job, and
+        # every token handed out (with its job).
+        self.execs: dict[str, list[Exec]] | None = None
+        self.tokens: dict[int, str] | None = None
+
+    def track_executions(self) -> None:
+        """Keep every execution and token from now on (a failover may bring an old one back)."""
+        self.execs, self.tokens = {}, {}
+
+    def executed(self, ex: Exec) -> str | None:
+        """Record a new execution; returns the job an earlier execution got the same token for, if one did."""
+        if self.execs is None or self.tokens is None:
+            return None
+        self.execs.setdefault(ex.job.id, []).append(ex)
+        before = self.tokens.get(ex.token)
+        self.tokens[ex.token] = ex.job.id
+        return before
 
     def enter(self, job: JobRecord, now: float) -> None:
         """A job is known to be in the queue from now on (added, or found claimed)."""
         self.jobs[job.id] = job
         self.averages.change(now, system=1, queue=1)
+        self.unfinished += 1
+
+    def unfinish(self, job: JobRecord, now: float) -> None:
+        """A failover undid the job's end: it is unfinished again, and was so all along (for Little's law)."""
+        assert job.finished is not None
+        averages = self.averages
+        averages.advance(now)
+        averages.a_system += now - job.finished
+        averages.change(now, system=1, queue=1 if job.first_start is None else 0)
+        if job.first_start is None:
+            averages.a_queue += now - job.finished
+        if job.status is Status.COMPLETED:
+            self.completed -= 1
+        elif job.status is Status.DEAD:
+            self.dead -= 1
+        job.finished = None
         self.unfinished += 1
 
     def settle(self, job: JobRecord, status: Status, now: float) -> None:
@@ -178,6 +215,7 @@ class FaultState:
     __slots__ = (
         "clock_faulted",
         "down_until",
+        "failovers_awaiting_work",
         "fault_end",
         "heal_time",
         "healed",
@@ -199,6 +237,7 @@ class FaultState:
         self.latency = 0.0  # what every call takes now (the largest open window's)
         self.clock_faulted = clock_faulted  # clocks may disagree: rate-window checks are excused
         self.restarts_awaiting_work = 0  # restarts after which no job was claimed yet
+        self.failovers_awaiting_work = 0  # failovers after which no job was claimed yet
 
     def until(self, end: float) -> None:
         """A fault lasts until ``end``."""

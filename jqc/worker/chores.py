@@ -101,7 +101,7 @@ class Chores:
         except Exception as exc:
             shared.health.failed(f"renew locks in {lane.name}", exc, since=now)
             return
-        shared.health.ok()
+        shared.health.ok(f"renew locks in {lane.name}")
         for held in snapshot:
             if renewed.get(held.id, False):
                 held.lock_until = max(held.lock_until, now + shared.options.lock)
@@ -155,7 +155,7 @@ class Chores:
         except Exception as exc:
             shared.health.failed(f"stall check of {lane.name}", exc, since=started)
             return
-        shared.health.ok()
+        shared.health.ok(f"stall check of {lane.name}")
 
     async def schedule_loop(self) -> None:
         """Fire due schedule ticks on every queue where this worker holds the ``schedule`` lease.
@@ -197,7 +197,7 @@ class Chores:
         except Exception as exc:
             shared.health.failed(f"schedules of {lane.name}", exc, since=started)
             return None
-        shared.health.ok()
+        shared.health.ok(f"schedules of {lane.name}")
         for result in done.fired:
             shared.tally["scheduled"] += len(result.fired)
             if result.fired or result.skipped_missed or result.skipped_overlap:

@@ -57,9 +57,10 @@ class Dispatcher:
             try:
                 result = await lane.queue.claim(shared.id, count=asked, lock=shared.options.lock)
             except Exception as exc:
+                lane.claim_error = f"{type(exc).__name__}: {exc}"[:300]
                 await self._pause(f"claim from {lane.name}", exc, started)
                 continue
-            shared.health.ok()
+            shared.health.ok(f"claim from {lane.name}")
             lane.note(result, shared.clock.now())
             if result.status == Code.OK and result.jobs:
                 for claimed in result.jobs:
@@ -95,6 +96,8 @@ class Dispatcher:
                 lane.watch_id = await shared.run(lane, last_event_id(lane.queue))
             except Exception as exc:
                 await self._pause(f"read the event stream of {lane.name}", exc, started)
+            else:
+                shared.health.ok(f"read the event stream of {lane.name}")
             return  # claim once more: whatever was added before watch_id is visible to that claim
         now = shared.clock.now()
         until = now + shared.options.effective_stall_interval
@@ -138,7 +141,7 @@ class Dispatcher:
         """
         start = lane.watch_id or "0-0"
         events = await lane.queue.events(start, count=100, block=max(0.001, self.shared.options.idle_block))
-        self.shared.health.ok()
+        self.shared.health.ok(f"wait for events of {lane.name}")
         if events and lane.watch_id == start:
             lane.watch_id = events[-1].id
         return any(event.name in names for event in events)

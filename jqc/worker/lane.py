@@ -117,6 +117,8 @@ class Lane:
     finished: list[Finished] = field(default_factory=list)  # successes not yet reported
     reporters: int = 0  # tasks reporting ``finished``, one batch per round trip each
     claimed_at: float | None = None  # clock time of the last claim (or fetch-next) that got a job
+    polled_at: float | None = None  # clock time of the last claim attempt that reached the server
+    claim_error: str = ""  # why the last claim attempt failed ('' once one reaches the server)
 
     @property
     def name(self) -> str:
@@ -128,6 +130,8 @@ class Lane:
 
     def note(self, result: ClaimResult, now: float) -> None:
         """Remember what a claim (or a complete's fetch-next) found at clock time ``now``."""
+        self.polled_at = now
+        self.claim_error = ""
         if result.status == Code.OK and result.jobs:
             self.claimed_at = now
             self.empty_seen = False
@@ -136,6 +140,14 @@ class Lane:
             self.empty_seen = True
             self.last = result
             self.retry_at = result.retry_at
+
+    def hold_until(self, now: float) -> float | None:
+        """Until when claiming is held off on purpose (a handler's RateLimited, or the queue's rate
+        limit as the last claim reported it), if that is later than ``now``."""
+        until = self.pause_until
+        if self.last is not None and self.last.status == Code.RATE_LIMITED and self.retry_at is not None:
+            until = max(until, self.retry_at)
+        return until if until > now else None
 
     def busy(self) -> None:
         """The lane got jobs: stop watching the event stream until it is idle again."""

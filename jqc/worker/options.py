@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from jqc.engine.liveness import default_stuck_after
 from jqc.errors import InvalidOptionError
 
 __all__ = ["MAX_LOCK", "WorkerOptions", "check_count", "check_seconds"]
@@ -70,6 +71,12 @@ class WorkerOptions:
       has no schedule); one worker per queue, the holder of
       the ``schedule`` lease (held ``5 * schedule_interval``), fires the due ticks, the others look
       one interval after each tick. None or 0: this worker never drives schedules.
+    * ``stuck_after``: how long a queue with a free slot may go without a claim attempt reaching
+      the server before the worker counts as not consuming it (see :mod:`jqc.engine.liveness`);
+      None: :func:`~jqc.engine.liveness.default_stuck_after` (60 s, or more for long idle waits).
+      At least ``stall_interval + heartbeat``, since an idle worker polls every ``stall_interval``.
+    * ``health_file``: a path the worker rewrites every ``heartbeat`` with what it is doing, for
+      ``jqc worker --probe`` (a Kubernetes liveness probe; see :mod:`jqc.worker.probe`); None: none.
     """
 
     concurrency: int = 10
@@ -87,6 +94,8 @@ class WorkerOptions:
     connect_timeout: float | None = None
     summary_interval: float | None = 30.0
     schedule_interval: float | None = 10.0
+    stuck_after: float | None = None
+    health_file: str | None = None
 
     def __post_init__(self) -> None:
         lock = check_seconds(self.lock, "lock", low=0.01, high=MAX_LOCK)
@@ -116,6 +125,12 @@ class WorkerOptions:
         if schedules is not None:
             schedules = check_seconds(schedules, "schedule_interval", low=0.001, high=3600)
         set_(self, "schedule_interval", schedules)
+        if self.stuck_after is not None:
+            low = stall + self.heartbeat
+            what = "stuck_after (stall_interval + heartbeat at least)"
+            set_(self, "stuck_after", check_seconds(self.stuck_after, what, low=low, high=max(low, _DAY)))
+        if self.health_file is not None and (not isinstance(self.health_file, str) or not self.health_file):
+            raise InvalidOptionError(f"health_file must be a non-empty path, not {self.health_file!r}")
         check_count(self.concurrency, "concurrency")
         if self.batch is not None:
             check_count(self.batch, "batch", high=10_000)
@@ -131,6 +146,11 @@ class WorkerOptions:
     def effective_stall_interval(self) -> float:
         """Seconds between stall checks (and the longest idle wait): ``stall_interval``, or ``lock / 2``."""
         return self.stall_interval or self.lock / 2
+
+    @property
+    def effective_stuck_after(self) -> float:
+        """Seconds without a poll, a slot free, before the worker counts as not consuming."""
+        return self.stuck_after or default_stuck_after(self.effective_stall_interval, self.heartbeat)
 
     @property
     def heartbeat_ttl(self) -> float:

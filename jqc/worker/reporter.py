@@ -2,9 +2,12 @@
 periodic summary in its log.
 
 The heartbeat keeps the worker listed in each queue's worker registry (``P:{Q}:workers``) with its
-host, pid, queues, active jobs and concurrency; the entry lives three beats, so a worker that
-stops beating drops out of ``Queue.workers()`` on its own. Every ``summary_interval`` one INFO line
-says what the worker did in the interval and how deep its queues are (see :mod:`jqc.worker.logs`).
+host, pid, queues, active jobs and concurrency, and what liveness is judged by (when its last claim
+reached the server, a hold, the last claim error: see :mod:`jqc.engine.liveness`); the entry lives
+three beats, so a worker that stops beating drops out of ``Queue.workers()`` on its own. With a
+``health_file`` it also rewrites that file every beat (:mod:`jqc.worker.probe`). Every
+``summary_interval`` one INFO line says what the worker did in the interval and how deep its
+queues are (see :mod:`jqc.worker.logs`).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from jqc.worker import registry
+from jqc.worker import probe, registry
 from jqc.worker.logs import fields
 from jqc.worker.shared import Shared
 
@@ -61,6 +64,20 @@ class Reporter:
         while not await shared.lifecycle.nap(shared.options.heartbeat, shared.lifecycle.signals.halt):
             await self.beat_all()
 
+    async def health_file_loop(self, path: str) -> None:
+        """Rewrite the health file every ``heartbeat`` seconds until the chores halt, then remove it."""
+        shared = self.shared
+        try:
+            while True:
+                try:
+                    probe.write(path, probe.snapshot(shared, started_at=self.started_at))
+                except OSError as exc:
+                    shared.log.error("worker %s: cannot write its health file %s: %s", shared.id, path, exc)
+                if await shared.lifecycle.nap(shared.options.heartbeat, shared.lifecycle.signals.halt):
+                    return
+        finally:
+            probe.remove(path)
+
     async def summary_loop(self) -> None:
         """Log a summary every ``summary_interval`` seconds until the chores halt."""
         shared = self.shared
@@ -85,7 +102,7 @@ class Reporter:
                 shared.health.failed(f"count jobs in {lane.name}", exc, since=started)
                 depths[lane.name] = None
                 continue
-            shared.health.ok()
+            shared.health.ok(f"count jobs in {lane.name}")
             depths[lane.name] = {"waiting": counts.waiting, "delayed": counts.delayed}
         done, retried = delta["completed"], delta["retried"]
         dead = delta["failed"] + delta["stalled_failed"]
@@ -122,7 +139,15 @@ class Reporter:
                 "started": int(self.started_at * 1000),
             }
             if lane.claimed_at is not None:
-                record["claimed"] = int(lane.claimed_at * 1000)  # when it last got a job: liveness is consuming
+                record["claimed"] = int(lane.claimed_at * 1000)  # when it last got a job
+            # Liveness is consuming (jqc.engine.liveness): when a claim last reached the server,
+            # whether claiming is held off, why claims fail; written every beat (HSET keeps old fields).
+            hold = lane.hold_until(shared.clock.now())
+            record["polled"] = 0 if lane.polled_at is None else int(lane.polled_at * 1000)
+            record["hold"] = 0 if hold is None else int(hold * 1000)
+            record["error"] = lane.claim_error
+            record["after"] = int(shared.options.effective_stuck_after * 1000)
+            record["stopping"] = 0 if shared.lifecycle.running else 1
             ttl = shared.options.heartbeat_ttl
             started = shared.clock.now()
             try:
@@ -132,4 +157,4 @@ class Reporter:
             except Exception as exc:
                 shared.health.failed(f"heartbeat in {lane.name}", exc, since=started)
                 continue
-            shared.health.ok()
+            shared.health.ok(f"heartbeat in {lane.name}")

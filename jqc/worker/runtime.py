@@ -113,7 +113,7 @@ class Worker:
     thread pool), or a mapping from job name to such handlers. Its return value (JSON) is the
     job's result. All times are seconds on the queues' clock (which they must share).
 
-    The tunables (``concurrency`` to ``schedule_interval``) are described on
+    The tunables (``concurrency`` to ``health_file``) are described on
     :class:`~jqc.worker.options.WorkerOptions`; pass them as keywords, or as one ``options=``
     (then leave the keywords at their defaults). :attr:`options` holds them either way.
 
@@ -141,6 +141,8 @@ class Worker:
         connect_timeout: float | None = None,
         summary_interval: float | None = 30.0,
         schedule_interval: float | None = 10.0,
+        stuck_after: float | None = None,
+        health_file: str | None = None,
         backoff_functions: Mapping[str, BackoffFunction] | None = None,
         rng: random.Random | None = None,
         executor: concurrent.futures.Executor | None = None,
@@ -164,6 +166,8 @@ class Worker:
             connect_timeout=connect_timeout,
             summary_interval=summary_interval,
             schedule_interval=schedule_interval,
+            stuck_after=stuck_after,
+            health_file=health_file,
         )
         if options is not None:
             if not isinstance(options, WorkerOptions):
@@ -316,6 +320,9 @@ class Worker:
             self._shared.chores.append(loop.create_task(self._chores.schedule_loop(), name="jqc-schedules"))
         if self.options.summary_interval is not None:
             self._shared.chores.append(loop.create_task(self._reporter.summary_loop(), name="jqc-summary"))
+        if self.options.health_file is not None:
+            health = self._reporter.health_file_loop(self.options.health_file)
+            self._shared.chores.append(loop.create_task(health, name="jqc-health-file"))
 
     async def close(self, grace: float | None = None) -> None:
         """Stop claiming, give running jobs ``grace`` seconds (default: the worker's) to finish, then
@@ -426,6 +433,7 @@ class Worker:
             except Exception as exc:
                 self._shared.health.failed(f"count jobs in {lane.name}", exc)
                 return False
+            self._shared.health.ok(f"count jobs in {lane.name}")
             if counts.paused:
                 continue
             if counts.waiting or counts.active or (delayed and counts.delayed):

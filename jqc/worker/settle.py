@@ -267,6 +267,7 @@ class Settler:
     async def _retrying(self, lane: Lane, held: list[Held], what: str, call: Callable[[], Awaitable[Any]]) -> bool:
         shared, lifecycle = self.shared, self.shared.lifecycle
         jobs = f"job {held[0].id}" if len(held) == 1 else f"jobs {', '.join(h.id for h in held)}"
+        site = f"{what} in {lane.name}"  # the call site, whichever jobs: its backoff is its own
         while True:
             if lifecycle.killed:
                 return False
@@ -280,7 +281,7 @@ class Settler:
                 shared.log.warning("worker %s: %s of %s in %s rejected: %s", shared.id, what, jobs, lane.name, exc)
                 return False
             except Exception as exc:
-                delay = shared.health.failed(f"{what} {jobs} in {lane.name}", exc, since=started)
+                delay = shared.health.failed(f"{what} {jobs} in {lane.name}", exc, since=started, key=site)
                 if lifecycle.give_up_at is not None and shared.clock.now() + delay > lifecycle.give_up_at:
                     shared.log.warning(
                         "worker %s: could not %s %s in %s before stopping; stall recovery will take it back",
@@ -289,5 +290,5 @@ class Settler:
                     return False
                 await shared.clock.sleep(delay)
                 continue
-            shared.health.ok()
+            shared.health.ok(site)
             return not lifecycle.killed

@@ -321,19 +321,23 @@ def test_the_workers_page_flags_a_worker_that_does_not_consume(conn: jqc.Connect
         conn.backend,
         registry.heartbeat(queue.ops, "w-stuck", {**record, "started": started}, ttl=600, prune_after=6000),
     )
-    busy = {**record, "name": "busy", "started": started, "claimed": started + 110_000}
+    # "idle" polls (its claims reach the server) but got no job for 110 s: not stuck. "wedged"
+    # polled last 100 s ago and its claims now fail. "stuck" never polled since it started.
+    idle = {**record, "name": "idle", "started": started, "polled": started + 110_000}
+    wedged = {**record, "name": "wedged", "started": started, "polled": started + 20_000, "error": "NOPERM no"}
     clock.advance(120)
-    run_sync(conn.backend, registry.heartbeat(queue.ops, "w-busy", busy, ttl=600, prune_after=6000))
-    run_sync(
-        conn.backend,
-        registry.heartbeat(queue.ops, "w-stuck", {**record, "started": started}, ttl=600, prune_after=6000),
-    )
+    for worker_id, fields in (("w-idle", idle), ("w-wedged", wedged), ("w-stuck", {**record, "started": started})):
+        run_sync(conn.backend, registry.heartbeat(queue.ops, worker_id, fields, ttl=600, prune_after=6000))
     with TestClient(jqc.dashboard.app(conn)) as client:
         page = client.get("/workers").text
     rows = {part.split("<div")[0].split("<td>")[-1]: part for part in page.split('data-testid="worker-row"')[1:]}
-    assert set(rows) == {"stuck", "busy"}
-    assert 'data-testid="flagged"' in rows["stuck"] and "claimed none since it started" in rows["stuck"]
-    assert 'data-testid="flagged"' not in rows["busy"] and "box1" in rows["busy"]
+    assert set(rows) == {"stuck", "idle", "wedged"}
+    assert 'data-testid="flagged"' in rows["stuck"] and "since it started 120 s ago" in rows["stuck"]
+    assert 'data-testid="flagged"' in rows["wedged"] and "100 s ago" in rows["wedged"] and "NOPERM" in rows["wedged"]
+    assert 'data-testid="flagged"' not in rows["idle"] and "box1" in rows["idle"]
+    queue.pause()  # a paused queue is not consumed by design: nobody is flagged
+    with TestClient(jqc.dashboard.app(conn)) as client:
+        assert 'data-testid="flagged"' not in client.get("/workers").text
 
 
 def test_the_autoscaler_page_shows_the_last_decision_and_its_reasons(conn: jqc.Connection) -> None:

@@ -196,8 +196,8 @@ class Model:
             return Claimed(jqc.Code.EMPTY, retry_at=min(j.due for j in delayed) / 1000 if delayed else None)
         for job in taken:
             assert job.due <= now, f"job {job.id} claimed at {now} before it is due at {job.due}"
-            # The queue's first claim starts the token counter at now * 1000 (see claim.lua).
-            self.tokens = self.tokens + 1 if self.tokens else now * 1000 + 1
+            # Tokens count up from the last one, never below now * 1000 (see claim.lua).
+            self.tokens = max(self.tokens + 1, now * 1000 + 1)
             job.state, job.holder, job.worker, job.deadline = "active", (worker, self.tokens), worker, now + lock_ms
             job.runs += 1
         if self.rate is not None:

@@ -7,9 +7,11 @@ The wrapper (:class:`Net`) does two things:
   asleep on the clock or blocked in ``XREAD BLOCK``, as on the embedded backend). Without this, a
   lock renewal in flight on a real server could see virtual time leap past the lock deadline.
 * It injects faults: while ``down`` is set (or ``fail_next`` > 0) every command raises
-  ``jqc.ConnectionLostError``, as when Redis is restarting.
+  ``jqc.ConnectionLostError``, as when Redis is restarting; calls named in ``refuse`` get that
+  refusal (names as :func:`tests.worker.faulty.call_names` gives them: ``claim``, ``queue:Q``,
+  ``claim@Q``).
 
-It also counts the commands sent, by command or script name.
+It also counts the commands sent, by command or script name (``sent``) and by queue (``touched``).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import jqc
 from jqc.backends.base import Arg, AsyncBackend, Outcome, Reply, Script, ScriptInvocation
 from jqc.backends.refusals import translate
 from jqc.worker import WorkerState
+from tests.worker.faulty import Setup, call_names
 
 T = TypeVar("T")
 
@@ -34,7 +37,9 @@ class Net:
     def __init__(self) -> None:
         self.down = False
         self.fail_next = 0
-        self.sent: Counter[str] = Counter()
+        self.refuse: dict[str, jqc.JqcError] = {}  # name -> the refusal its calls get (nothing is sent)
+        self.sent: Counter[str] = Counter()  # by command or script name
+        self.touched: Counter[str] = Counter()  # by queue:Q and NAME@Q
         self._wrapped: dict[int, WrappedBackend] = {}
 
     def wrap(self, backend: AsyncBackend) -> WrappedBackend:
@@ -44,7 +49,12 @@ class Net:
         return found
 
     def check(self, name: str) -> None:
-        self.sent[name] += 1
+        if ":" in name or "@" in name:
+            self.touched[name] += 1
+        else:
+            self.sent[name] += 1
+        if name in self.refuse:
+            raise self.refuse[name]
         if self.down:
             raise translate(redis.exceptions.ConnectionError("injected fault: Redis is down"))
         if self.fail_next > 0:
@@ -80,17 +90,18 @@ class WrappedBackend:
         return reply
 
     async def run_script(self, script: Script, keys: Sequence[str], args: Sequence[Arg]) -> Reply:
-        return await self._busy([script.name], lambda: self.inner.run_script(script, keys, args))
+        return await self._busy(call_names(script.name, keys), lambda: self.inner.run_script(script, keys, args))
 
     async def run_command(self, *args: Arg) -> Reply:
-        return await self._busy([str(args[0]).upper()], lambda: self.inner.run_command(*args))
+        return await self._busy(call_names(str(args[0]).upper(), args[1:]), lambda: self.inner.run_command(*args))
 
     async def run_batch(self, calls: Sequence[ScriptInvocation]) -> list[Outcome]:
-        return await self._busy([c.script.name for c in calls], lambda: self.inner.run_batch(calls))
+        names = [n for c in calls for n in call_names(c.script.name, c.keys)]
+        return await self._busy(names, lambda: self.inner.run_batch(calls))
 
     async def run_blocking(self, *args: Arg, timeout: float) -> Reply:
-        name = str(args[0]).upper()
-        return await self._busy([name], lambda: self.inner.run_blocking(*args, timeout=timeout), blocking=True)
+        names = call_names(str(args[0]).upper(), args[1:])
+        return await self._busy(names, lambda: self.inner.run_blocking(*args, timeout=timeout), blocking=True)
 
     async def scan(self, match: str, *, count: int = 1000) -> AsyncIterator[str]:
         self.net.check("SCAN")
@@ -136,3 +147,11 @@ async def _worker_env(
                 await worker.kill()
         if conn is not None:
             await conn.aclose()
+
+
+@pytest.fixture
+async def setup(backend: str) -> AsyncIterator[Setup]:
+    """A hand-driven clock and connections with injectable faults (:mod:`tests.worker.faulty`)."""
+    made = Setup(backend)
+    yield made
+    await made.close()

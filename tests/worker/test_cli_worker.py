@@ -131,3 +131,71 @@ def test_connection_flags_reach_the_connection(monkeypatch: pytest.MonkeyPatch) 
     assert main(["worker", STEADY, "--queue", "q", "--url", "redis://127.0.0.1:1/0"], out=io.StringIO()) == 0
     defaults = seen[1].factory.config  # type: ignore[attr-defined]
     assert (defaults.socket_timeout, defaults.socket_keepalive, defaults.call_deadline) == (10.0, True, 16.0)
+
+
+def _health(path: Path, *, at: float, polled: float | None, active: int = 0, hold: float | None = None,
+            error: str = "") -> None:  # fmt: skip
+    lane = {"queue": "q", "concurrency": 2, "active": active, "polled": polled, "hold": hold, "error": error}
+    facts = {"worker": "w-1", "at": at, "started": at - 600, "stuck_after": 60.0, "stopping": False, "queues": [lane]}
+    path.write_text(json.dumps(facts))
+
+
+def test_probe_exits_0_while_consuming_and_1_with_a_one_line_reason_otherwise(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "health.json"
+    now = jqc.SystemClock().now()
+
+    def probe(*extra: str) -> tuple[int, str]:
+        out = io.StringIO()
+        code = main(["worker", "--probe", "--health-file", str(path), *extra], out=out)
+        return code, out.getvalue()
+
+    _health(path, at=now, polled=now - 5)
+    assert probe() == (0, "worker w-1 is consuming q\n")
+    _health(path, at=now, polled=now - 90, error="PermissionDeniedError: NOPERM")
+    code, out = probe()
+    assert code == 1 and out.count("\n") == 1 and "not consuming q" in out and "90 s ago" in out and "NOPERM" in out
+    assert probe("--stuck-after", "120")[0] == 0  # the operator's limit wins over the worker's
+    _health(path, at=now, polled=now - 90, active=2)
+    assert probe()[0] == 0  # busy is not stuck
+    _health(path, at=now, polled=now - 90, hold=now + 30)
+    assert probe()[0] == 0  # rate limited
+    _health(path, at=now - 120, polled=now - 121)
+    code, out = probe()
+    assert code == 1 and "has not rewritten its health file for 120 s" in out
+    path.write_text("{not json")
+    assert probe()[0] == 1
+    path.unlink()
+    code, out = probe()
+    assert code == 1 and "no health file at" in out
+    monkeypatch.setenv("JQC_HEALTH_FILE", str(path))
+    _health(path, at=now, polled=now)
+    out_io = io.StringIO()
+    assert main(["worker", "--probe"], out=out_io) == 0 and "consuming q" in out_io.getvalue()
+    monkeypatch.delenv("JQC_HEALTH_FILE")
+    assert main(["worker", "--probe"], out=io.StringIO()) == 2  # no file named: a usage error
+    assert main(["worker", STEADY], out=io.StringIO()) == 2  # a worker needs --queue
+
+
+@pytest.mark.redis_only
+def test_a_running_worker_process_passes_its_probe_and_fails_it_once_stopped(tmp_path: Path) -> None:
+    conn = open_backend("redis")
+    path = tmp_path / "health.json"
+    worker = WorkerProcess([STEADY, "--queue", "probed", "--url", REDIS_URL, "--health-file", str(path)],
+                           tmp_path / "worker.log", dict(os.environ))  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not path.exists():
+            assert time.monotonic() < deadline and worker.proc.poll() is None, worker.output()
+            time.sleep(0.05)
+        done = _jqc("worker", "--probe", "--health-file", str(path))
+        assert done.returncode == 0 and done.stdout.startswith("worker ") and "is consuming probed" in done.stdout
+        worker.signal(signal.SIGTERM)
+        assert worker.wait(60) == 0, worker.output()
+        done = _jqc("worker", "--probe", "--health-file", str(path))
+        assert done.returncode == 1 and "no health file" in done.stdout
+    finally:
+        worker.kill()
+        conn.sync_client().flushdb()
+        conn.close()

@@ -13,104 +13,13 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeVar
 
 import pytest
 
 import jqc
-from jqc.backends.base import Arg, AsyncBackend, Outcome, Reply, Script, ScriptInvocation
 from jqc.worker import WorkerState
 from jqc.worker.shutdown import GOODBYE, WRAP_UP
-from tests.conftest import open_backend
-
-T = TypeVar("T")
-
-
-class Faults:
-    """What the calls of one connection suffer: names (script or command) that hang or fail."""
-
-    def __init__(self) -> None:
-        self.hang: set[str] = set()  # "*": every call
-        self.fail: set[str] = set()
-        self.hung = 0
-
-
-class FaultyBackend:
-    """An asyncio backend whose calls hang forever (until cancelled) or fail, as told by :class:`Faults`."""
-
-    def __init__(self, inner: AsyncBackend, faults: Faults) -> None:
-        self.inner = inner
-        self.faults = faults
-
-    async def _call(self, names: list[str], call: Callable[[], Awaitable[T]]) -> T:
-        if self.faults.fail.intersection(names):
-            raise jqc.ConnectionLostError("injected fault: the call failed")
-        if "*" in self.faults.hang or self.faults.hang.intersection(names):
-            self.faults.hung += 1
-            await asyncio.Event().wait()
-        return await call()
-
-    async def run_script(self, script: Script, keys: Any, args: Any) -> Reply:
-        return await self._call([script.name], lambda: self.inner.run_script(script, keys, args))
-
-    async def run_command(self, *args: Arg) -> Reply:
-        return await self._call([str(args[0]).upper()], lambda: self.inner.run_command(*args))
-
-    async def run_batch(self, calls: list[ScriptInvocation]) -> list[Outcome]:
-        return await self._call([c.script.name for c in calls], lambda: self.inner.run_batch(calls))
-
-    async def run_blocking(self, *args: Arg, timeout: float) -> Reply:
-        return await self._call([str(args[0]).upper()], lambda: self.inner.run_blocking(*args, timeout=timeout))
-
-    async def scan(self, match: str, *, count: int = 1000) -> AsyncIterator[str]:
-        async for key in self.inner.scan(match, count=count):
-            yield key
-
-    async def run_on_each_server(self, *args: Arg) -> dict[str, Reply]:
-        return await self._call([str(args[0]).upper()], lambda: self.inner.run_on_each_server(*args))
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
-
-
-class Setup:
-    """One backend, a hand-driven clock, and connections with and without faults."""
-
-    def __init__(self, backend: str) -> None:
-        self.clock = jqc.VirtualClock()
-        self.base = open_backend(backend, self.clock)
-        self.faults = Faults()
-        self.conns: list[jqc.Connection] = []
-
-    def connection(self, *, faulty: bool) -> jqc.Connection:
-        factory = self.base.factory
-        make = (lambda: FaultyBackend(factory.async_backend(), self.faults)) if faulty else None
-        conn = jqc.Connection.over(factory, clock=self.clock, make_async=make)
-        self.conns.append(conn)
-        return conn
-
-    async def drive(self, condition: Callable[[], bool], *, within: float = 120.0, step: float = 0.05) -> None:
-        """Advance virtual time in small steps, letting real calls complete, until ``condition()``."""
-        deadline = self.clock.now() + within
-        while not condition():
-            assert self.clock.now() < deadline, f"not within {within} virtual seconds"
-            self.clock.advance(step)
-            await asyncio.sleep(0.002)
-
-    async def close(self) -> None:
-        for conn in self.conns:
-            await conn.aclose()
-        if not self.base.embedded:
-            self.base.sync_client().flushdb()
-        self.base.close()
-
-
-@pytest.fixture
-async def setup(backend: str) -> AsyncIterator[Setup]:
-    made = Setup(backend)
-    yield made
-    await made.close()
+from tests.worker.faulty import Setup
 
 
 def _messages(caplog: pytest.LogCaptureFixture) -> list[str]:

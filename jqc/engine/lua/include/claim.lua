@@ -74,9 +74,9 @@ local function claim(want, lock_ms, worker)
       emit('orphan', id)
     else
       local token = redis.call('HINCRBY', K_META, 'tok', 1)
-      if token == 1 then
-        -- A new (or obliterated and recreated) queue starts its tokens at now * 1000, so no token
-        -- of an earlier life of the queue can be handed out again to a job with the same id.
+      if token <= NOW * 1000 then
+        -- Tokens never fall below now * 1000: a new (or obliterated and recreated) queue, and one
+        -- whose counter went back with the writes a failover lost, never hand out a token again.
         token = NOW * 1000 + 1
         redis.call('HSET', K_META, 'tok', string.format('%d', token))
       end
