@@ -3,8 +3,9 @@
 ``connect()`` with no URL (or ``memory://``) starts one in-process fakeredis server with Lua; every
 sync and asyncio backend made from that connection shares it. ``redis://``, ``rediss://`` and
 ``unix://`` URLs reach a real server (see :mod:`jqc.backends.url` for the options and their
-defaults); credentials and TLS settings come from the URL or :func:`connect`'s arguments, never
-from jqc's code, and are never logged (:attr:`Connection.safe_url`).
+defaults), ``redis+cluster://`` a Redis Cluster and ``redis+sentinel://`` a Sentinel-managed master
+(see :mod:`jqc.backends.topology_url`); credentials and TLS settings come from the URL or
+:func:`connect`'s arguments, never from jqc's code, and are never logged (:attr:`Connection.safe_url`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any, Self
 
-from jqc.backends import BackendFactory, open_factory, parse_server_url, redact
+from jqc.backends import BackendFactory, open_factory, parse_url, redact
 from jqc.backends.base import AsyncBackend, SyncBackend
 from jqc.clock import Clock, SystemClock
 from jqc.engine.async_queue import AsyncQueue
@@ -52,7 +53,7 @@ class Connection(Host):
     def __init__(
         self, url: str | None = None, *, clock: Clock | None = None, prefix: str = "jqc", **client_options: object
     ) -> None:
-        factory = open_factory(parse_server_url(url, client_options))
+        factory = open_factory(parse_url(url, client_options))
         self._setup(factory, clock, prefix, factory.async_backend)
 
     @classmethod
@@ -86,7 +87,7 @@ class Connection(Host):
 
     @property
     def kind(self) -> str:
-        """What the backend is: ``"embedded"`` or ``"redis"``."""
+        """What the backend is: ``"embedded"``, ``"redis"`` (one server), ``"cluster"`` or ``"sentinel"``."""
         return self.factory.kind
 
     @property

@@ -239,6 +239,23 @@ class TlsNotOfferedError(TlsError):
     """A ``rediss://`` URL points at a port where the server speaks plain text, not TLS."""
 
 
+class NotReplicatedError(JqcError):
+    """An add ran on the master, but fewer replicas than ``wait_replicas`` acknowledged it within
+    ``wait_timeout`` (Redis's ``WAIT``): it may be lost if the master fails before they catch up.
+
+    The write is not undone: :attr:`result` holds what the call returned (the added job, for an
+    add), :attr:`acknowledged` how many replicas confirmed it and :attr:`wanted` how many were asked
+    for. Not retryable as such: adding again would add a second job, unless it has a ``job_id``.
+    """
+
+    def __init__(self, message: str, *, acknowledged: int, wanted: int, reply: object = None) -> None:
+        super().__init__(message)
+        self.acknowledged = acknowledged
+        self.wanted = wanted
+        self.reply = reply  # the call's raw reply (the engine parses it into result)
+        self.result: object = None
+
+
 class BatchError(JqcError):
     """Some calls of a batch failed; every call was sent and ran (or failed) on its own.
 

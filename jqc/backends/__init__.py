@@ -1,5 +1,6 @@
 """Backends: where the engine's calls go. One typed seam (:mod:`jqc.backends.base`), one factory per
-kind of deployment (embedded fakeredis+Lua, one Redis server), one URL parser, one error mapping.
+kind of deployment (embedded fakeredis+Lua, one Redis server, a Redis Cluster, a Sentinel group), one
+URL parser, one error mapping.
 
 Nothing above this package knows which backend it talks to: the engine hands calls to a
 :class:`SyncBackend` or :class:`AsyncBackend` and gets raw replies or jqc's typed errors back.
@@ -17,6 +18,7 @@ from jqc.backends.base import (
     ScriptInvocation,
     SyncBackend,
 )
+from jqc.backends.topology_url import parse_url
 from jqc.backends.url import ServerConfig, parse_server_url, redact
 
 __all__ = [
@@ -31,6 +33,7 @@ __all__ = [
     "SyncBackend",
     "open_factory",
     "parse_server_url",
+    "parse_url",
     "redact",
 ]
 
@@ -41,6 +44,14 @@ def open_factory(config: ServerConfig) -> BackendFactory:
         from jqc.backends.embedded import EmbeddedFactory
 
         return EmbeddedFactory(config)
+    if config.topology == "cluster":
+        from jqc.backends.cluster import ClusterFactory
+
+        return ClusterFactory(config)
+    if config.topology == "sentinel":
+        from jqc.backends.sentinel import SentinelFactory
+
+        return SentinelFactory(config)
     from jqc.backends.server import ServerFactory
 
     return ServerFactory(config)

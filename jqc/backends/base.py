@@ -128,11 +128,11 @@ class AsyncBackend(Protocol):
 
 
 class BackendFactory(Protocol):
-    """One deployment of Redis (an embedded store, a server, later a cluster): makes its backends."""
+    """One deployment of Redis (an embedded store, a server, a cluster, a Sentinel group): makes its backends."""
 
     @property
     def kind(self) -> str:
-        """``"embedded"`` or ``"redis"``: what a report or the doctor should call it."""
+        """``"embedded"``, ``"redis"``, ``"cluster"`` or ``"sentinel"``: what a report or the doctor should call it."""
         ...
 
     @property

@@ -29,7 +29,7 @@ from jqc.errors import (
     ServerReadOnlyError,
 )
 
-__all__ = ["CLIENT_ERRORS", "translate", "translate_reply_error"]
+__all__ = ["CLIENT_ERRORS", "refusal_code", "translate", "translate_reply_error"]
 
 #: What a backend catches around a call and hands to :func:`translate`.
 CLIENT_ERRORS: tuple[type[BaseException], ...] = (rex.RedisError, OSError, UnicodeError, OverflowError, ValueError)
@@ -81,6 +81,11 @@ def _code_of(exc: BaseException, text: str) -> str | None:
     if "NOPERM" in text or "-NOPERM" in text:  # inside a script's error text
         return "NOPERM"
     return None
+
+
+def refusal_code(exc: BaseException) -> str | None:
+    """The code word of a server refusal (``MOVED``, ``READONLY``, ``NOPERM`` ...), or None."""
+    return _code_of(exc, str(exc))
 
 
 _DENIED_COMMAND = re.compile(r"permissions to run the '([^']+)' command")

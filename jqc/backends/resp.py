@@ -15,8 +15,10 @@ silent fails the call instead of hanging it.
 
 from __future__ import annotations
 
+import select
 import socket
 import ssl
+from collections.abc import Callable
 
 import hiredis
 import redis.exceptions as rex
@@ -25,9 +27,18 @@ from jqc.backends.base import Arg, Reply
 from jqc.backends.tls import tls_context
 from jqc.backends.url import ServerConfig, keepalive_options, parse_server_url
 
-__all__ = ["RespClient"]
+__all__ = ["NotConnectedError", "NotConnectedTimeoutError", "RespClient"]
 
 _RECV = 65536
+_POLL = getattr(select, "poll", None)
+
+
+class NotConnectedError(rex.ConnectionError):
+    """A connection could not be opened: the commands it was for were never sent."""
+
+
+class NotConnectedTimeoutError(rex.TimeoutError):
+    """Opening a connection timed out: the commands it was for were never sent."""
 
 
 def _error(reply: hiredis.ReplyError) -> rex.RedisError:
@@ -42,8 +53,19 @@ def _error(reply: hiredis.ReplyError) -> rex.RedisError:
 class RespClient:
     """One connection to one Redis server, opened lazily and reopened after a failure."""
 
-    def __init__(self, config: ServerConfig, tls: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self,
+        config: ServerConfig,
+        tls: ssl.SSLContext | None = None,
+        *,
+        check_stale: bool = False,
+        on_connect: Callable[[RespClient], None] | None = None,
+    ) -> None:
         self.config = config
+        self._on_connect = on_connect  # run on every new connection, after AUTH and SELECT
+        # With check_stale, a plain-text connection the server closed while it sat idle (a killed or
+        # restarted server, a client kill) is found out before anything is sent on it, and reopened.
+        self._check_stale = check_stale
         if tls is None and config.tls is not None:
             tls = tls_context(config.tls)
         self._tls = tls
@@ -75,9 +97,9 @@ class RespClient:
                 sock = self._tls.wrap_socket(sock, server_hostname=config.host)
             sock.settimeout(config.socket_timeout)
         except TimeoutError as exc:
-            raise rex.TimeoutError(f"connecting to Redis timed out: {exc}") from exc
+            raise NotConnectedTimeoutError(f"connecting to Redis timed out: {exc}") from exc
         except OSError as exc:
-            raise rex.ConnectionError(f"cannot connect to Redis: {exc}") from exc
+            raise NotConnectedError(f"cannot connect to Redis: {exc}") from exc
         self._sock = sock
         self._reader = hiredis.Reader(encoding="utf-8")
         try:
@@ -90,6 +112,8 @@ class RespClient:
                 self._roundtrip(("CLIENT", "SETNAME", config.client_name))
             if config.db:
                 self._roundtrip(("SELECT", config.db))
+            if self._on_connect is not None:
+                self._on_connect(self)
         except BaseException:
             self.close()
             raise
@@ -117,6 +141,8 @@ class RespClient:
         When the connection breaks part-way the replies read so far are kept and every later
         command gets the connection error (it may or may not have run).
         """
+        if self._sock is not None and self._check_stale and self._stale():
+            self.close()
         if self._sock is None:
             self._connect()
         sock, reader = self._sock, self._reader
@@ -163,6 +189,19 @@ class RespClient:
             if self._sock is sock:  # still open: back to the usual deadline
                 sock.settimeout(self.config.socket_timeout)
 
+    def _stale(self) -> bool:
+        """True when the idle connection has something to read (the server's close, or stray data)."""
+        sock = self._sock
+        if sock is None or isinstance(sock, ssl.SSLSocket) or _POLL is None:
+            return False  # (TLS records may be pending harmlessly: only plain text is checked)
+        poller = _POLL()
+        poller.register(sock, select.POLLIN | select.POLLERR | select.POLLHUP)
+        return bool(poller.poll(0))  # readable while idle: closed by the server, or a reply nobody asked for
+
     def execute_command(self, *args: Arg) -> Reply:
         """Send one command and return its reply (an error reply raises)."""
+        return self._roundtrip(args)
+
+    def roundtrip(self, *args: Arg) -> Reply:
+        """One command on the current connection (for an ``on_connect`` hook); an error reply raises."""
         return self._roundtrip(args)

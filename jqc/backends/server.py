@@ -17,9 +17,12 @@ from __future__ import annotations
 import asyncio
 import ssl
 import threading
+from collections.abc import Awaitable, Callable
+from typing import TypeAlias
 
 import redis
 import redis.asyncio
+from redis.asyncio.connection import AbstractConnection as AsyncConnection
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
@@ -47,10 +50,19 @@ def _address(config: ServerConfig) -> str:
 class _ThreadTransport:
     """A :class:`RespClient` per thread; closing closes every one."""
 
-    def __init__(self, config: ServerConfig, tls: ssl.SSLContext | None) -> None:
+    def __init__(
+        self,
+        config: ServerConfig,
+        tls: ssl.SSLContext | None,
+        *,
+        check_stale: bool = False,
+        on_connect: Callable[[RespClient], None] | None = None,
+    ) -> None:
         self.config = config
         self.address = _address(config)
         self._tls = tls
+        self._check_stale = check_stale
+        self._on_connect = on_connect
         self._local = threading.local()
         self._lock = threading.Lock()
         self._clients: list[RespClient] = []
@@ -60,7 +72,7 @@ class _ThreadTransport:
         """The calling thread's client (made on first use)."""
         client: RespClient | None = getattr(self._local, "client", None)
         if client is None:
-            client = RespClient(self.config, self._tls)
+            client = RespClient(self.config, self._tls, check_stale=self._check_stale, on_connect=self._on_connect)
             self._local.client = client
             with self._lock:
                 self._clients.append(client)
@@ -94,10 +106,18 @@ class _ThreadTransport:
         self._local = threading.local()
 
 
-def _async_client(config: ServerConfig, *, read_timeout: bool) -> redis.asyncio.Redis:
+#: A hook run on every new asyncio connection instead of redis-py's own handshake (which it must call).
+ConnectHook: TypeAlias = Callable[[AsyncConnection], Awaitable[None]]
+
+
+def _async_client(
+    config: ServerConfig, *, read_timeout: bool, on_connect: ConnectHook | None = None
+) -> redis.asyncio.Redis:
     options = config.redis_py_options()
     if not read_timeout:
         options["socket_timeout"] = None
+    if on_connect is not None:
+        options["redis_connect_func"] = on_connect
     client = redis.asyncio.Redis(
         **options,  # type: ignore[arg-type]
         max_connections=MAX_ASYNC_CONNECTIONS,
@@ -110,10 +130,11 @@ def _async_client(config: ServerConfig, *, read_timeout: bool) -> redis.asyncio.
 class _AsyncTransport:
     """redis-py asyncio pools: one for calls (with a read deadline), one for blocking reads."""
 
-    def __init__(self, config: ServerConfig) -> None:
+    def __init__(self, config: ServerConfig, *, on_connect: ConnectHook | None = None) -> None:
         self.address = _address(config)
         self._config = config
-        self._client = _async_client(config, read_timeout=True)
+        self._on_connect = on_connect
+        self._client = _async_client(config, read_timeout=True, on_connect=on_connect)
         self._blocker: redis.asyncio.Redis | None = None
         self._answered = False  # as in _ThreadTransport
 
@@ -150,7 +171,7 @@ class _AsyncTransport:
 
     async def blocking(self, command: Command, timeout: float) -> Reply:
         if self._blocker is None:
-            self._blocker = _async_client(self._config, read_timeout=False)
+            self._blocker = _async_client(self._config, read_timeout=False, on_connect=self._on_connect)
         try:
             reply: Reply = await self._blocker.execute_command(*command)  # type: ignore[no-untyped-call]
         except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:

@@ -37,6 +37,8 @@ from jqc.errors import InvalidUrlError
 __all__ = ["DEFAULTS", "KEEPALIVE", "ServerConfig", "TlsOptions", "keepalive_options", "parse_server_url", "redact"]
 
 SCHEMES = ("memory", "redis", "rediss", "unix")
+#: Schemes of deployments of several servers (see :mod:`jqc.backends.topology_url`).
+TOPOLOGY_SCHEMES = ("redis+cluster", "rediss+cluster", "redis+sentinel", "rediss+sentinel")
 
 #: The client options and their defaults.
 DEFAULTS: Mapping[str, object] = {
@@ -58,7 +60,7 @@ KEEPALIVE = {"idle": 30, "interval": 5, "count": 3}
 CALL_MARGIN = 1.0
 
 # Query options whose values are never secret (and so stay visible in a redacted URL).
-_SAFE_OPTIONS = frozenset({*DEFAULTS, "db"})
+_SAFE_OPTIONS = frozenset({*DEFAULTS, "db", "failover_timeout", "sentinel_username", "wait_replicas", "wait_timeout"})
 _SECONDS = ("socket_timeout", "socket_connect_timeout", "health_check_interval")
 _FLAGS = ("socket_keepalive", "ssl_check_hostname")
 _CERT_REQS = ("required", "optional", "none")
@@ -149,11 +151,29 @@ class ServerConfig:
     socket_keepalive: bool = True
     health_check_interval: float = 15.0
     client_name: str | None = None
+    #: Cluster seed nodes or sentinels, as (host, port); empty for a single server.
+    nodes: tuple[tuple[str, int], ...] = ()
+    #: The name the sentinels know the master by (Sentinel only).
+    service: str | None = None
+    sentinel_username: str | None = field(default=None, repr=False)
+    sentinel_password: str | None = field(default=None, repr=False)
+    #: Seconds a call keeps retrying through a failover or a resharding (Cluster and Sentinel only).
+    failover_timeout: float = 10.0
+    #: Replicas that must acknowledge each add (``WAIT``), and how long to wait for them, in seconds.
+    wait_replicas: int = 0
+    wait_timeout: float = 1.0
 
     @property
     def embedded(self) -> bool:
         """True for ``memory://``."""
         return self.scheme == "memory"
+
+    @property
+    def topology(self) -> str:
+        """``"embedded"``, ``"server"``, ``"cluster"`` or ``"sentinel"``: the kind of deployment."""
+        if self.embedded:
+            return "embedded"
+        return self.scheme.partition("+")[2] or "server"
 
     @property
     def call_deadline(self) -> float | None:
@@ -245,10 +265,13 @@ def _db(url: str, text: str) -> int:
 
 
 def parse_server_url(url: str | None, options: Mapping[str, object] | None = None) -> ServerConfig:
-    """Parse and check ``url`` and the keyword ``options`` of :func:`jqc.connect`."""
+    """Parse and check the URL of one server (or ``memory://``) and the keyword ``options`` of
+    :func:`jqc.connect` (:func:`jqc.backends.parse_url` takes the Cluster and Sentinel URLs too)."""
     text = url or "memory://"
     if not isinstance(text, str):
         raise InvalidUrlError(f"a Redis URL must be a str, not {type(url).__name__}")
+    if text.partition("://")[0].lower() in TOPOLOGY_SCHEMES:  # (jqc.backends.parse_url takes them)
+        raise InvalidUrlError(f"{redact(text)!r} is not the URL of one server: parse it with jqc.backends.parse_url")
     try:
         parts = urlsplit(text)
         port_text = parts.netloc.rsplit("@", 1)[-1]
@@ -264,8 +287,8 @@ def parse_server_url(url: str | None, options: Mapping[str, object] | None = Non
     scheme = parts.scheme.lower()
     if scheme not in SCHEMES:
         raise InvalidUrlError(
-            f"unsupported URL scheme {parts.scheme!r} in {redact(text)!r}: "
-            "use redis://, rediss://, unix:// or memory://"
+            f"unsupported URL scheme {parts.scheme!r} in {redact(text)!r}: use redis://, rediss://, unix://, "
+            "memory://, redis+cluster:// (Redis Cluster) or redis+sentinel:// (Sentinel)"
         )
     if "@" in parts.fragment or "@" in parts.path:
         raise _bad(text, "an '@' after the host: percent-encode (%40) any / ? # @ : in a user name, password or path")
@@ -276,6 +299,8 @@ def parse_server_url(url: str | None, options: Mapping[str, object] | None = Non
         if name == "db":
             query_db = value
             continue
+        if name == "cluster" and echo:
+            raise _bad(text, "jqc reaches a Redis Cluster through a redis+cluster://HOST:PORT,HOST:PORT URL")
         chosen[name] = _option(text, name, value, echo=echo)
     for option, given in (options or {}).items():
         chosen[option] = _option(text, option, given)

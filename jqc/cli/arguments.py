@@ -19,7 +19,8 @@ Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 """The ``jqc`` parser's subcommands, on which each command group registers its commands."""
 
 URL_HELP = (
-    "the Redis server: redis://[USER:PASSWORD@]HOST[:PORT][/DB], rediss:// (TLS) or unix:///PATH?db=N "
+    "the Redis server: redis://[USER:PASSWORD@]HOST[:PORT][/DB], rediss:// (TLS), unix:///PATH?db=N, "
+    "redis+cluster://HOST:PORT,HOST:PORT (Redis Cluster) or redis+sentinel://HOST:PORT,HOST:PORT/SERVICE[/DB] "
     "(default: $JQC_REDIS_URL; without either, a fresh embedded store that ends with the command)"
 )
 

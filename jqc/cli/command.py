@@ -31,7 +31,8 @@ reaching a server:
     jqc stats --url redis://localhost:6379/0
     export JQC_REDIS_URL=redis://:PASSWORD@redis.internal:6379/0
     jqc jobs photos --state failed
-  URL forms: redis://[USER:PASSWORD@]HOST[:PORT][/DB], rediss://... (TLS), unix:///PATH?db=N.
+  URL forms: redis://[USER:PASSWORD@]HOST[:PORT][/DB], rediss://... (TLS), unix:///PATH?db=N,
+    redis+cluster://HOST:PORT,HOST:PORT (Redis Cluster), redis+sentinel://HOST:PORT,HOST:PORT/SERVICE[/DB].
   With neither, a command runs on the embedded backend: a fresh, empty store inside this one
   process. `jqc demo` and `jqc sim` use it on purpose; commands that change a queue refuse it.
 

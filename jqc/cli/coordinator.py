@@ -10,6 +10,7 @@ from typing import Any, TextIO
 from urllib.parse import parse_qs, urlsplit
 
 import jqc
+from jqc.backends import parse_url
 from jqc.coordinator import acl, doctor, health, prometheus
 from jqc.errors import InvalidOptionError
 
@@ -131,6 +132,8 @@ def cmd_doctor(args: argparse.Namespace, conn: jqc.Connection, out: TextIO) -> i
 def _db_of(url: str | None) -> int | None:
     if not url:
         return None
+    if "+" in url.partition("://")[0]:  # a Cluster (database 0) or a Sentinel URL (.../service/db)
+        return parse_url(url).db or None
     parts = urlsplit(url)
     path = parts.path.strip("/")
     if parts.scheme == "unix":

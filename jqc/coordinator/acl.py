@@ -44,6 +44,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from redis.cluster import RedisCluster
+
 from jqc.engine.keys import validate_queue_name
 from jqc.engine.scripts import scripts
 from jqc.errors import InvalidOptionError
@@ -91,8 +93,11 @@ _PLAIN: dict[Role, tuple[str, ...]] = {
     Role.COORDINATOR: (*_SNAPSHOT_READS, "hgetall", "hset"),  # snapshots, health and decision records
     Role.ADMIN: (*_READS, "xread", "xrevrange", "hset", "info", "scan", "del"),  # obliterate's sweep
 }
-# Every role may say who it is and keep its connection alive, and load the scripts it may run.
-_ALWAYS = ("ping", "acl|whoami", "script|load")
+# Every role may say who it is and keep its connection alive, and load the scripts it may run; on a
+# Redis Cluster read which node serves which slot and follow ASK redirections, behind Sentinel check
+# that a server is still the master (ROLE), and wait for replicas after an add (WAIT, with the
+# wait_replicas option): the Cluster and Sentinel backends need them.
+_ALWAYS = ("ping", "acl|whoami", "script|load", "cluster|slots", "asking", "role", "wait")
 
 _WORKER_SCRIPTS = (
     "claim", "complete", "complete_many", "fail", "extend", "progress", "log", "release", "recover", "heartbeat",
@@ -337,5 +342,13 @@ def password_sha256(password: str) -> str:
 
 
 def apply(client: Any, user: str, acl: AclRules, *, password: str | None = None) -> None:
-    """Create or replace ``user`` with ``acl`` through a sync redis client allowed ``ACL SETUSER``."""
-    client.execute_command(*acl.setuser(user, password=password))
+    """Create or replace ``user`` with ``acl`` through a sync redis client allowed ``ACL SETUSER``.
+
+    Through a Redis Cluster client the user is created on every node, masters and replicas: the
+    nodes of a cluster do not share their users, and a replica that is promoted must know them.
+    """
+    command = acl.setuser(user, password=password)
+    if isinstance(client, RedisCluster):
+        client.execute_command(*command, target_nodes=RedisCluster.ALL_NODES)  # type: ignore[no-untyped-call]
+    else:
+        client.execute_command(*command)

@@ -24,7 +24,7 @@ from typing import Any, Generic, TypeAlias, TypeVar
 from jqc.backends.base import Arg, AsyncBackend, Outcome, Reply, ScriptInvocation, SyncBackend
 from jqc.engine.codes import Code, raise_for
 from jqc.engine.scripts import scripts
-from jqc.errors import BatchError, JqcError, PermissionDeniedError, ScriptReplyError
+from jqc.errors import BatchError, JqcError, NotReplicatedError, PermissionDeniedError, ScriptReplyError
 
 __all__ = [
     "Arg",
@@ -164,6 +164,9 @@ def _denied(call: ScriptCall[Any] | CommandCall[Any], exc: PermissionDeniedError
 def _named(call: ScriptCall[Any] | CommandCall[Any], exc: JqcError) -> JqcError:
     if isinstance(exc, PermissionDeniedError) and exc.operation is None:
         return _denied(call, exc)
+    if isinstance(exc, NotReplicatedError) and exc.reply is not None and exc.result is None:
+        reply: Reply = exc.reply  # type: ignore[assignment]  # (a backend's raw reply)
+        exc.result = _parsed(call, reply)  # it ran: what it returned (a parse error wins: it did nothing)
     return exc
 
 
@@ -173,6 +176,11 @@ def _parse_batch(calls: Sequence[ScriptCall[Any]], outcomes: list[Outcome]) -> l
     errors: dict[int, JqcError] = {}
     for i, (call, outcome) in enumerate(zip(calls, outcomes, strict=True)):
         try:
+            if isinstance(outcome, NotReplicatedError):
+                _named(call, outcome)  # it ran: what it returned goes into the error and the results
+                results.append(outcome.result)
+                errors[i] = outcome
+                continue
             if isinstance(outcome, JqcError):
                 raise _named(call, outcome)
             results.append(_parsed(call, outcome))
@@ -198,7 +206,7 @@ def _send_sync(backend: SyncBackend, call: ScriptCall[T] | CommandCall[T]) -> T:
             reply = backend.run_blocking(*call.args, timeout=call.block)
         else:
             reply = backend.run_command(*call.args)
-    except PermissionDeniedError as exc:
+    except (PermissionDeniedError, NotReplicatedError) as exc:
         raise _named(call, exc) from exc
     return _parsed(call, reply)
 
@@ -212,7 +220,7 @@ async def _send_async(backend: AsyncBackend, call: ScriptCall[T] | CommandCall[T
             reply = await backend.run_blocking(*call.args, timeout=call.block)
         else:
             reply = await backend.run_command(*call.args)
-    except PermissionDeniedError as exc:
+    except (PermissionDeniedError, NotReplicatedError) as exc:
         raise _named(call, exc) from exc
     return _parsed(call, reply)
 

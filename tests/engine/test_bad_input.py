@@ -1,8 +1,8 @@
 """Bad input is refused with a typed error and writes nothing; corrupt stored jobs are reported.
 
 "Nothing written" is checked against a snapshot of every key in the database (type and full
-contents, events stream included), taken around each refused call on a queue that holds jobs in
-every state. Both backends run every test.
+contents, events stream included; on a shared cluster, every key of the test's prefix), taken
+around each refused call on a queue that holds jobs in every state. Every backend runs every test.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import jqc
 from jqc import Backoff, JobOptions, Keep, NewJob
 from jqc.engine.job import MAX_PRIORITY
 from jqc.engine.operations import BULK_CHUNK
+from tests.conftest import own_keys
 
 # -- helpers --------------------------------------------------------------------------------------
 
@@ -27,7 +28,7 @@ def snapshot(conn: jqc.Connection) -> dict[str, tuple[str, Any]]:
     """Every key of the database with its type and contents."""
     r = conn.sync_client()
     out: dict[str, tuple[str, Any]] = {}
-    for key in sorted(r.scan_iter(match="*", count=1000)):
+    for key in sorted(r.scan_iter(match=own_keys(conn), count=1000)):
         kind = r.type(key)
         value: Any
         if kind == "hash":

@@ -21,6 +21,7 @@ import redis.exceptions as rex
 import jqc
 from jqc import JobOptions, NewJob
 from jqc.backends.exchange import ExchangeBackend
+from jqc.backends.routed import RoutedBackend
 from jqc.engine import scripts
 from jqc.engine.calls import CommandCall, ScriptCall, run_sync
 from jqc.engine.job import MAX_PRIORITY
@@ -59,23 +60,36 @@ def every_command() -> set[str]:
 
 
 class Recorder:
-    """A transport wrapper that records every command the sync backend sends."""
+    """Records every command the sync backend sends, through :meth:`wrap`ped transports."""
 
-    def __init__(self, transport: Any, client: Any) -> None:
-        self.transport = transport
-        self.address = transport.address
+    def __init__(self, client: Any) -> None:
         self.client = client  # a plain client of the same server, for the test's own commands
         self.commands: list[tuple[Any, ...]] = []
         self.shas: list[str] = []
         self.loaded: list[str] = []
 
-    def exchange(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+    def record(self, commands: list[tuple[Any, ...]]) -> None:
         for args in commands:
             self.commands.append(args)
             if str(args[0]).upper() == "EVALSHA":
                 self.shas.append(str(args[1]))
             elif [str(a).upper() for a in args[:2]] == ["SCRIPT", "LOAD"]:
                 self.loaded.append(str(args[2]))
+
+    def wrap(self, transport: Any) -> Recording:
+        return Recording(self, transport)
+
+
+class Recording:
+    """A transport whose commands a :class:`Recorder` sees."""
+
+    def __init__(self, recorder: Recorder, transport: Any) -> None:
+        self.recorder = recorder
+        self.transport = transport
+        self.address = transport.address
+
+    def exchange(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        self.recorder.record(commands)
         return list(self.transport.exchange(commands))
 
     def close(self) -> None:
@@ -112,11 +126,15 @@ def run_lifecycle(queue: jqc.Queue, clock: jqc.VirtualClock) -> None:
 
 @pytest.fixture
 def recorded(conn: jqc.Connection, monkeypatch: pytest.MonkeyPatch) -> Recorder:
-    """Every sync engine call of ``conn`` goes through a Recorder."""
+    """Every sync engine call of ``conn`` goes through a Recorder (on every node of a cluster)."""
     backend = conn.backend
+    recorder = Recorder(conn.sync_client())
+    if isinstance(backend, RoutedBackend):
+        node = backend.node
+        monkeypatch.setattr(backend, "node", lambda address: recorder.wrap(node(address)))
+        return recorder
     assert isinstance(backend, ExchangeBackend)
-    recorder = Recorder(backend.transport, conn.sync_client())
-    monkeypatch.setattr(backend, "transport", recorder)
+    monkeypatch.setattr(backend, "transport", recorder.wrap(backend.transport))
     return recorder
 
 

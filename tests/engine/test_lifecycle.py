@@ -8,6 +8,7 @@ import pytest
 
 import jqc
 from jqc import Backoff, Code, JobOptions, JobState, Keep
+from tests.conftest import own_keys
 
 
 def claim_one(queue: jqc.Queue, worker: str = "w1", lock: float = 30.0) -> jqc.ClaimedJob:
@@ -575,8 +576,8 @@ def test_all_keys_share_the_queue_hash_tag(queue: jqc.Queue, conn: jqc.Connectio
     queue.log(held[0], "l")
     queue.complete(held[0])
     queue.fail(held[1], "x", retry=False)
-    keys = list(conn.sync_client().scan_iter(match="*"))
-    assert keys and all(k.startswith("jqc:{photos}:") for k in keys), keys
+    keys = list(conn.sync_client().scan_iter(match=own_keys(conn)))
+    assert keys and all(k.startswith(f"{conn.prefix}:{{photos}}:") for k in keys), keys
 
 
 # -- events ---------------------------------------------------------------------------------------

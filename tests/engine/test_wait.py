@@ -19,7 +19,6 @@ import pytest
 
 import jqc
 from jqc import FailureCode, JobState, Keep
-from jqc.backends.exchange import AsyncExchangeBackend, ExchangeBackend
 from jqc.engine import waiting
 from tests.engine.test_lifecycle import claim_one
 
@@ -196,10 +195,11 @@ def test_a_failure_deleted_as_it_happened_still_carries_its_reason(queue: jqc.Qu
 def test_many_waiters_share_one_reader(queue: jqc.Queue, monkeypatch: pytest.MonkeyPatch) -> None:
     lock = threading.Lock()
     in_flight = peak = 0
-    original = ExchangeBackend.run_blocking
     ours = queue.connection.backend
+    kind = type(ours)  # (the backend's own class: one server, or a cluster's router)
+    original = kind.run_blocking
 
-    def counted(self: ExchangeBackend, *args: Any, timeout: float) -> Any:
+    def counted(self: Any, *args: Any, timeout: float) -> Any:
         nonlocal in_flight, peak
         if self is not ours:  # a reader of an earlier test, ending its last round
             return original(self, *args, timeout=timeout)
@@ -212,7 +212,7 @@ def test_many_waiters_share_one_reader(queue: jqc.Queue, monkeypatch: pytest.Mon
             with lock:
                 in_flight -= 1
 
-    monkeypatch.setattr(ExchangeBackend, "run_blocking", counted)
+    monkeypatch.setattr(kind, "run_blocking", counted)
     jobs = queue.add_bulk([("x", i) for i in range(20)])
     waiters = [start_waiting(queue, job.id, timeout=60) for job in jobs]
     for _ in jobs:
@@ -298,9 +298,10 @@ async def test_async_timeout_runs_on_the_virtual_clock(aqueue: jqc.AsyncQueue, c
 
 async def test_async_waiters_share_one_blocking_read(aqueue: jqc.AsyncQueue, monkeypatch: pytest.MonkeyPatch) -> None:
     in_flight = peak = 0
-    original = AsyncExchangeBackend.run_blocking
+    kind = type(aqueue.connection.async_backend())
+    original = kind.run_blocking
 
-    async def counted(self: AsyncExchangeBackend, *args: Any, timeout: float) -> Any:
+    async def counted(self: Any, *args: Any, timeout: float) -> Any:
         nonlocal in_flight, peak
         in_flight += 1
         peak = max(peak, in_flight)
@@ -309,7 +310,7 @@ async def test_async_waiters_share_one_blocking_read(aqueue: jqc.AsyncQueue, mon
         finally:
             in_flight -= 1
 
-    monkeypatch.setattr(AsyncExchangeBackend, "run_blocking", counted)
+    monkeypatch.setattr(kind, "run_blocking", counted)
     jobs = await aqueue.add_bulk([("x", i) for i in range(50)])
     waiters = [asyncio.ensure_future(job.wait(60)) for job in jobs]
     await until_async(lambda: async_waiters(aqueue) == 50 and in_flight == 1)

@@ -28,6 +28,7 @@ import jqc
 from jqc.backends.base import Arg, AsyncBackend, Outcome, Reply, Script, ScriptInvocation
 from jqc.backends.refusals import translate
 from jqc.worker import WorkerState
+from tests.conftest import ALL_BACKENDS
 from tests.worker.faulty import Setup, call_names
 
 T = TypeVar("T")
@@ -155,3 +156,10 @@ async def setup(backend: str) -> AsyncIterator[Setup]:
     made = Setup(backend)
     yield made
     await made.close()
+
+
+@pytest.fixture(params=ALL_BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """The worker tests run on every backend, the Redis Cluster and Sentinel included."""
+    kind: str = request.param
+    return kind

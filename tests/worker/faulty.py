@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import jqc
 from jqc.backends.base import Arg, AsyncBackend, Outcome, Reply, Script, ScriptInvocation
-from tests.conftest import open_backend
+from tests.conftest import close_backend, open_backend
 
 T = TypeVar("T")
 
@@ -95,7 +95,7 @@ class Setup:
     def connection(self, *, faulty: bool) -> jqc.Connection:
         factory = self.base.factory
         make = (lambda: FaultyBackend(factory.async_backend(), self.faults)) if faulty else None
-        conn = jqc.Connection.over(factory, clock=self.clock, make_async=make)
+        conn = jqc.Connection.over(factory, clock=self.clock, prefix=self.base.prefix, make_async=make)
         self.conns.append(conn)
         return conn
 
@@ -115,6 +115,4 @@ class Setup:
     async def close(self) -> None:
         for conn in self.conns:
             await conn.aclose()
-        if not self.base.embedded:
-            self.base.sync_client().flushdb()
-        self.base.close()
+        close_backend(self.base)

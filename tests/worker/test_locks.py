@@ -157,8 +157,8 @@ async def test_stall_lease_is_held_by_one_worker_at_a_time(conn: jqc.Connection,
         return run_sync(conn.backend, registry.lease(q.ops, "stall", holder, ttl))
 
     assert take("a") and not take("b") and take("a")
-    assert client.hgetall("jqc:{photos}:stall-lease")["h"] == "a"
-    assert client.pttl("jqc:{photos}:stall-lease") == -1  # no server-side expiry
+    assert client.hgetall(q.ops.keys.key("stall-lease"))["h"] == "a"
+    assert client.pttl(q.ops.keys.key("stall-lease")) == -1  # no server-side expiry
     clock.advance(4.9)
     assert not take("b")
     clock.advance(0.2)
