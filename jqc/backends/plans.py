@@ -9,6 +9,7 @@ only carry the requests out.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, replace
 from typing import Any, Protocol, TypeAlias
@@ -38,6 +39,7 @@ __all__ = [
     "plan_calls",
     "plan_each_master",
     "reply_of",
+    "restamped",
     "script_call",
     "summed",
 ]
@@ -133,6 +135,40 @@ class Call:
     redirects: int = 0
     loaded: bool = False
     last: Answer = None
+    sent_at: float | None = None  # (monotonic) when the call was first sent
+
+
+#: Where a script call's command holds the script's ``ARGV[1]``: every jqc script takes the
+#: caller's "now" (ms) there (see :mod:`jqc.clock`).
+def _now_index(command: Command) -> int | None:
+    if len(command) < 3 or command[0] != "EVALSHA" or not isinstance(command[2], int):
+        return None
+    index = 3 + command[2]
+    stamp = command[index] if index < len(command) else None
+    return index if isinstance(stamp, int) and not isinstance(stamp, bool) else None
+
+
+def restamped(call: Call, now: float) -> Command:
+    """The command to send ``call`` with now (monotonic seconds ``now``).
+
+    A script call sent again (after a redirection, ``TRYAGAIN``, a failover wait: it did not run)
+    gets its "now" argument moved forward by the time since it was first sent, so that what the
+    script computes from it (lock deadlines, due times, lease expiries, the stall check) is as of
+    when it runs, not as of a failover ago: a claim retried 10 s late with its first stamp would
+    hold its job 10 s less than asked, an expired one not at all.
+    """
+    if call.script is None:
+        return call.command
+    if call.sent_at is None:
+        call.sent_at = now
+        return call.command
+    index = _now_index(call.command)
+    if index is None:
+        return call.command
+    shift = round((now - call.sent_at) * 1000)
+    first = call.command[index]
+    assert isinstance(first, int)
+    return (*call.command[:index], first + shift, *call.command[index + 1 :])
 
 
 def script_call(inv: ScriptInvocation) -> Call:
@@ -156,8 +192,17 @@ def _refresh(view: _View) -> Generator[Request, Any, BaseException | None]:
     return failure
 
 
-def plan_calls(view: _View, calls: list[Call], budget: float, wait: tuple[int, int] | None = None) -> Plan:
+def plan_calls(
+    view: _View,
+    calls: list[Call],
+    budget: float,
+    wait: tuple[int, int] | None = None,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> Plan:
     """Send every call until each has its outcome; returns the answers, in order.
+
+    A script sent again has its "now" argument moved forward by the ``monotonic`` time since it
+    was first sent (:func:`restamped`).
 
     With ``wait`` (replicas, timeout in ms), a round that sends an add ends with ``WAIT`` on the
     same connection, and an add that fewer replicas confirmed answers :class:`jqc.NotReplicatedError`.
@@ -184,10 +229,11 @@ def plan_calls(view: _View, calls: list[Call], budget: float, wait: tuple[int, i
             groups.setdefault(address, []).append(i)
         for address, group in groups.items():
             commands: list[Command] = []
+            sent = monotonic()
             for i in group:
                 if calls[i].asking:
                     commands.append(("ASKING",))
-                commands.append(calls[i].command)
+                commands.append(restamped(calls[i], sent))
             durable = [i for i in group if wait is not None and _durable(calls[i])]
             if durable:
                 assert wait is not None
