@@ -49,6 +49,7 @@ def redis_server_binary() -> str:
 
 def _free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # (as redis-server binds)
         try:
             probe.bind((HOST, port))
         except OSError:
@@ -132,9 +133,14 @@ class LocalServer:
             argv = [redis_server_binary(), str(conf), "--sentinel", *common]
         else:
             argv = [redis_server_binary(), *common, "--save", "", "--appendonly", "no", "--shutdown-timeout", "0"]
+            argv += ["--repl-diskless-sync-delay", "0"]  # (a replica syncs at once, not 5 s later)
             argv += self.args
         self.proc = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent,
         )
         wait_until(self._answers, f"redis-server on port {self.port} (see {self.workdir / 'redis.log'})", 20)
         return self
@@ -147,6 +153,16 @@ class LocalServer:
                 return bool(client.ping())
             except redis.ResponseError:
                 return True  # answering, with a refusal (LOADING, MASTERDOWN ...)
+
+    def pause(self) -> None:
+        """SIGSTOP the process: it neither answers nor replicates until :meth:`resume`."""
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT a paused process."""
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGCONT)
 
     def kill(self) -> None:
         """SIGKILL the process (a crash: no goodbye to clients or replicas) and reap it."""
@@ -273,7 +289,15 @@ class LocalCluster(_Topology):
     def _replicas_in_sync(self, master: LocalServer) -> bool:
         with master.client(1.0) as client:
             info = client.info("replication")
-        return int(info.get("connected_slaves", 0)) >= min(self.replicas_wanted, self._live_replicas(master))
+        if int(info.get("connected_slaves", 0)) < min(self.replicas_wanted, self._live_replicas(master)):
+            return False
+        for server in self.servers:
+            if server.alive and self.master_of(server) is master:
+                with server.client(1.0) as client:
+                    link = client.info("replication")
+                if link.get("master_link_status") != "up" or int(link.get("master_sync_in_progress", 1)):
+                    return False
+        return True
 
     def _live_replicas(self, master: LocalServer) -> int:
         return sum(1 for server in self.servers if server.alive and self.master_of(server) is master)
@@ -404,7 +428,10 @@ class LocalSentinel(_Topology):
                     fields = dict(zip(info[::2], info[1::2], strict=True)) if isinstance(info, list) else info
                 if fields.get("ip") != HOST or int(fields.get("port", 0)) != master.port:
                     return False
-                if fields.get("flags") != "master" or int(fields.get("num-other-sentinels", 0)) < len(self.sentinels) - 1:
+                if (
+                    fields.get("flags") != "master"
+                    or int(fields.get("num-other-sentinels", 0)) < len(self.sentinels) - 1
+                ):
                     return False
                 with sentinel.client(1.0) as client:
                     known = client.execute_command("SENTINEL", "REPLICAS", self.name)
@@ -423,4 +450,3 @@ class LocalSentinel(_Topology):
             return True
 
         wait_until(healthy, f"the Sentinel group {self.name!r} to be healthy", timeout, every=0.1)
-
