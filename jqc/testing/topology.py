@@ -28,7 +28,15 @@ from pathlib import Path
 
 import redis
 
-__all__ = ["LocalCluster", "LocalSentinel", "LocalServer", "TopologyError", "redis_server_binary"]
+__all__ = [
+    "LocalCluster",
+    "LocalRedis",
+    "LocalSentinel",
+    "LocalServer",
+    "TopologyError",
+    "redis_server_binary",
+    "wait_until",
+]
 
 HOST = "127.0.0.1"
 SLOTS = 16384
@@ -193,6 +201,31 @@ class _Topology:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class LocalRedis(_Topology):
+    """One plain ``redis-server`` (no cluster mode) on a free port of ``ports``."""
+
+    def __init__(self, *, ports: range = range(7102, 7200), workdir: Path | None = None) -> None:
+        super().__init__(workdir)
+        self.port_range = ports
+
+    @property
+    def server(self) -> LocalServer:
+        """The one server."""
+        return self.servers[0]
+
+    @property
+    def url(self) -> str:
+        """Its ``redis://`` URL (database 0)."""
+        return f"redis://{self.server.address}/0"
+
+    def start(self) -> LocalRedis:
+        """Start it; returns once it answers."""
+        with _port_lock():
+            self.servers.append(LocalServer(_take_ports(1, self.port_range)[0], self.workdir, []))
+            self.server.start()
+        return self
 
 
 class LocalCluster(_Topology):
