@@ -13,9 +13,13 @@ runs):
    (``claim`` 10, then ``complete_many`` of the 10 held jobs claiming the next 10, one round trip
    per 10 jobs), queue after queue, until every queue is empty.
 
+Also recorded: how the commands spread over the masters (``INFO stats``) and the CPU time the
+busiest master spent per 1,000 jobs (``INFO cpu``): what a master must do for the workload, which
+more masters divide between them whatever the clients' speed.
+
 A rate is the jobs over the time from the first process's start to the last one's end (each
-process connects and warms up before a common start). Also recorded: how the commands spread over
-the masters (``INFO stats``), and the scale-out factor (3 masters against 1, the same run). Every
+process connects and warms up before a common start), with the scale-out factor (3 masters against
+1, the same run) and the 1-minute load average around each measurement. Every
 measurement is repeated ``--runs`` times; the report gives the median and min-max. Results go to
 benchmarks/results/cluster-latest.{json,md}.
 
@@ -81,12 +85,15 @@ def start(kind: str, workdir: Path) -> Single | Cluster:
     return Single(workdir) if kind == "single" else Cluster(int(kind.split("-")[1]), workdir)
 
 
-def commands(masters: list[LocalServer]) -> list[int]:
-    """Commands each master has processed so far."""
+def counters(masters: list[LocalServer]) -> list[tuple[int, float]]:
+    """(commands processed, CPU seconds used) of each master so far."""
     out = []
     for master in masters:
         with master.client() as client:
-            out.append(int(client.info("stats")["total_commands_processed"]))
+            cpu = client.info("cpu")
+            out.append(
+                (int(client.info("stats")["total_commands_processed"]), cpu["used_cpu_user"] + cpu["used_cpu_sys"])
+            )
     return out
 
 
@@ -154,7 +161,8 @@ def measure(kind: str, args: argparse.Namespace, pool: Any, workdir: Path) -> di
     deployment = start(kind, workdir / f"{kind}-{time.monotonic_ns()}")
     try:
         names = [f"q{n:03d}" for n in range(args.queues)]
-        before = commands(deployment.masters)
+        before = counters(deployment.masters)
+        load = os.getloadavg()[0]
         per = args.jobs // args.producers
         lead = 1.0  # seconds for the processes to connect and warm up before the common start
         calls = [(deployment.url, names, per, p * 7, time.monotonic() + lead) for p in range(args.producers)]
@@ -164,8 +172,16 @@ def measure(kind: str, args: argparse.Namespace, pool: Any, workdir: Path) -> di
         processed, done = _parallel(pool, consume, [(deployment.url, names, o, starts) for o in offsets])
         if done != added:
             raise RuntimeError(f"{kind}: processed {done} jobs of {added}")
-        spread = [after - b for after, b in zip(commands(deployment.masters), before, strict=True)]
-        return {"adds": adds, "processed": processed, "commands_per_master": spread}
+        after = counters(deployment.masters)
+        spread = [a[0] - b[0] for a, b in zip(after, before, strict=True)]
+        cpu = [a[1] - b[1] for a, b in zip(after, before, strict=True)]
+        return {
+            "adds": adds,
+            "processed": processed,
+            "commands_per_master": spread,
+            "busiest_master_cpu_ms_per_1000_jobs": 1e6 * max(cpu) / added,
+            "loadavg_1min": [round(load, 2), round(os.getloadavg()[0], 2)],
+        }
     finally:
         deployment.stop()
 
@@ -190,6 +206,8 @@ def report(results: dict[str, list[dict[str, Any]]], args: argparse.Namespace) -
             "command_share_per_master": [
                 round(sum(s[i] for s in shares) / len(shares), 3) for i in range(len(shares[0]))
             ],
+            "busiest_master_cpu_ms_per_1000_jobs": summary([r["busiest_master_cpu_ms_per_1000_jobs"] for r in runs]),
+            "loadavg_1min_before_after": [r["loadavg_1min"] for r in runs],
         }
 
     def ratio(a: str, b: str, metric: str) -> dict[str, Any] | None:
@@ -197,10 +215,11 @@ def report(results: dict[str, list[dict[str, Any]]], args: argparse.Namespace) -
             return None
         return summary([x[metric] / y[metric] for x, y in zip(results[a], results[b], strict=True)])
 
+    metrics = ("adds", "processed", "busiest_master_cpu_ms_per_1000_jobs")
     factors = {
-        "scale_out_3_vs_1_masters": {m: ratio("cluster-3", "cluster-1", m) for m in ("adds", "processed")},
-        "scale_out_2_vs_1_masters": {m: ratio("cluster-2", "cluster-1", m) for m in ("adds", "processed")},
-        "cluster_1_vs_single": {m: ratio("cluster-1", "single", m) for m in ("adds", "processed")},
+        "scale_out_3_vs_1_masters": {m: ratio("cluster-3", "cluster-1", m) for m in metrics},
+        "scale_out_2_vs_1_masters": {m: ratio("cluster-2", "cluster-1", m) for m in metrics},
+        "cluster_1_vs_single": {m: ratio("cluster-1", "single", m) for m in metrics},
     }
     date = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d")
     machine = machine_info(server_info(), "own servers on 127.0.0.1:7112-7199", date=date)
@@ -219,16 +238,20 @@ def report(results: dict[str, list[dict[str, Any]]], args: argparse.Namespace) -
         f"{args.consumers} consumer processes, {args.runs} run(s), median (min-max); machine: "
         f"{machine['nproc']} CPUs, Redis {machine['redis_version']}.",
         "",
-        "| deployment | adds/s | processed/s | share of commands per master |",
-        "|---|---|---|---|",
+        "| deployment | adds/s | processed/s | share of commands per master | busiest master's CPU ms per 1,000 jobs |",
+        "|---|---|---|---|---|",
     ]
     for kind, row in rows.items():
         share = " / ".join(f"{s:.0%}" for s in row["command_share_per_master"])
-        lines.append(f"| {kind} | {_fmt(row['adds_per_s'])} | {_fmt(row['processed_per_s'])} | {share} |")
-    lines += ["", "| factor (same run) | adds | processed |", "|---|---|---|"]
+        cpu = row["busiest_master_cpu_ms_per_1000_jobs"]
+        cells = f"{_fmt(row['adds_per_s'])} | {_fmt(row['processed_per_s'])} | {share} | {cpu['median']:.0f}"
+        lines.append(f"| {kind} | {cells} |")
+    loads = [x for row in rows.values() for pair in row["loadavg_1min_before_after"] for x in pair]
+    lines += ["", f"1-minute load average during the measurements: {min(loads):.1f}-{max(loads):.1f}."]
+    lines += ["", "| factor (same run) | adds | processed | busiest master's CPU per job |", "|---|---|---|---|"]
     for name, pair in factors.items():
         cells = [f"{p['median']:.2f} ({p['min']:.2f}-{p['max']:.2f})" if p else "-" for p in pair.values()]
-        lines.append(f"| {name.replace('_', ' ')} | {cells[0]} | {cells[1]} |")
+        lines.append(f"| {name.replace('_', ' ')} | {' | '.join(cells)} |")
     return data, "\n".join(lines) + "\n"
 
 

@@ -1,7 +1,7 @@
 """Throwaway local Redis topologies for failure tests and benchmarks: a cluster, a Sentinel group.
 
-:class:`LocalCluster` (any number of masters, each with its replicas) and :class:`LocalSentinel`
-(a master, its replicas and three sentinels) start plain ``redis-server`` processes of their own,
+:class:`LocalCluster` (any number of masters, each with its replicas), :class:`LocalSentinel`
+(a master, its replicas and three sentinels) and :class:`LocalRedis` (one plain server) start plain ``redis-server`` processes of their own,
 on the loopback interface only, on free ports of a range the caller gives, with no persistence
 and short timeouts so that failovers take seconds. Every process is a child of the caller,
 stopped by its pid (SIGKILL: there is nothing to save); :meth:`LocalServer.kill` is the crash a
@@ -38,7 +38,9 @@ __all__ = [
     "wait_until",
 ]
 
+#: Where every server of a local topology listens (loopback only).
 HOST = "127.0.0.1"
+#: The slots of a Redis Cluster, split evenly between the masters of a :class:`LocalCluster`.
 SLOTS = 16384
 _LOCK = Path(tempfile.gettempdir()) / "jqc-local-topology-ports.lock"
 
@@ -322,18 +324,19 @@ class LocalCluster(_Topology):
     def _replicas_in_sync(self, master: LocalServer) -> bool:
         with master.client(1.0) as client:
             info = client.info("replication")
-        if int(info.get("connected_slaves", 0)) < min(self.replicas_wanted, self._live_replicas(master)):
+        replicas = self.replicas_of(master)
+        if int(info.get("connected_slaves", 0)) < min(self.replicas_wanted, len(replicas)):
             return False
-        for server in self.servers:
-            if server.alive and self.master_of(server) is master:
-                with server.client(1.0) as client:
-                    link = client.info("replication")
-                if link.get("master_link_status") != "up" or int(link.get("master_sync_in_progress", 1)):
-                    return False
+        for server in replicas:
+            with server.client(1.0) as client:
+                link = client.info("replication")
+            if link.get("master_link_status") != "up" or int(link.get("master_sync_in_progress", 1)):
+                return False
         return True
 
-    def _live_replicas(self, master: LocalServer) -> int:
-        return sum(1 for server in self.servers if server.alive and self.master_of(server) is master)
+    def replicas_of(self, master: LocalServer) -> list[LocalServer]:
+        """The live nodes that replicate ``master``."""
+        return [server for server in self.servers if server.alive and self.master_of(server) is master]
 
     def _nodes(self, via: LocalServer) -> list[list[str]]:
         with via.client(1.0) as client:

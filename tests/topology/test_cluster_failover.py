@@ -40,7 +40,7 @@ def _kill_under_load(
     """Kill the master of a busy queue under load (after pausing its replica for a moment, with
     ``pause_replica``); return the accounting, the kill time and the producers."""
     cluster.wait_healthy()
-    victim = next(m for m in cluster.masters() if cluster._live_replicas(m) >= 1)
+    victim = next(m for m in cluster.masters() if cluster.replicas_of(m))
     name = _queue_on(cluster, victim, USED)
     slot = key_slot(f"{PREFIX}:{{{name}}}:meta".encode())
     runs = Executions()
@@ -54,7 +54,7 @@ def _kill_under_load(
             producer.start()
         until(lambda: acked() >= 200 and runs.total() >= 100, "load before the kill")
         if pause_replica:  # adds the replica cannot confirm: WAIT times out, the producers retry them
-            replica = next(s for s in cluster.servers if s.alive and cluster.master_of(s) is victim)
+            replica = cluster.replicas_of(victim)[0]
             replica.pause()
             try:
                 until(lambda: sum(len(p.unconfirmed) for p in producers) >= 2, "adds no replica confirmed", 30)
