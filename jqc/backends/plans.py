@@ -135,7 +135,7 @@ class Call:
     redirects: int = 0
     loaded: bool = False
     last: Answer = None
-    sent_at: float | None = None  # (monotonic) when the call was first sent
+    planned_at: float | None = None  # (monotonic) when its plan began: its "now" was stamped just before
 
 
 #: Where a script call's command holds the script's ``ARGV[1]``: every jqc script takes the
@@ -149,23 +149,23 @@ def _now_index(command: Command) -> int | None:
 
 
 def restamped(call: Call, now: float) -> Command:
-    """The command to send ``call`` with now (monotonic seconds ``now``).
+    """The command that sends ``call`` at monotonic time ``now``.
 
-    A script call sent again (after a redirection, ``TRYAGAIN``, a failover wait: it did not run)
-    gets its "now" argument moved forward by the time since it was first sent, so that what the
+    A script call sent after a wait (a redirection, ``TRYAGAIN``, a failover, a topology that could
+    not be read: it did not run) gets its "now" argument moved forward by the time since its plan
+    began (:attr:`Call.planned_at`, the first call to this function when unset), so that what the
     script computes from it (lock deadlines, due times, lease expiries, the stall check) is as of
     when it runs, not as of a failover ago: a claim retried 10 s late with its first stamp would
     hold its job 10 s less than asked, an expired one not at all.
     """
     if call.script is None:
         return call.command
-    if call.sent_at is None:
-        call.sent_at = now
-        return call.command
-    index = _now_index(call.command)
+    if call.planned_at is None:
+        call.planned_at = now
+    shift = round((now - call.planned_at) * 1000)
+    index = _now_index(call.command) if shift > 0 else None
     if index is None:
         return call.command
-    shift = round((now - call.sent_at) * 1000)
     first = call.command[index]
     assert isinstance(first, int)
     return (*call.command[:index], first + shift, *call.command[index + 1 :])
@@ -201,13 +201,17 @@ def plan_calls(
 ) -> Plan:
     """Send every call until each has its outcome; returns the answers, in order.
 
-    A script sent again has its "now" argument moved forward by the ``monotonic`` time since it
-    was first sent (:func:`restamped`).
+    A script sent after a wait has its "now" argument moved forward by the ``monotonic`` time
+    since the plan began (:func:`restamped`).
 
     With ``wait`` (replicas, timeout in ms), a round that sends an add ends with ``WAIT`` on the
     same connection, and an add that fewer replicas confirmed answers :class:`jqc.NotReplicatedError`.
     """
     pending = list(range(len(calls)))
+    begun = monotonic()
+    for call in calls:
+        if call.planned_at is None:
+            call.planned_at = begun
     tries, slept = 0, 0.0
     while pending:
         waiting: list[int] = []

@@ -13,6 +13,7 @@ import redis.exceptions as rex
 from jqc.backends import parse_url
 from jqc.backends.plans import Call, restamped
 from jqc.backends.routed import AsyncRoutedBackend, RoutedBackend
+from jqc.backends.routing import TopologyUnknownError
 from tests.backends.test_routing import KEY, SCRIPT, SLOT, Node, Router, ok, sequence
 
 NOW = 1_700_000_000_000  # ms, the stamp the engine computed before the first send
@@ -73,3 +74,23 @@ def test_a_redirected_script_keeps_its_now_when_no_time_passed_and_commands_are_
     plain = Call(("HSET", KEY, "f", 1), SLOT)
     assert restamped(plain, 1.0) == restamped(plain, 9.0) == plain.command
     assert ok(("EVALSHA",)) == 1
+
+
+def test_a_script_that_waited_for_the_topology_before_its_first_send_is_moved_too() -> None:
+    config = parse_url("redis+cluster://a:1", {"failover_timeout": 5})
+    clock = [0.0]
+
+    class Unknown(Router):
+        def refresh(self) -> None:
+            super().refresh()
+            if self.refreshes == 1:
+                self.stale = True
+                raise TopologyUnknownError("no node of the cluster told its slots")
+
+    router = Unknown()
+    backend = RoutedBackend(config, lambda _s: router, sleep=lambda s: clock.__setitem__(0, clock[0] + s),  # type: ignore[arg-type,return-value]
+                            monotonic=lambda: clock[0])  # fmt: skip
+    node = Node("a:1", ok)
+    backend.node = {"a:1": node}.__getitem__  # type: ignore[method-assign,assignment]
+    assert backend.run_script(SCRIPT, [KEY], [NOW, 10]) == 1
+    assert _stamps(node) == [NOW + 50]  # (sent once, after one 50 ms wait)

@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import redis
 from redis.crc import key_slot
 
 import jqc
@@ -32,6 +33,7 @@ def scripts_build_undeclared_keys() -> bool:
 @pytest.mark.xfail(
     scripts_build_undeclared_keys(),
     strict=True,
+    raises=(redis.ResponseError, AssertionError),  # (BUSYKEY, or what was lost: not a topology that did not start)
     reason="scripts build job keys in Lua (undeclared): a migrating slot cannot redirect them",
 )
 def test_a_busy_queues_slot_moves_to_another_master_under_load_losing_and_repeating_nothing(
