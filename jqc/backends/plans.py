@@ -148,21 +148,24 @@ def _now_index(command: Command) -> int | None:
     return index if isinstance(stamp, int) and not isinstance(stamp, bool) else None
 
 
-def restamped(call: Call, now: float) -> Command:
-    """The command that sends ``call`` at monotonic time ``now``.
+def restamped(call: Call, now: float, *, waited: bool = True) -> Command:
+    """The command that sends ``call`` at monotonic time ``now``; ``waited``: its plan has slept.
 
-    A script call sent after a wait (a redirection, ``TRYAGAIN``, a failover, a topology that could
-    not be read: it did not run) gets its "now" argument moved forward by the time since its plan
+    A script call sent after its plan waited (``TRYAGAIN``, a failover, a topology that could not
+    be read: it did not run) gets its "now" argument moved forward by the time since its plan
     began (:attr:`Call.planned_at`, the first call to this function when unset), so that what the
     script computes from it (lock deadlines, due times, lease expiries, the stall check) is as of
     when it runs, not as of a failover ago: a claim retried 10 s late with its first stamp would
-    hold its job 10 s less than asked, an expired one not at all.
+    hold its job 10 s less than asked, an expired one not at all. A call that did not wait (sent
+    at once, or again at once after ``MOVED`` / ``ASK``) keeps the caller's stamp exactly, so a
+    virtual clock's stamps stay exact; a virtual clock does not move while the backend waits for
+    real servers, though, and then its stamp moves by the real wait.
     """
     if call.script is None:
         return call.command
     if call.planned_at is None:
         call.planned_at = now
-    shift = round((now - call.planned_at) * 1000)
+    shift = round((now - call.planned_at) * 1000) if waited else 0
     index = _now_index(call.command) if shift > 0 else None
     if index is None:
         return call.command
@@ -201,8 +204,8 @@ def plan_calls(
 ) -> Plan:
     """Send every call until each has its outcome; returns the answers, in order.
 
-    A script sent after a wait has its "now" argument moved forward by the ``monotonic`` time
-    since the plan began (:func:`restamped`).
+    A script sent after the plan waited has its "now" argument moved forward by the ``monotonic``
+    time since the plan began (:func:`restamped`).
 
     With ``wait`` (replicas, timeout in ms), a round that sends an add ends with ``WAIT`` on the
     same connection, and an add that fewer replicas confirmed answers :class:`jqc.NotReplicatedError`.
@@ -237,7 +240,7 @@ def plan_calls(
             for i in group:
                 if calls[i].asking:
                     commands.append(("ASKING",))
-                commands.append(restamped(calls[i], sent))
+                commands.append(restamped(calls[i], sent, waited=slept > 0))
             durable = [i for i in group if wait is not None and _durable(calls[i])]
             if durable:
                 assert wait is not None

@@ -66,11 +66,11 @@ def test_the_asyncio_backend_moves_it_the_same_way() -> None:
     assert _stamps(node) == [NOW, NOW + 50]
 
 
-def test_a_redirected_script_keeps_its_now_when_no_time_passed_and_commands_are_never_touched() -> None:
+def test_a_script_that_did_not_wait_keeps_its_now_exactly_and_commands_are_never_touched() -> None:
     call = Call(("EVALSHA", SCRIPT.sha, 1, KEY, NOW, 10), SLOT, script=SCRIPT, resendable=False)
-    assert restamped(call, 7.0) == call.command  # the first send
-    assert restamped(call, 7.0) == call.command  # sent again at once (MOVED, ASK)
-    assert restamped(call, 7.25)[4] == NOW + 250
+    assert restamped(call, 7.0, waited=False) == call.command  # the first send
+    assert restamped(call, 7.003, waited=False) == call.command  # sent again at once (MOVED, ASK): exact
+    assert restamped(call, 7.25)[4] == NOW + 250  # after a wait
     plain = Call(("HSET", KEY, "f", 1), SLOT)
     assert restamped(plain, 1.0) == restamped(plain, 9.0) == plain.command
     assert ok(("EVALSHA",)) == 1
