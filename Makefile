@@ -53,7 +53,8 @@ bench-dashboard: $(VENV)/.installed
 # adds/s and processed/s with many queues on one plain Redis and on Redis Clusters of 1, 2 and 3
 # masters, side by side in one run (benchmarks/cluster.py: it starts its own servers on free
 # loopback ports in 7112-7199 and kills them at the end; 3 runs of 20,000 jobs over 64 queues, a few
-# minutes), results in benchmarks/results/cluster-latest.{json,md}. BENCH_ARGS=--quick: one small run.
+# minutes), results in benchmarks/results/cluster-latest.{json,md}. BENCH_ARGS=--quick: one small run;
+# BENCH_ARGS="--baseline DIR": the single server measured with another jqc source tree too, same run.
 bench-cluster: $(VENV)/.installed
 	$(PY) benchmarks/cluster.py $(BENCH_ARGS)
 

@@ -26,12 +26,17 @@ benchmarks/results/cluster-latest.{json,md}.
 The client processes and the servers share the machine's cores: a cluster can only add throughput
 when the servers, not the clients, are the bottleneck and there are cores to run more of them.
 
-    .venv/bin/python benchmarks/cluster.py [--quick] [--runs 3] [--jobs 20000] [--queues 64]
+With ``--baseline DIR`` (another jqc source tree) the single server is also measured with that
+jqc, in the same run, for a before/after ratio of a change to the scripts (``single vs single
+baseline``).
+
+    .venv/bin/python benchmarks/cluster.py [--quick] [--runs 3] [--jobs 20000] [--queues 64] [--baseline DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import multiprocessing
 import os
@@ -39,18 +44,20 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from _results import command_line, machine_info, summary, write_results
 
 import jqc
-from jqc.testing.topology import LocalCluster, LocalRedis, LocalServer
+
+if TYPE_CHECKING:
+    from jqc.testing.topology import LocalServer
 
 PAYLOAD = {"photoId": "123", "pipeline": "thumbnail"}
 PORTS = range(7112, 7200)
-DEPLOYMENTS = ("single", "cluster-1", "cluster-2", "cluster-3")
+DEPLOYMENTS = ("single", "cluster-1", "cluster-2", "cluster-3")  # (and single-baseline, with --baseline)
 OUT = Path(__file__).resolve().parent / "results"
 
 
@@ -61,6 +68,8 @@ class Single:
     """One plain redis-server (no cluster mode), as a baseline."""
 
     def __init__(self, workdir: Path) -> None:
+        from jqc.testing.topology import LocalRedis  # (parent only: a --baseline tree may not have it)
+
         self.topology = LocalRedis(ports=PORTS, workdir=workdir).start()
         self.url = self.topology.url
         self.masters = [self.topology.server]
@@ -73,6 +82,8 @@ class Cluster:
     """A cluster of ``n`` masters and no replicas."""
 
     def __init__(self, n: int, workdir: Path) -> None:
+        from jqc.testing.topology import LocalCluster
+
         self.topology = LocalCluster(n, 0, ports=PORTS, workdir=workdir).start()
         self.url = self.topology.url
         self.masters = self.topology.masters()
@@ -82,7 +93,7 @@ class Cluster:
 
 
 def start(kind: str, workdir: Path) -> Single | Cluster:
-    return Single(workdir) if kind == "single" else Cluster(int(kind.split("-")[1]), workdir)
+    return Single(workdir) if kind.startswith("single") else Cluster(int(kind.split("-")[1]), workdir)
 
 
 def counters(masters: list[LocalServer]) -> list[tuple[int, float]]:
@@ -106,7 +117,7 @@ def _connect(url: str) -> jqc.Connection:
     return conn
 
 
-def produce(url: str, names: list[str], n: int, offset: int, start_at: float) -> tuple[float, float, int]:
+def produce(url: str, names: list[str], n: int, offset: int, start_at: float) -> tuple[float, float, int, str]:
     """Add ``n`` jobs round-robin over ``names`` (starting at ``offset``) from ``start_at`` on."""
     conn = _connect(url)
     queues = [conn.queue(name) for name in names]
@@ -119,10 +130,10 @@ def produce(url: str, names: list[str], n: int, offset: int, start_at: float) ->
         queues[(offset + i) % len(queues)].add("thumbnail", dict(PAYLOAD))
     t1 = time.monotonic()
     conn.close()
-    return t0, t1, n
+    return t0, t1, n, str(Path(jqc.__file__).parent.parent)
 
 
-def consume(url: str, names: list[str], offset: int, start_at: float) -> tuple[float, float, int]:
+def consume(url: str, names: list[str], offset: int, start_at: float) -> tuple[float, float, int, str]:
     """Claim and complete 10 at a time, queue after queue from ``offset``, until all are empty."""
     conn = _connect(url)
     queues = [conn.queue(name) for name in names]
@@ -145,15 +156,18 @@ def consume(url: str, names: list[str], offset: int, start_at: float) -> tuple[f
             held = list(result.next.jobs) if result.next is not None else []
     t1 = time.monotonic()
     conn.close()
-    return t0, t1, done
+    return t0, t1, done, str(Path(jqc.__file__).parent.parent)
 
 
 def _parallel(
-    pool: Any, fn: Callable[..., tuple[float, float, int]], calls: list[tuple[Any, ...]]
-) -> tuple[float, int]:
+    pool: Any, fn: Callable[..., tuple[float, float, int, str]], calls: list[tuple[Any, ...]]
+) -> tuple[float, int, str]:
+    """Run ``fn`` once per call in the pool; the rate over the whole span, the jobs, jqc's source tree."""
     spans = pool.starmap(fn, calls)
     first, last = min(s[0] for s in spans), max(s[1] for s in spans)
-    return sum(s[2] for s in spans) / (last - first), sum(s[2] for s in spans)
+    sources = {s[3] for s in spans}
+    assert len(sources) == 1, sources
+    return sum(s[2] for s in spans) / (last - first), sum(s[2] for s in spans), sources.pop()
 
 
 def measure(kind: str, args: argparse.Namespace, pool: Any, workdir: Path) -> dict[str, Any]:
@@ -166,10 +180,10 @@ def measure(kind: str, args: argparse.Namespace, pool: Any, workdir: Path) -> di
         per = args.jobs // args.producers
         lead = 1.0  # seconds for the processes to connect and warm up before the common start
         calls = [(deployment.url, names, per, p * 7, time.monotonic() + lead) for p in range(args.producers)]
-        adds, added = _parallel(pool, produce, calls)
+        adds, added, source = _parallel(pool, produce, calls)
         starts = time.monotonic() + lead
         offsets = [c * args.queues // args.consumers for c in range(args.consumers)]
-        processed, done = _parallel(pool, consume, [(deployment.url, names, o, starts) for o in offsets])
+        processed, done, _ = _parallel(pool, consume, [(deployment.url, names, o, starts) for o in offsets])
         if done != added:
             raise RuntimeError(f"{kind}: processed {done} jobs of {added}")
         after = counters(deployment.masters)
@@ -181,6 +195,7 @@ def measure(kind: str, args: argparse.Namespace, pool: Any, workdir: Path) -> di
             "commands_per_master": spread,
             "busiest_master_cpu_ms_per_1000_jobs": 1e6 * max(cpu) / added,
             "loadavg_1min": [round(load, 2), round(os.getloadavg()[0], 2)],
+            "jqc_source": source,
         }
     finally:
         deployment.stop()
@@ -208,6 +223,7 @@ def report(results: dict[str, list[dict[str, Any]]], args: argparse.Namespace) -
             ],
             "busiest_master_cpu_ms_per_1000_jobs": summary([r["busiest_master_cpu_ms_per_1000_jobs"] for r in runs]),
             "loadavg_1min_before_after": [r["loadavg_1min"] for r in runs],
+            "jqc_source": runs[0]["jqc_source"],
         }
 
     def ratio(a: str, b: str, metric: str) -> dict[str, Any] | None:
@@ -220,6 +236,7 @@ def report(results: dict[str, list[dict[str, Any]]], args: argparse.Namespace) -
         "scale_out_3_vs_1_masters": {m: ratio("cluster-3", "cluster-1", m) for m in metrics},
         "scale_out_2_vs_1_masters": {m: ratio("cluster-2", "cluster-1", m) for m in metrics},
         "cluster_1_vs_single": {m: ratio("cluster-1", "single", m) for m in metrics},
+        "single_vs_single_baseline": {m: ratio("single", "single-baseline", m) for m in metrics},
     }
     date = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d")
     machine = machine_info(server_info(), "own servers on 127.0.0.1:7112-7199", date=date)
@@ -257,10 +274,28 @@ def report(results: dict[str, list[dict[str, Any]]], args: argparse.Namespace) -
 
 def server_info() -> dict[str, Any]:
     """``INFO server`` of a throwaway redis-server (for the machine block: the version run)."""
+    from jqc.testing.topology import LocalRedis
+
     with LocalRedis(ports=PORTS) as topology:
         assert isinstance(topology, LocalRedis)
         with topology.start().server.client() as client:
             return dict(client.info("server"))
+
+
+@contextlib.contextmanager
+def _baseline_pool(ctx: Any, size: int, tree: str | None) -> Iterator[Any]:
+    """A pool whose processes import jqc from ``tree`` (spawned children take the parent's
+    sys.path, so it goes first while they start); None without one."""
+    if tree is None:
+        yield None
+        return
+    sys.path.insert(0, str(Path(tree).resolve()))
+    try:
+        pool = ctx.Pool(size)
+    finally:
+        sys.path.pop(0)
+    with pool:
+        yield pool
 
 
 def main() -> int:
@@ -275,17 +310,26 @@ def main() -> int:
     parser.add_argument("--only", nargs="*", choices=DEPLOYMENTS, default=list(DEPLOYMENTS))
     parser.add_argument("--quick", action="store_true", help="a smoke run: 1 run, 2,000 jobs")
     parser.add_argument("--out", default=str(OUT))
+    parser.add_argument(
+        "--baseline",
+        metavar="DIR",
+        help="another jqc source tree (for example `git archive main | tar -x -C /tmp/jqc-main`): the\n"
+        "single server is measured with it too, in the same run (deployment single-baseline)",
+    )
     args = parser.parse_args()
     if args.quick:
         args.runs, args.jobs = 1, 2000
+    if args.baseline:
+        args.only = [*args.only, "single-baseline"]
     workdir = Path(tempfile.mkdtemp(prefix="jqc-bench-cluster-"))
     results: dict[str, list[dict[str, Any]]] = {kind: [] for kind in args.only}
     ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(max(args.producers, args.consumers)) as pool:
+    size = max(args.producers, args.consumers)
+    with ctx.Pool(size) as pool, _baseline_pool(ctx, size, args.baseline) as baseline:
         for run in range(args.runs):
             order = args.only[run % len(args.only) :] + args.only[: run % len(args.only)]
             for kind in order:
-                got = measure(kind, args, pool, workdir)
+                got = measure(kind, args, baseline if kind == "single-baseline" else pool, workdir)
                 results[kind].append(got)
                 rates = f"{got['adds']:,.0f} adds/s, {got['processed']:,.0f} processed/s"
                 print(f"run {run + 1}/{args.runs} {kind}: {rates}", file=sys.stderr)
