@@ -19,6 +19,7 @@ from jqc.engine.operations import (
     Event,
     Page,
     RecoverResult,
+    Renewal,
     SearchPage,
     WorkerInfo,
 )
@@ -124,6 +125,7 @@ __all__ = [
     "Queue",
     "RateLimited",
     "RecoverResult",
+    "Renewal",
     "Retry",
     "ScriptReplyError",
     "Schedule",

@@ -23,6 +23,7 @@ from jqc.engine.operations import (
     OptionArgs,
     Page,
     RecoverResult,
+    Renewal,
     SearchPage,
     WorkerInfo,
 )
@@ -147,6 +148,10 @@ class AsyncQueue(QueueBase):
         """The coroutine form of :meth:`Queue.remove`."""
         await self._run(self.ops.remove(job_id))
 
+    async def cancel(self, job_id: str, reason: str = "", *, retry: bool = False) -> str:
+        """The coroutine form of :meth:`Queue.cancel`."""
+        return await self._run(self.ops.cancel(job_id, reason, retry=retry))
+
     async def promote(self, job_id: str) -> None:
         """The coroutine form of :meth:`Queue.promote`."""
         await self._run(self.ops.promote(job_id))
@@ -159,9 +164,19 @@ class AsyncQueue(QueueBase):
         """The coroutine form of :meth:`Queue.retry`."""
         await self._run(self.ops.retry(job_id, reset_attempts=reset_attempts))
 
-    async def retry_failed(self, limit: int | None = None, *, reset_attempts: bool = True) -> list[str]:
+    async def retry_failed(
+        self, limit: int | None = None, *, before: float | None = None, reset_attempts: bool = True
+    ) -> list[str]:
         """The coroutine form of :meth:`Queue.retry_failed`."""
-        return await self._run(self.ops.retry_failed(limit, reset_attempts=reset_attempts))
+        return await self._run(self.ops.retry_failed(limit, before=before, reset_attempts=reset_attempts))
+
+    async def retry_completed(
+        self, limit: int | None = None, *, before: float | None = None, reset_attempts: bool = True
+    ) -> list[str]:
+        """The coroutine form of :meth:`Queue.retry_completed`."""
+        return await self._run(
+            self.ops.retry_finished("completed", limit, before=before, reset_attempts=reset_attempts)
+        )
 
     async def update_data(self, job_id: str, data: Any) -> None:
         """The coroutine form of :meth:`Queue.update_data`."""
@@ -212,6 +227,10 @@ class AsyncQueue(QueueBase):
     async def extend(self, held: Sequence[ClaimedJob | tuple[str, int]], *, lock: float = 30.0) -> dict[str, bool]:
         """The coroutine form of :meth:`Queue.extend`."""
         return await self._run(self.ops.extend(held, lock=lock))
+
+    async def renew(self, held: Sequence[ClaimedJob | tuple[str, int]], *, lock: float = 30.0) -> Renewal:
+        """The coroutine form of :meth:`Queue.renew`."""
+        return await self._run(self.ops.renew(held, lock=lock))
 
     async def complete(
         self, claimed: ClaimedJob, result: Any = None, *, fetch_next: int = 0, lock: float = 30.0, worker: str = ""

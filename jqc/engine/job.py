@@ -259,6 +259,7 @@ class Job(_Bound):
 
     ``stall_count`` counts runs whose lock expired (its budget is the queue's ``max_stalls``);
     ``failure_reason`` is the last failure's message and ``failure_code`` its stable code.
+    ``cancel_reason`` is set while an active job is marked by ``Queue.cancel`` (None otherwise).
     """
 
     queue: str
@@ -282,6 +283,7 @@ class Job(_Bound):
     traceback: str | None = None
     progress: Any = None
     worker: str | None = None
+    cancel_reason: str | None = None
 
     def wait(self, timeout: float | None = None) -> Any:
         """Wait until this job finishes: its result, or :class:`jqc.JobFailedError` carrying the
@@ -339,6 +341,7 @@ class Job(_Bound):
                 traceback=fields.get("tb") or None,
                 progress=_json.decode(fields["pg"], what=f"job {job_id} progress") if "pg" in fields else None,
                 worker=fields.get("w"),
+                cancel_reason=fields.get("cx"),
             )
         except CorruptJobError:
             raise

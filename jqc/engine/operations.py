@@ -26,6 +26,7 @@ from jqc.engine.results import (
     Event,
     Page,
     RecoverResult,
+    Renewal,
     SearchPage,
     WorkerInfo,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "Page",
     "QueueOperations",
     "RecoverResult",
+    "Renewal",
     "SearchPage",
     "WorkerInfo",
 ]

@@ -28,6 +28,7 @@ from jqc.engine.results import (
     ClaimResult,
     CompleteResult,
     RecoverResult,
+    Renewal,
 )
 from jqc.errors import CorruptJobError, InvalidOptionError
 
@@ -82,12 +83,26 @@ class Working(OperationsBase):
         self, held: Sequence[ClaimedJob | tuple[str, int]], *, lock: float = 30.0, now: int | None = None
     ) -> ScriptCall[dict[str, bool]]:
         """Renew many locks at once; returns job id -> still held."""
+        call = self.renew(held, lock=lock, now=now)
+        return ScriptCall(call.script, call.keys, call.args, lambda r: dict(call.parse(r).held))
+
+    def renew(
+        self, held: Sequence[ClaimedJob | tuple[str, int]], *, lock: float = 30.0, now: int | None = None
+    ) -> ScriptCall[Renewal]:
+        """Renew many locks at once, as :meth:`extend`, and report the held jobs marked cancelled."""
         held_pairs = [(h.id, h.token) if isinstance(h, ClaimedJob) else h for h in held]
         args = [str(a) for pair in held_pairs for a in pair]
 
-        def parse(reply: Reply) -> dict[str, bool]:
+        def parse(reply: Reply) -> Renewal:
             body = checked(reply)
-            return {job_id: bool(as_int(ok)) for (job_id, _), ok in zip(held_pairs, body[2:], strict=True)}
+            still: dict[str, bool] = {}
+            cancelled: dict[str, str] = {}
+            for (job_id, _), ok in zip(held_pairs, body[2:], strict=True):
+                if isinstance(ok, (list, tuple)):  # renewed, and marked by cancel.lua: {reason}
+                    still[job_id], cancelled[job_id] = True, as_str(ok[0])
+                else:
+                    still[job_id] = bool(as_int(ok))
+            return Renewal(still, cancelled)
 
         return self._call("extend", seconds_to_ms(lock, "lock", low=0.001, high=MAX_LOCK), *args, parse=parse, now=now)
 

@@ -25,6 +25,7 @@ from jqc.engine.operations import (
     OptionArgs,
     Page,
     RecoverResult,
+    Renewal,
     SearchPage,
     WorkerInfo,
 )
@@ -174,6 +175,19 @@ class Queue(QueueBase):
         """Delete a job that is not held by a worker (raises :class:`jqc.JobActiveError` if it is)."""
         self._run(self.ops.remove(job_id))
 
+    def cancel(self, job_id: str, reason: str = "", *, retry: bool = False) -> str:
+        """Cancel a job; returns ``'removed'`` or ``'marked'``.
+
+        A job that has not started (waiting or delayed) is deleted, with a ``cancelled`` event. A
+        job a worker holds is marked: its worker sets the handler's cancellation signal within one
+        lock renewal (``ctx.cancelled`` and ``ctx.stop_event`` for a plain function, an asyncio
+        cancellation for an ``async def`` one), and the run ends failed with code ``cancelled``,
+        however the handler ended (a handler that returns first does not complete the job). It is
+        not retried unless ``retry=True`` (then it is while attempts remain). A finished job raises
+        :class:`jqc.JobStateError`, a missing one :class:`jqc.JobNotFoundError`.
+        """
+        return self._run(self.ops.cancel(job_id, reason, retry=retry))
+
     def promote(self, job_id: str) -> None:
         """Make a delayed job wait now instead of at its due time."""
         self._run(self.ops.promote(job_id))
@@ -188,12 +202,24 @@ class Queue(QueueBase):
         return self._run(self.ops.promote_all(limit))
 
     def retry(self, job_id: str, *, reset_attempts: bool = True) -> None:
-        """Send a failed job back to waiting (``reset_attempts``: with a fresh attempt budget)."""
+        """Send a failed or completed job back to waiting (``reset_attempts``: with a fresh attempt
+        budget; a completed job's result is cleared). Other states raise :class:`jqc.JobStateError`."""
         self._run(self.ops.retry(job_id, reset_attempts=reset_attempts))
 
-    def retry_failed(self, limit: int | None = None, *, reset_attempts: bool = True) -> list[str]:
-        """Retry the oldest failed jobs (all of them when ``limit`` is None); returns their ids."""
-        return self._run(self.ops.retry_failed(limit, reset_attempts=reset_attempts))
+    def retry_failed(
+        self, limit: int | None = None, *, before: float | None = None, reset_attempts: bool = True
+    ) -> list[str]:
+        """Retry the oldest failed jobs (all of them when ``limit`` is None), only those that failed
+        at or before ``before`` (seconds on the queue's clock) if given; returns their ids."""
+        return self._run(self.ops.retry_failed(limit, before=before, reset_attempts=reset_attempts))
+
+    def retry_completed(
+        self, limit: int | None = None, *, before: float | None = None, reset_attempts: bool = True
+    ) -> list[str]:
+        """Run completed jobs again, oldest first (all of them when ``limit`` is None; only those
+        that completed at or before ``before`` if given); returns their ids. Each moves atomically
+        on its own, the whole is not one atomic step."""
+        return self._run(self.ops.retry_finished("completed", limit, before=before, reset_attempts=reset_attempts))
 
     def update_data(self, job_id: str, data: Any) -> None:
         """Replace the data of a job that has not started (waiting or delayed), checked as ``add``
@@ -265,6 +291,10 @@ class Queue(QueueBase):
     def extend(self, held: Sequence[ClaimedJob | tuple[str, int]], *, lock: float = 30.0) -> dict[str, bool]:
         """Renew the locks of held jobs by ``lock`` seconds; returns job id -> still held."""
         return self._run(self.ops.extend(held, lock=lock))
+
+    def renew(self, held: Sequence[ClaimedJob | tuple[str, int]], *, lock: float = 30.0) -> Renewal:
+        """Renew as :meth:`extend` does, also reporting which held jobs :meth:`cancel` marked."""
+        return self._run(self.ops.renew(held, lock=lock))
 
     def complete(
         self, claimed: ClaimedJob, result: Any = None, *, fetch_next: int = 0, lock: float = 30.0, worker: str = ""

@@ -119,6 +119,15 @@ class RecoverResult:
 
 
 @dataclass(frozen=True, slots=True)
+class Renewal:
+    """What one lock renewal found: which held jobs are still held, and which of them
+    :meth:`jqc.Queue.cancel` has marked (job id -> the canceller's reason), so their holder stops them."""
+
+    held: Mapping[str, bool]
+    cancelled: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
 class Event:
     """One entry of the queue's event stream."""
 

@@ -32,7 +32,11 @@ __all__ = ["Settler", "Successors"]
 
 _REPORT_BATCH = 64  # successes reported in one call at most (bounds the time one script runs)
 # The stable failure code stored with each failed attempt, by how the handler ended (else error).
-_FAILURE_CODES = {Kind.TIMEOUT: FailureCode.TIMEOUT, Kind.FAIL: FailureCode.UNRECOVERABLE}
+_FAILURE_CODES = {
+    Kind.TIMEOUT: FailureCode.TIMEOUT,
+    Kind.FAIL: FailureCode.UNRECOVERABLE,
+    Kind.CANCELLED: FailureCode.CANCELLED,
+}
 _REPORTERS = 1  # report calls in flight per lane (more did not pay: each call costs a round trip of CPU)
 
 
@@ -70,6 +74,9 @@ class Settler:
         lane, claimed, queue = held.lane, held.claimed, held.lane.queue
         held.settling = True
         held.renew_until = shared.clock.now() + shared.options.lock
+        if held.cancel_reason is not None:  # however the handler ended: fail.lua ends it as cancelled
+            outcome = Outcome(Kind.CANCELLED, reason=f"cancelled: {held.cancel_reason}", error=outcome.error,
+                              traceback=outcome.traceback)  # fmt: skip
         kind = outcome.kind
         if kind is Kind.ABORTED and not held.hand_back:
             shared.tally["lost"] += 1
@@ -182,7 +189,7 @@ class Settler:
         shared, claimed, queue = self.shared, held.claimed, held.lane.queue
         if outcome.kind is Kind.TIMEOUT:
             shared.tally["timed_out"] += 1
-        retry = outcome.kind is not Kind.FAIL
+        retry = outcome.kind is not Kind.FAIL and outcome.kind is not Kind.CANCELLED  # cancel: the mark decides
         delay = outcome.delay if outcome.kind is Kind.RETRY else None
         reason = outcome.reason or outcome.kind.value
         if retry and delay is None:
@@ -249,7 +256,7 @@ class Settler:
                 extra=fields("attempt_failed", **facts, retry_at=iso_time(retry_at), retry_in=round(retry_in, 3)),
             )  # fmt: skip
             return
-        why = {Kind.FAIL: "failed", Kind.TIMEOUT: "timeout"}.get(outcome.kind, "error")
+        why = {Kind.FAIL: "failed", Kind.TIMEOUT: "timeout", Kind.CANCELLED: "cancelled"}.get(outcome.kind, "error")
         shared.log.warning(
             "worker %s: job %s (%s) in %s failed for good at attempt %d/%d: %s: %s; dead-lettered",
             shared.id, job.id, job.name, lane.name, attempt, allowed, error_type, error,

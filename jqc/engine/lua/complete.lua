@@ -9,7 +9,8 @@
 -- ARGV[8]  worker id
 -- Returns  {OK, claim_reply} (claim_reply as claim.lua returns, or {} when ARGV[6] is 0)
 --          | {LOCK_LOST, reason}: the token is stale, nothing changed and nothing was claimed.
-local err = complete_job(ARGV[3], ARGV[4], ARGV[5])
+--          A job cancel.lua marked ends cancelled instead of completing (finish.lua's end_cancelled).
+local err = complete_job(ARGV[3], ARGV[4], ARGV[5], ARGV[8])
 if err then return err end
 local want = tonumber(ARGV[6])
 if want > 0 then return {OK, claim(want, tonumber(ARGV[7]), ARGV[8])} end

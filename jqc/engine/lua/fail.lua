@@ -8,12 +8,20 @@
 -- ARGV[7]  worker id
 -- ARGV[8]  retry delay (ms) if attempts remain; -1 = do not retry (fail for good now)
 -- ARGV[9]  failure code (error, timeout, unrecoverable, corrupt: jqc.FailureCode), kept in 'fk'
+-- A job cancel.lua marked ends as its canceller asked, whatever ARGV[8] and ARGV[9] say (finish.lua).
 -- Returns  {OK, 'retry'|'failed', failed attempts} | {LOCK_LOST, reason}
 local id = ARGV[3]
-local f, err = check_token(id, ARGV[4], 'ps', 'r', 't', 'a', 'fc', 'fa', 'p', 'l')
+local f, err = check_token(id, ARGV[4], 'ps', 'r', 't', 'a', 'fc', 'fa', 'p', 'l', 'cx')
 if err then return err end
 local jk = job_key(id)
 redis.call('ZREM', K_ACTIVE, id)
+if f[11] then
+  local started = tonumber(f[3])
+  redis.call('HSET', jk, 'tb', ARGV[6])
+  local outcome = end_cancelled(id, ARGV[7], started - (tonumber(f[4] or f[5]) or started), NOW - started,
+    math.max(tonumber(ARGV[8]), 0))
+  return {OK, outcome, tonumber(redis.call('HGET', jk, 'am')) or 0}
+end
 -- Not HINCRBY: on a corrupt (non-integer) count it would error after the ZREM above and orphan the job.
 local made = (tonumber(redis.call('HGET', jk, 'am')) or 0) + 1
 redis.call('HSET', jk, 'am', made)
