@@ -20,6 +20,7 @@ from jqc.engine.operations import (
     Counts,
     DeadLetterPage,
     Event,
+    FailResult,
     OptionArgs,
     Page,
     RecoverResult,
@@ -272,6 +273,22 @@ class AsyncQueue(QueueBase):
                 worker=worker,
                 code=code,
             )
+        )
+
+    async def fail_and_fetch(
+        self, claimed: ClaimedJob, reason: str, *, fetch_next: int = 1, lock: float = 30.0, worker: str, **how: Any
+    ) -> FailResult:
+        """The coroutine form of :meth:`Queue.fail_and_fetch`."""
+        return await self._run(
+            self.ops.fail_and_fetch(claimed, reason, fetch_next=fetch_next, lock=lock, worker=worker, **how)
+        )
+
+    async def release_and_fetch(
+        self, claimed: ClaimedJob, *, delay: float = 0.0, fetch_next: int = 1, lock: float = 30.0, worker: str
+    ) -> ClaimResult | None:
+        """The coroutine form of :meth:`Queue.release_and_fetch`."""
+        return await self._run(
+            self.ops.release_and_fetch(claimed, delay=delay, fetch_next=fetch_next, lock=lock, worker=worker)
         )
 
     async def release(self, claimed: ClaimedJob, *, delay: float = 0.0) -> None:

@@ -27,6 +27,7 @@ from jqc.engine.replies import as_int, as_list, as_str, as_strs, pairs
 from jqc.engine.results import (
     ClaimResult,
     CompleteResult,
+    FailResult,
     RecoverResult,
     Renewal,
 )
@@ -202,6 +203,8 @@ class Working(OperationsBase):
         worker: str = "",
         code: FailureCode | str | None = None,
         now: int | None = None,
+        fetch_next: int = 0,
+        lock: float = 30.0,
     ) -> ScriptCall[str]:
         """Report a failed attempt: 'retry' if it will run again, else 'failed' (dead-lettered).
 
@@ -229,13 +232,64 @@ class Working(OperationsBase):
             worker or "-",
             delay_ms,
             stored_code.value,
+            *self._fetch_args(fetch_next, lock, worker),
             parse=lambda r: as_str(checked(r)[1]),
             now=now,
         )
 
+    def _fetch_args(self, fetch_next: int, lock: float, worker: str) -> list[str | int]:
+        """The trailing 'claim next' arguments of fail.lua and release.lua (none when not fetching)."""
+        if not fetch_next:
+            return []
+        count = positive_int(fetch_next, "fetch_next", high=10_000)
+        return [count, seconds_to_ms(lock, "lock", low=0.001, high=MAX_LOCK), worker_id(worker)]
+
+    def fail_and_fetch(
+        self,
+        claimed: ClaimedJob,
+        reason: str,
+        *,
+        fetch_next: int = 1,
+        lock: float = 30.0,
+        worker: str,
+        now: int | None = None,
+        **how: Any,
+    ) -> Op[FailResult]:
+        """:meth:`fail` (``how`` takes its options), claiming ``fetch_next`` next jobs for ``worker``
+        in the same call, as ``complete(..., fetch_next=)`` does: one round trip for both."""
+        stamp = now_ms(self.clock) if now is None else now
+        call = self.fail(claimed, reason, worker=worker, fetch_next=fetch_next, lock=lock, now=stamp, **how)
+
+        def parse(reply: Reply) -> FailResult:
+            body = checked(reply)
+            following = self._parse_claim(body[3], worker, stamp) if fetch_next else None
+            return FailResult(as_str(body[1]), following)
+
+        outcome: FailResult = yield ScriptCall(call.script, call.keys, call.args, parse)
+        yield from self.dead_letter_corrupt(outcome.next, worker)
+        return outcome
+
     def release(self, claimed: ClaimedJob, *, delay: float = 0.0, now: int | None = None) -> ScriptCall[None]:
         """Hand a job back without counting an attempt."""
         return self._call("release", claimed.id, claimed.token, seconds_to_ms(delay, "delay"), parse=self._ok, now=now)
+
+    def release_and_fetch(
+        self, claimed: ClaimedJob, *, delay: float = 0.0, fetch_next: int = 1, lock: float = 30.0, worker: str
+    ) -> Op[ClaimResult | None]:
+        """:meth:`release` (to waiting, or delayed by ``delay``: BullMQ's move-to-delayed), claiming
+        ``fetch_next`` next jobs for ``worker`` in the same call."""
+        stamp = now_ms(self.clock)
+        extra = self._fetch_args(fetch_next, lock, worker)
+
+        def parse(reply: Reply) -> ClaimResult | None:
+            body = checked(reply)
+            return self._parse_claim(body[1], worker, stamp) if extra else None
+
+        following: ClaimResult | None = yield self._call(
+            "release", claimed.id, claimed.token, seconds_to_ms(delay, "delay"), *extra, parse=parse, now=stamp
+        )
+        yield from self.dead_letter_corrupt(following, worker)
+        return following
 
     def progress(self, claimed: ClaimedJob, value: Any) -> ScriptCall[None]:
         text = _json.encode(value, what="progress", max_bytes=64 * 1024)

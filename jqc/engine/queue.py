@@ -22,6 +22,7 @@ from jqc.engine.operations import (
     Counts,
     DeadLetterPage,
     Event,
+    FailResult,
     OptionArgs,
     Page,
     RecoverResult,
@@ -336,6 +337,25 @@ class Queue(QueueBase):
                 worker=worker,
                 code=code,
             )
+        )
+
+    def fail_and_fetch(
+        self, claimed: ClaimedJob, reason: str, *, fetch_next: int = 1, lock: float = 30.0, worker: str, **how: Any
+    ) -> FailResult:
+        """:meth:`fail` (``how``: its options) and claim ``fetch_next`` next jobs for ``worker`` in
+        the same round trip, as ``complete(..., fetch_next=)`` does; returns the verdict and the claim."""
+        return self._run(
+            self.ops.fail_and_fetch(claimed, reason, fetch_next=fetch_next, lock=lock, worker=worker, **how)
+        )
+
+    def release_and_fetch(
+        self, claimed: ClaimedJob, *, delay: float = 0.0, fetch_next: int = 1, lock: float = 30.0, worker: str
+    ) -> ClaimResult | None:
+        """:meth:`release` (to waiting, or delayed by ``delay``) and claim ``fetch_next`` next jobs
+        for ``worker`` in the same round trip. With no delay the job goes back to the head of its
+        priority, so the claim may hand it straight back."""
+        return self._run(
+            self.ops.release_and_fetch(claimed, delay=delay, fetch_next=fetch_next, lock=lock, worker=worker)
         )
 
     def release(self, claimed: ClaimedJob, *, delay: float = 0.0) -> None:

@@ -119,6 +119,15 @@ class RecoverResult:
 
 
 @dataclass(frozen=True, slots=True)
+class FailResult:
+    """A failure report that also claimed (``Queue.fail_and_fetch``): ``verdict`` is 'retry' or
+    'failed', ``next`` what the claim in the same call got (None when none was asked for)."""
+
+    verdict: str
+    next: ClaimResult | None
+
+
+@dataclass(frozen=True, slots=True)
 class Renewal:
     """What one lock renewal found: which held jobs are still held, and which of them
     :meth:`jqc.Queue.cancel` has marked (job id -> the canceller's reason), so their holder stops them."""

@@ -21,7 +21,7 @@ from jqc import _json
 from jqc.engine.codes import Code
 from jqc.engine.failures import FailureCode
 from jqc.engine.job import BackoffFunction, ClaimedJob
-from jqc.engine.operations import ClaimResult, CompleteResult
+from jqc.engine.operations import ClaimResult, CompleteResult, FailResult
 from jqc.errors import InvalidInputError, LockLostError
 from jqc.worker.execute import Kind, Outcome
 from jqc.worker.lane import Finished, Held, Lane
@@ -99,8 +99,7 @@ class Settler:
                 outcome = Outcome(Kind.FAIL, reason=f"the handler's result cannot be stored: {exc}")
             else:
                 return await self._report_done(held, outcome.result)
-        await self._report_failure(held, outcome)
-        return None
+        return await self._report_failure(held, outcome)
 
     async def _report_done(self, held: Held, result: Any) -> Held | None:
         """Queue a success for the lane's reporter; returns the job its completion claimed next."""
@@ -184,9 +183,10 @@ class Settler:
             elif not shared.lifecycle.killed:  # its runner is gone: give the job a runner of its own
                 self.successors.start(lane, claimed)
 
-    async def _report_failure(self, held: Held, outcome: Outcome) -> None:
-        """A failed attempt (error, timeout, Retry), or a failure for good (Fail)."""
-        shared, claimed, queue = self.shared, held.claimed, held.lane.queue
+    async def _report_failure(self, held: Held, outcome: Outcome) -> Held | None:
+        """A failed attempt (error, timeout, Retry), or a failure for good (Fail); while the worker
+        accepts work the same call claims the job's successor, which is returned."""
+        shared, claimed, queue, lane = self.shared, held.claimed, held.lane.queue, held.lane
         if outcome.kind is Kind.TIMEOUT:
             shared.tally["timed_out"] += 1
         retry = outcome.kind is not Kind.FAIL and outcome.kind is not Kind.CANCELLED  # cancel: the mark decides
@@ -200,28 +200,39 @@ class Settler:
                 )
             except Exception as exc:
                 retry, reason = False, f"{reason} (not retried: {exc})"
-        verdict: list[str] = []
+        verdict: list[FailResult] = []
+        fetch = 1 if shared.accepting(lane) else 0
 
         async def fail() -> None:
             verdict.append(
-                await queue.fail(
+                await queue.fail_and_fetch(
                     claimed,
                     reason,
+                    fetch_next=fetch,
+                    lock=shared.options.lock,
+                    worker=shared.id,
                     traceback=outcome.traceback,
                     retry=retry,
                     delay=delay,
                     error=outcome.error,
                     rng=self.rng,
                     backoff_functions=self.backoff_functions,
-                    worker=shared.id,
                     code=_FAILURE_CODES.get(outcome.kind, FailureCode.ERROR),
                 )
             )
 
-        if await self._write(held, "fail", fail):
-            retried = bool(verdict) and verdict[-1] == "retry"
-            shared.tally["retried" if retried else "failed"] += 1
-            self._failed(held, outcome, reason, shared.clock.now() + (delay or 0.0) if retried else None)
+        if not await self._write(held, "fail", fail):
+            return None
+        retried = bool(verdict) and verdict[-1].verdict == "retry"
+        shared.tally["retried" if retried else "failed"] += 1
+        self._failed(held, outcome, reason, shared.clock.now() + (delay or 0.0) if retried else None)
+        following = verdict[-1].next if verdict else None
+        if following is None:
+            return None
+        lane.note(following, shared.clock.now())
+        if following.status != Code.OK or not following.jobs:
+            return None
+        return self.successors.hold(lane, following.jobs[0])
 
     def _completed(self, lane: Lane, held: list[Held]) -> None:
         """One DEBUG line per completed job."""
