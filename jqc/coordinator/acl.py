@@ -86,12 +86,15 @@ _READS = (
     "exists",
 )
 _PLAIN: dict[Role, tuple[str, ...]] = {
-    Role.PRODUCER: ("hgetall", "xrevrange", "xread"),  # get_job; wait_for reads the event stream
-    # get_job, job_logs; an idle worker waits on events; the schedule driver finds due schedules
-    Role.WORKER: ("hgetall", "lrange", "xrevrange", "xread", "zrangebyscore"),
+    # get_job; wait_for and listen read the event stream; publish writes a custom event
+    Role.PRODUCER: ("hgetall", "xrevrange", "xread", "xadd"),
+    # get_job, job_logs; an idle worker waits on events; the schedule driver finds due schedules;
+    # a handler may publish a custom event
+    Role.WORKER: ("hgetall", "lrange", "xrevrange", "xread", "zrangebyscore", "xadd"),
     Role.OBSERVER: (*_READS, "xread", "xrevrange", "hset", "info"),  # snapshots, events, health records
     Role.COORDINATOR: (*_SNAPSHOT_READS, "hgetall", "hset"),  # snapshots, health and decision records
-    Role.ADMIN: (*_READS, "xread", "xrevrange", "hset", "info", "scan", "del"),  # obliterate's sweep
+    # obliterate's sweep (scan, del); publish and trim_events
+    Role.ADMIN: (*_READS, "xread", "xrevrange", "hset", "info", "scan", "del", "xadd", "xtrim"),
 }
 # Every role may say who it is and keep its connection alive, and load the scripts it may run; on a
 # Redis Cluster read which node serves which slot and follow ASK redirections, behind Sentinel check

@@ -5,7 +5,7 @@ same :class:`QueueOperations` calls run by the async executor.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from typing import Any, Unpack
 
 from jqc.clock import hold
@@ -132,6 +132,22 @@ class AsyncQueue(QueueBase):
         if block is None:
             return await self._run(step)
         return await run_async(self.connection.async_backend(), step)  # waiting: time may move
+
+    async def listen(self, last_id: str = "$", *, block: float = 5.0, count: int = 100) -> AsyncIterator[Event]:
+        """The async form of :meth:`Queue.listen`: ``async for event in queue.listen(): ...``."""
+        position = await self._run(self.ops.event_position(last_id))
+        while True:
+            for event in await self.events(position, count, block):
+                position = event.id
+                yield event
+
+    async def publish(self, name: str, fields: Mapping[str, str] | None = None, *, job_id: str = "") -> str:
+        """The coroutine form of :meth:`Queue.publish`."""
+        return await self._run(self.ops.publish(name, fields, job_id=job_id))
+
+    async def trim_events(self, max_len: int = 0) -> int:
+        """The coroutine form of :meth:`Queue.trim_events`."""
+        return await self._run(self.ops.trim_events(max_len))
 
     async def pause(self) -> bool:
         """The coroutine form of :meth:`Queue.pause`."""

@@ -8,7 +8,7 @@ executor, so the two classes cannot drift apart in behaviour.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Unpack
 
 from jqc.engine.calls import Step, run_sync
@@ -156,6 +156,32 @@ class Queue(QueueBase):
         With ``block`` (seconds) the call waits on the server for the next entry; the wait is real time.
         """
         return self._run(self.ops.events(last_id, count, block))
+
+    def listen(self, last_id: str = "$", *, block: float = 5.0, count: int = 100) -> Iterator[Event]:
+        """Every event of the queue's stream after ``last_id`` ('$': from now on, '0': from the
+        oldest kept), as it arrives: a listener's loop (``for event in queue.listen(): ...``).
+
+        '$' is resolved when iteration starts (the first ``next``), not when ``listen`` is called;
+        pass an entry id to start from a known point. It blocks on the server (real time)
+        ``block`` seconds at a time and never ends by itself; break out of it. Nothing is missed
+        between reads, but entries trimmed away before they are read are (the stream is capped
+        at ``events_max_len``).
+        """
+        position = self._run(self.ops.event_position(last_id))
+        while True:
+            for event in self.events(position, count, block):
+                position = event.id
+                yield event
+
+    def publish(self, name: str, fields: Mapping[str, str] | None = None, *, job_id: str = "") -> str:
+        """Append a custom event to the queue's stream, for listeners (``listen``, ``events``):
+        ``name`` must not be one of the engine's events, ``fields`` maps str to str. Returns its id."""
+        return self._run(self.ops.publish(name, fields, job_id=job_id))
+
+    def trim_events(self, max_len: int = 0) -> int:
+        """Cut the event stream to its newest ``max_len`` entries (0 empties it); returns how many
+        were deleted. Writes trim it approximately to ``events_max_len`` anyway."""
+        return self._run(self.ops.trim_events(max_len))
 
     # administering
     def pause(self) -> bool:

@@ -78,7 +78,7 @@ for i = 0, n - 1 do
       fields[#fields + 1] = 'r'; fields[#fields + 1] = NOW + group.delay
       redis.call('HSET', job_key(id), unpack(fields))
       park(id, NOW + group.delay)
-      emit('added', id, 'delay', group.delay)
+      emit('added', id, 'n', ARGV[a + 1], 'delay', group.delay)
     else
       redis.call('HSET', job_key(id), unpack(fields))
       if group.priority == 0 and not group.lifo then
@@ -86,7 +86,7 @@ for i = 0, n - 1 do
       else
         push_waiting(id, group.priority, group.lifo, false)
       end
-      emit('added', id)
+      emit('added', id, 'n', ARGV[a + 1])
     end
     out[#out + 1] = id
     out[#out + 1] = 1

@@ -2,6 +2,9 @@
 -- Returns nil when done, or the error reply {LOCK_LOST, reason} (nothing changed).
 -- The token field 'k' is left in place: once 's' is no longer 'a', no token is valid.
 -- A job cancel.lua marked (cx) never completes: it fails for good with code 'cancelled' instead.
+-- The 'completed' event carries the result (rv) when it is at most EVENT_RESULT_MAX bytes
+-- (jqc.engine.results.EVENT_RESULT_MAX, which a test keeps equal).
+local EVENT_RESULT_MAX = 4096
 local function complete_job(id, token, result, worker)
   local f, err = check_token(id, token, 'ps', 'r', 't', 'kc', 'ka', 'cx')
   if err then return err end
@@ -15,6 +18,6 @@ local function complete_job(id, token, result, worker)
   record_metrics('c', wait_ms, NOW - started)
   redis.call('HSET', job_key(id), 's', 'c', 'fo', NOW, 'rv', result)
   retire(K_COMPLETED, id, f[6], f[7])
-  emit('completed', id)
+  if #result <= EVENT_RESULT_MAX then emit('completed', id, 'rv', result) else emit('completed', id) end
   return nil
 end
