@@ -91,7 +91,7 @@ _PLAIN: dict[Role, tuple[str, ...]] = {
     # get_job, job_logs; an idle worker waits on events; the schedule driver finds due schedules;
     # a handler may publish a custom event
     Role.WORKER: ("hgetall", "lrange", "xrevrange", "xread", "zrangebyscore", "xadd"),
-    Role.OBSERVER: (*_READS, "xread", "xrevrange", "hset", "info"),  # snapshots, events, health records
+    Role.OBSERVER: (*_READS, "xread", "xrevrange", "hset", "info"),  # snapshots, events, health, settings
     Role.COORDINATOR: (*_SNAPSHOT_READS, "hgetall", "hset"),  # snapshots, health and decision records
     # obliterate's sweep (scan, del); publish and trim_events
     Role.ADMIN: (*_READS, "xread", "xrevrange", "hset", "info", "scan", "del", "xadd", "xtrim"),
@@ -106,6 +106,7 @@ _WORKER_SCRIPTS = (
     "claim", "complete", "complete_many", "fail", "extend", "progress", "log", "release", "recover", "heartbeat",
     "lease", "counts",  # counts: the periodic summary line, and a burst run's "is everything done?"
     "schedule_fire", "schedule_set",  # the schedule lease's holder fires ticks; a worker app declares schedules
+    "rate_limit",  # a handler's RateLimited(queue_wide=True) holds off every worker's claims
 )  # fmt: skip
 _SCRIPTS: dict[Role, tuple[str, ...] | None] = {
     Role.PRODUCER: ("add",),

@@ -23,6 +23,7 @@ from jqc.engine.operations import (
     FailResult,
     OptionArgs,
     Page,
+    QueueSettings,
     RecoverResult,
     Renewal,
     SearchPage,
@@ -160,6 +161,14 @@ class AsyncQueue(QueueBase):
     async def configure(self, **settings: Any) -> None:
         """The coroutine form of :meth:`Queue.configure`."""
         await self._run(self.ops.configure(**settings))
+
+    async def settings(self) -> QueueSettings:
+        """The coroutine form of :meth:`Queue.settings`."""
+        return await self._run(self.ops.settings())
+
+    async def limit_rate(self, seconds: float) -> float | None:
+        """The coroutine form of :meth:`Queue.limit_rate`."""
+        return await self._run(self.ops.limit_rate(seconds))
 
     async def remove(self, job_id: str) -> None:
         """The coroutine form of :meth:`Queue.remove`."""

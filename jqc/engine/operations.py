@@ -5,7 +5,8 @@ Each method returns a :class:`~jqc.engine.calls.ScriptCall`, a
 client itself. Times in the public API are seconds (float); scripts take whole milliseconds.
 
 The operations are grouped by concern, one module each (``ops_producing``, ``ops_reading``,
-``ops_events``, ``ops_dead``, ``ops_admin``, ``ops_working``, ``ops_schedules``, on ``ops_base``);
+``ops_events``, ``ops_dead``, ``ops_admin``, ``ops_settings``, ``ops_working``, ``ops_schedules``,
+on ``ops_base``);
 :class:`QueueOperations` is all of them for one queue.
 """
 
@@ -17,6 +18,7 @@ from jqc.engine.ops_dead import DeadLetters
 from jqc.engine.ops_events import Events
 from jqc.engine.ops_producing import OptionArgs, Producing
 from jqc.engine.ops_schedules import Scheduling
+from jqc.engine.ops_settings import QueueSettings, Settings
 from jqc.engine.ops_working import Working
 from jqc.engine.results import (
     ClaimResult,
@@ -48,6 +50,7 @@ __all__ = [
     "OptionArgs",
     "Page",
     "QueueOperations",
+    "QueueSettings",
     "RecoverResult",
     "Renewal",
     "SearchPage",
@@ -55,5 +58,5 @@ __all__ = [
 ]
 
 
-class QueueOperations(Scheduling, Producing, Events, DeadLetters, Administering, Working):
+class QueueOperations(Scheduling, Producing, Events, DeadLetters, Administering, Settings, Working):
     """Builds the calls of one queue. Holds no connection and does no I/O."""

@@ -25,6 +25,7 @@ from jqc.engine.operations import (
     FailResult,
     OptionArgs,
     Page,
+    QueueSettings,
     RecoverResult,
     Renewal,
     SearchPage,
@@ -197,6 +198,20 @@ class Queue(QueueBase):
         ``dead_letter_cap``, ``metrics_minutes``; None clears a setting, leaving it out keeps it.
         """
         self._run(self.ops.configure(**settings))
+
+    def settings(self) -> QueueSettings:
+        """The queue's settings as stored (concurrency limit, rate limit, stall and dead-letter
+        caps, metrics kept, paused), with how many claims the current rate window has left, when
+        it reopens, and until when a :meth:`limit_rate` hold runs."""
+        return self._run(self.ops.settings())
+
+    def limit_rate(self, seconds: float) -> float | None:
+        """Hold off every worker's claims on this queue for ``seconds`` (0 lifts the hold): the
+        queue-wide manual rate limit, for when a shared upstream says slow down. A shorter hold
+        never cuts a running longer one. Returns when the hold ends (None once lifted).
+        ``jqc.RateLimited`` raised by a handler pauses only its own worker unless it says
+        ``queue_wide=True``, which calls this."""
+        return self._run(self.ops.limit_rate(seconds))
 
     def remove(self, job_id: str) -> None:
         """Delete a job that is not held by a worker (raises :class:`jqc.JobActiveError` if it is)."""

@@ -88,6 +88,8 @@ class Settler:
                 shared.log.info(
                     "worker %s: %s rate limited, pausing claims for %g s", shared.id, lane.name, outcome.delay
                 )
+                if getattr(outcome.error, "queue_wide", False):
+                    await self._limit_queue(lane, outcome.delay or 0.0)
             if await self._write(held, "release", lambda: queue.release(claimed)):
                 shared.tally["released"] += 1
             return None
@@ -100,6 +102,17 @@ class Settler:
             else:
                 return await self._report_done(held, outcome.result)
         return await self._report_failure(held, outcome)
+
+    async def _limit_queue(self, lane: Lane, delay: float) -> None:
+        """A handler's ``RateLimited(queue_wide=True)``: hold off every worker's claims on the
+        queue (one try: should it fail, this worker still pauses, and the job is handed back)."""
+        shared, started = self.shared, self.shared.clock.now()
+        try:
+            await lane.queue.limit_rate(delay)
+        except Exception as exc:
+            shared.health.failed(f"limit rate of {lane.name}", exc, since=started)
+        else:
+            shared.health.ok(f"limit rate of {lane.name}")
 
     async def _report_done(self, held: Held, result: Any) -> Held | None:
         """Queue a success for the lane's reporter; returns the job its completion claimed next."""
