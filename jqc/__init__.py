@@ -9,7 +9,7 @@ from jqc.connection import Connection, connect
 from jqc.engine.async_queue import AsyncQueue
 from jqc.engine.codes import Code
 from jqc.engine.failures import FailureCode
-from jqc.engine.job import Backoff, ClaimedJob, DeadLetter, Job, JobOptions, JobState, Keep, NewJob
+from jqc.engine.job import Backoff, ClaimedJob, DeadLetter, Dedup, Job, JobOptions, JobState, Keep, NewJob
 from jqc.engine.metrics import Histogram, Metrics
 from jqc.engine.operations import (
     ClaimResult,
@@ -93,6 +93,7 @@ __all__ = [
     "Counts",
     "DataNotJsonError",
     "DeadLetter",
+    "Dedup",
     "DeadLetterPage",
     "Event",
     "Fail",

@@ -93,8 +93,8 @@ _PLAIN: dict[Role, tuple[str, ...]] = {
     Role.WORKER: ("hgetall", "lrange", "xrevrange", "xread", "zrangebyscore", "xadd"),
     Role.OBSERVER: (*_READS, "xread", "xrevrange", "hset", "info"),  # snapshots, events, health, settings
     Role.COORDINATOR: (*_SNAPSHOT_READS, "hgetall", "hset"),  # snapshots, health and decision records
-    # obliterate's sweep (scan, del); publish and trim_events
-    Role.ADMIN: (*_READS, "xread", "xrevrange", "hset", "info", "scan", "del", "xadd", "xtrim"),
+    # obliterate's sweep (scan, del); publish and trim_events; forget_dedup (hdel)
+    Role.ADMIN: (*_READS, "xread", "xrevrange", "hset", "info", "scan", "del", "xadd", "xtrim", "hdel"),
 }
 # Every role may say who it is and keep its connection alive, and load the scripts it may run; on a
 # Redis Cluster read which node serves which slot and follow ASK redirections, behind Sentinel check
@@ -127,6 +127,7 @@ _KEYS: dict[Role, tuple[tuple[str, str], ...]] = {
         ("prio", "W"),
         ("delayed", "W"),
         ("events", "RW"),  # RW: wait_for reads it
+        ("dd", "RW"),  # dedup keys: an add reads and writes them
     ),
     Role.WORKER: (("*", "RW"),),
     Role.OBSERVER: (("*", "R"), ("", "RW"), ("health", "RW")),

@@ -162,6 +162,10 @@ class AsyncQueue(QueueBase):
         """The coroutine form of :meth:`Queue.configure`."""
         await self._run(self.ops.configure(**settings))
 
+    async def forget_dedup(self, key: str) -> bool:
+        """The coroutine form of :meth:`Queue.forget_dedup`."""
+        return await self._run(self.ops.forget_dedup(key))
+
     async def settings(self) -> QueueSettings:
         """The coroutine form of :meth:`Queue.settings`."""
         return await self._run(self.ops.settings())

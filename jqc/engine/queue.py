@@ -199,6 +199,12 @@ class Queue(QueueBase):
         """
         self._run(self.ops.configure(**settings))
 
+    def forget_dedup(self, key: str) -> bool:
+        """Release the dedup key ``key`` now (True if it was held), so the next add with it creates
+        a job; keys otherwise free themselves (simple and debounce: once their job started or
+        finished; throttle: after the ttl)."""
+        return self._run(self.ops.forget_dedup(key))
+
     def settings(self) -> QueueSettings:
         """The queue's settings as stored (concurrency limit, rate limit, stall and dead-letter
         caps, metrics kept, paused), with how many claims the current rate window has left, when

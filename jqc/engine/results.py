@@ -143,7 +143,8 @@ EVENT_RESULT_MAX = 4096
 #: Events the engine writes; a producer's own events (``Queue.publish``) take other names.
 ENGINE_EVENTS = frozenset(
     {
-        "active", "added", "cancelled", "cancelling", "completed", "delayed", "drained", "failed", "orphan",
+        "active", "added", "cancelled", "cancelling", "completed", "deduplicated", "delayed", "drained", "failed",
+        "orphan",
         "paused", "progress", "removed", "resumed", "retrying", "scheduled", "stalled", "unscheduled",
         "updated", "waiting",
     }
