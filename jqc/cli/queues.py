@@ -113,7 +113,7 @@ def cmd_stats(args: argparse.Namespace, conn: jqc.Connection, out: TextIO) -> in
 
 
 def cmd_jobs(args: argparse.Namespace, conn: jqc.Connection, out: TextIO) -> int:
-    page = conn.queue(args.queue).list_jobs(args.state, args.offset, args.limit)
+    page = conn.queue(args.queue).list_jobs(args.state, args.offset, args.limit, newest_first=args.newest_first)
     if args.json:
         emit_json(out, {"total": page.total, "jobs": [job_json(j) for j in page.jobs], "corrupt": page.corrupt})
         return 0
@@ -256,6 +256,7 @@ def add_parsers(sub: Subparsers) -> None:
     p = sub.add_parser("jobs", help="list the jobs of a queue in one state")
     add_queue(p)
     p.add_argument("--state", choices=STATES, default="waiting")
+    p.add_argument("--newest-first", action="store_true", help="waiting jobs: the one that would run last first")
     p.add_argument("--offset", type=int, default=0)
     p.add_argument("--limit", type=int, default=50)
     add_url(p)

@@ -11,7 +11,7 @@ from typing import Any, Unpack
 from jqc.clock import hold
 from jqc.engine.calls import Step, run_async
 from jqc.engine.failures import FailureCode
-from jqc.engine.job import BackoffFunction, ClaimedJob, DeadLetter, Job, JobOptions, NewJob
+from jqc.engine.job import BackoffFunction, ClaimedJob, DeadLetter, Job, JobOptions, Keep, NewJob
 from jqc.engine.metrics import Metrics
 from jqc.engine.operations import (
     BATCH,
@@ -82,9 +82,9 @@ class AsyncQueue(QueueBase):
         """The coroutine form of :meth:`Queue.counts_per_priority`."""
         return await self._run(self.ops.counts_per_priority(priorities))
 
-    async def list_jobs(self, state: str, offset: int = 0, limit: int = 100) -> Page:
+    async def list_jobs(self, state: str, offset: int = 0, limit: int = 100, *, newest_first: bool = False) -> Page:
         """The coroutine form of :meth:`Queue.list_jobs`."""
-        return await self._run(self.ops.list_jobs(state, offset, limit))
+        return await self._run(self.ops.list_jobs(state, offset, limit, newest_first=newest_first))
 
     async def dead_letters(self, offset: int = 0, limit: int = 100) -> DeadLetterPage:
         """The coroutine form of :meth:`Queue.dead_letters`."""
@@ -263,16 +263,31 @@ class AsyncQueue(QueueBase):
         return await self._run(self.ops.renew(held, lock=lock))
 
     async def complete(
-        self, claimed: ClaimedJob, result: Any = None, *, fetch_next: int = 0, lock: float = 30.0, worker: str = ""
+        self,
+        claimed: ClaimedJob,
+        result: Any = None,
+        *,
+        fetch_next: int = 0,
+        lock: float = 30.0,
+        worker: str = "",
+        keep: Keep | None = None,
     ) -> ClaimResult | None:
         """The coroutine form of :meth:`Queue.complete`."""
-        return await self._run(self.ops.complete(claimed, result, fetch_next=fetch_next, lock=lock, worker=worker))
+        return await self._run(
+            self.ops.complete(claimed, result, fetch_next=fetch_next, lock=lock, worker=worker, keep=keep)
+        )
 
     async def complete_many(
-        self, done: Sequence[tuple[ClaimedJob, Any]], *, fetch_next: int = 0, lock: float = 30.0, worker: str = ""
+        self,
+        done: Sequence[tuple[ClaimedJob, Any]],
+        *,
+        fetch_next: int = 0,
+        lock: float = 30.0,
+        worker: str = "",
+        keep: Keep | None = None,
     ) -> CompleteResult:
         """The coroutine form of :meth:`Queue.complete_many`."""
-        return await self._run(self.ops.complete_many(done, fetch_next=fetch_next, lock=lock, worker=worker))
+        return await self._run(self.ops.complete_many(done, fetch_next=fetch_next, lock=lock, worker=worker, keep=keep))
 
     async def fail(
         self,
@@ -287,6 +302,7 @@ class AsyncQueue(QueueBase):
         backoff_functions: Mapping[str, BackoffFunction] | None = None,
         worker: str = "",
         code: FailureCode | str | None = None,
+        keep: Keep | None = None,
     ) -> str:
         """The coroutine form of :meth:`Queue.fail`."""
         return await self._run(
@@ -301,6 +317,7 @@ class AsyncQueue(QueueBase):
                 backoff_functions=backoff_functions,
                 worker=worker,
                 code=code,
+                keep=keep,
             )
         )
 

@@ -21,6 +21,7 @@ from jqc.engine.failures import FailureCode, failure_code
 from jqc.engine.job import (
     BackoffFunction,
     ClaimedJob,
+    Keep,
 )
 from jqc.engine.ops_base import OperationsBase
 from jqc.engine.replies import as_int, as_list, as_str, as_strs, pairs
@@ -116,8 +117,10 @@ class Working(OperationsBase):
         lock: float = 30.0,
         worker: str = "",
         now: int | None = None,
+        keep: Keep | None = None,
     ) -> Op[ClaimResult | None]:
-        """Report success; with ``fetch_next`` > 0 also claim that many next jobs for ``worker``."""
+        """Report success; with ``fetch_next`` > 0 also claim that many next jobs for ``worker``.
+        ``keep``: the worker's retention for the completed job, instead of the job's own."""
         stamp = now_ms(self.clock) if now is None else now
         text = _json.encode(result, what="result", max_bytes=self.max_data_bytes)
         if fetch_next:
@@ -135,6 +138,7 @@ class Working(OperationsBase):
             fetch_next,
             seconds_to_ms(lock, "lock", low=0.001, high=MAX_LOCK),
             worker or "-",
+            *_keep_args(keep),
             parse=parse,
             now=stamp,
         )
@@ -149,6 +153,7 @@ class Working(OperationsBase):
         lock: float = 30.0,
         worker: str = "",
         now: int | None = None,
+        keep: Keep | None = None,
     ) -> Op[CompleteResult]:
         """Report many successes and claim the next jobs, in one round trip.
 
@@ -160,7 +165,7 @@ class Working(OperationsBase):
             args += [claimed.id, claimed.token, _json.encode(result, what="result", max_bytes=self.max_data_bytes)]
         if fetch_next:
             worker_id(worker)
-        args += [fetch_next, seconds_to_ms(lock, "lock", low=0.001, high=MAX_LOCK), worker or "-"]
+        args += [fetch_next, seconds_to_ms(lock, "lock", low=0.001, high=MAX_LOCK), worker or "-", *_keep_args(keep)]
         ids = [claimed.id for claimed, _ in done]
 
         def parse(reply: Reply) -> CompleteResult:
@@ -205,6 +210,7 @@ class Working(OperationsBase):
         now: int | None = None,
         fetch_next: int = 0,
         lock: float = 30.0,
+        keep: Keep | None = None,
     ) -> ScriptCall[str]:
         """Report a failed attempt: 'retry' if it will run again, else 'failed' (dead-lettered).
 
@@ -212,7 +218,8 @@ class Working(OperationsBase):
         be computed (say, a custom backoff whose function is not registered), the job fails for
         good with the reason saying why, rather than being lost or retried blindly. ``code`` is
         the stable :class:`FailureCode` stored beside ``reason``; by default ``error``, or
-        ``unrecoverable`` with ``retry=False``.
+        ``unrecoverable`` with ``retry=False``. ``keep``: the worker's retention for a job that
+        fails for good, instead of the job's own.
         """
         if not isinstance(reason, str):
             raise InvalidOptionError(f"failure reason must be a str, not {reason!r}")
@@ -232,15 +239,17 @@ class Working(OperationsBase):
             worker or "-",
             delay_ms,
             stored_code.value,
-            *self._fetch_args(fetch_next, lock, worker),
+            *self._fetch_args(fetch_next, lock, worker, always=keep is not None),
+            *_keep_args(keep),
             parse=lambda r: as_str(checked(r)[1]),
             now=now,
         )
 
-    def _fetch_args(self, fetch_next: int, lock: float, worker: str) -> list[str | int]:
-        """The trailing 'claim next' arguments of fail.lua and release.lua (none when not fetching)."""
+    def _fetch_args(self, fetch_next: int, lock: float, worker: str, *, always: bool = False) -> list[str | int]:
+        """The trailing 'claim next' arguments of fail.lua and release.lua (none when not fetching,
+        unless ``always``: placeholders, so arguments after them keep their places)."""
         if not fetch_next:
-            return []
+            return [0, 1, "-"] if always else []
         count = positive_int(fetch_next, "fetch_next", high=10_000)
         return [count, seconds_to_ms(lock, "lock", low=0.001, high=MAX_LOCK), worker_id(worker)]
 
@@ -313,3 +322,12 @@ class Working(OperationsBase):
             return RecoverResult(tuple(as_strs(body[1])), tuple(as_strs(body[2])), code_of(body) == Code.MORE)
 
         return self._call("recover", positive_int(limit, "limit"), max_stalls, parse=parse, now=now)
+
+
+def _keep_args(keep: Keep | None) -> list[str | int]:
+    """The optional trailing retention override of complete, complete_many and fail ('1', count, age)."""
+    if keep is None:
+        return []
+    if not isinstance(keep, Keep):
+        raise InvalidOptionError(f"keep must be a jqc.Keep, not {keep!r}")
+    return ["1", *keep.encode()]

@@ -13,7 +13,7 @@ from typing import Any, Unpack
 
 from jqc.engine.calls import Step, run_sync
 from jqc.engine.failures import FailureCode
-from jqc.engine.job import BackoffFunction, ClaimedJob, DeadLetter, Job, JobOptions, NewJob
+from jqc.engine.job import BackoffFunction, ClaimedJob, DeadLetter, Job, JobOptions, Keep, NewJob
 from jqc.engine.metrics import Metrics
 from jqc.engine.operations import (
     BATCH,
@@ -99,12 +99,13 @@ class Queue(QueueBase):
         ``{priority: count}`` in the order asked (delayed jobs are not counted until they wait)."""
         return self._run(self.ops.counts_per_priority(priorities))
 
-    def list_jobs(self, state: str, offset: int = 0, limit: int = 100) -> Page:
+    def list_jobs(self, state: str, offset: int = 0, limit: int = 100, *, newest_first: bool = False) -> Page:
         """One page of the jobs in ``state`` (waiting, delayed, active, completed or failed) and the total.
 
-        Waiting jobs come in claim order, delayed ones by due time, finished ones newest first.
+        Waiting jobs come in claim order (``newest_first=True``: reversed, the job that would run
+        last first, as BullMQ lists them), delayed ones by due time, finished ones newest first.
         """
-        return self._run(self.ops.list_jobs(state, offset, limit))
+        return self._run(self.ops.list_jobs(state, offset, limit, newest_first=newest_first))
 
     def dead_letters(self, offset: int = 0, limit: int = 100) -> DeadLetterPage:
         """One page of dead letters, newest first, and how many there are in all."""
@@ -345,16 +346,29 @@ class Queue(QueueBase):
         return self._run(self.ops.renew(held, lock=lock))
 
     def complete(
-        self, claimed: ClaimedJob, result: Any = None, *, fetch_next: int = 0, lock: float = 30.0, worker: str = ""
+        self,
+        claimed: ClaimedJob,
+        result: Any = None,
+        *,
+        fetch_next: int = 0,
+        lock: float = 30.0,
+        worker: str = "",
+        keep: Keep | None = None,
     ) -> ClaimResult | None:
         """Report success of a held job with its ``result``; with ``fetch_next`` > 0 also claim that many more."""
-        return self._run(self.ops.complete(claimed, result, fetch_next=fetch_next, lock=lock, worker=worker))
+        return self._run(self.ops.complete(claimed, result, fetch_next=fetch_next, lock=lock, worker=worker, keep=keep))
 
     def complete_many(
-        self, done: Sequence[tuple[ClaimedJob, Any]], *, fetch_next: int = 0, lock: float = 30.0, worker: str = ""
+        self,
+        done: Sequence[tuple[ClaimedJob, Any]],
+        *,
+        fetch_next: int = 0,
+        lock: float = 30.0,
+        worker: str = "",
+        keep: Keep | None = None,
     ) -> CompleteResult:
         """Complete many held jobs and claim up to ``fetch_next`` more, in one round trip."""
-        return self._run(self.ops.complete_many(done, fetch_next=fetch_next, lock=lock, worker=worker))
+        return self._run(self.ops.complete_many(done, fetch_next=fetch_next, lock=lock, worker=worker, keep=keep))
 
     def fail(
         self,
@@ -369,6 +383,7 @@ class Queue(QueueBase):
         backoff_functions: Mapping[str, BackoffFunction] | None = None,
         worker: str = "",
         code: FailureCode | str | None = None,
+        keep: Keep | None = None,
     ) -> str:
         """Report a failed attempt; the delay comes from the job's backoff unless given."""
         return self._run(
@@ -383,6 +398,7 @@ class Queue(QueueBase):
                 backoff_functions=backoff_functions,
                 worker=worker,
                 code=code,
+                keep=keep,
             )
         )
 

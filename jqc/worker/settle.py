@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import traceback
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
@@ -98,7 +99,12 @@ class Settler:
                 if outcome.result is not None:  # None always can
                     _json.encode(outcome.result, what="result", max_bytes=queue.ops.max_data_bytes)
             except InvalidInputError as exc:
-                outcome = Outcome(Kind.FAIL, reason=f"the handler's result cannot be stored: {exc}")
+                outcome = Outcome(
+                    Kind.FAIL,
+                    reason=f"the handler's result cannot be stored: {exc}",
+                    error=exc,
+                    traceback="".join(traceback.format_exception(exc)),
+                )
             else:
                 return await self._report_done(held, outcome.result)
         return await self._report_failure(held, outcome)
@@ -148,6 +154,7 @@ class Settler:
 
     async def _complete(self, lane: Lane, batch: list[Finished]) -> None:
         shared, queue, lock = self.shared, lane.queue, self.shared.options.lock
+        keep = shared.options.keep_completed
         fetch = len(batch) if shared.accepting(lane) else 0
         following: ClaimResult | None = None
         if len(batch) == 1:
@@ -155,7 +162,9 @@ class Settler:
             got: list[ClaimResult | None] = []
 
             async def complete() -> None:
-                got.append(await queue.complete(held.claimed, result, fetch_next=fetch, lock=lock, worker=shared.id))
+                got.append(
+                    await queue.complete(held.claimed, result, fetch_next=fetch, lock=lock, worker=shared.id, keep=keep)
+                )
 
             if not await self._write(held, "complete", complete):
                 return
@@ -167,7 +176,9 @@ class Settler:
 
             async def complete_many() -> None:
                 done = [(item.held.claimed, item.result) for item in batch]
-                reports.append(await queue.complete_many(done, fetch_next=fetch, lock=lock, worker=shared.id))
+                reports.append(
+                    await queue.complete_many(done, fetch_next=fetch, lock=lock, worker=shared.id, keep=keep)
+                )
 
             if not await self._write_batch(lane, batch, complete_many) or not reports:
                 return
@@ -231,6 +242,7 @@ class Settler:
                     rng=self.rng,
                     backoff_functions=self.backoff_functions,
                     code=_FAILURE_CODES.get(outcome.kind, FailureCode.ERROR),
+                    keep=shared.options.keep_failed,
                 )
             )
 

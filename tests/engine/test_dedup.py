@@ -37,9 +37,7 @@ def test_a_failed_or_removed_job_frees_its_key(queue: jqc.Queue) -> None:
     assert not queue.add("x", dedup=Dedup("k")).deduplicated
 
 
-def test_throttle_mode_holds_for_the_ttl_even_after_the_job_finished(
-    queue: jqc.Queue, clock: jqc.VirtualClock
-) -> None:
+def test_throttle_mode_holds_for_the_ttl_even_after_the_job_finished(queue: jqc.Queue, clock: jqc.VirtualClock) -> None:
     first = queue.add("sync", dedup=Dedup("user:7", ttl=60))
     queue.complete(claim_one(queue))
     clock.advance(59.999)

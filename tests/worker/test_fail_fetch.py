@@ -47,3 +47,21 @@ async def test_a_queue_wide_rate_limit_holds_off_every_worker(conn: jqc.Connecti
     await until(clock, lambda: q.counts().completed == 1)
     await asyncio.gather(a.close(), b.close())
     assert len(runs) == 2 and runs[1][1] - limited_at >= 60
+
+
+async def test_worker_retention_overrides_the_queues_defaults(conn: jqc.Connection, clock: jqc.VirtualClock) -> None:
+    q = conn.queue("photos", default_options=jqc.JobOptions(remove_on_complete=jqc.Keep.all()))
+    jobs = q.add_bulk([("render", i) for i in range(5)])
+
+    async def handler(ctx: jqc.JobContext) -> int:
+        if ctx.data == 4:
+            raise jqc.Fail("bad")
+        return int(ctx.data)
+
+    worker = jqc.Worker(q, handler, keep_completed=jqc.Keep.last(2), keep_failed=jqc.Keep.none())
+    await worker.start()
+    await until(clock, lambda: worker.stats.completed == 4 and worker.stats.failed == 1)
+    await worker.close()
+    counts = q.counts()
+    assert (counts.completed, counts.failed) == (2, 0)
+    assert q.get_job(jobs[4].id) is None and q.dead_letters().total == 1

@@ -95,8 +95,9 @@ end
 -- A run of a job that cancel.lua marked (cx = reason, cy = '1' if it may retry) ends, however its
 -- handler ended: it counts as a failed attempt and is retried after `delay` ms while attempts
 -- remain if the canceller allowed it (the mark is cleared), else it fails for good with code
--- 'cancelled'. The caller has taken it out of the active set. Returns 'retry' or 'failed'.
-local function end_cancelled(id, worker, wait_ms, run_ms, delay)
+-- 'cancelled'. The caller has taken it out of the active set. `keep` (or nil) is the worker's
+-- failed-retention {count, age ms} used instead of the job's. Returns 'retry' or 'failed'.
+local function end_cancelled(id, worker, wait_ms, run_ms, delay, keep)
   local jk = job_key(id)
   local f = redis.call('HMGET', jk, 'cx', 'cy', 'a', 'fc', 'fa')
   local made = (tonumber(redis.call('HGET', jk, 'am')) or 0) + 1
@@ -116,6 +117,10 @@ local function end_cancelled(id, worker, wait_ms, run_ms, delay)
     return 'retry'
   end
   record_metrics('f', wait_ms, run_ms)
-  fail_for_good(id, worker or '-', reason, 'cancelled', f[4], f[5])
+  if keep then
+    fail_for_good(id, worker or '-', reason, 'cancelled', keep[1], keep[2])
+  else
+    fail_for_good(id, worker or '-', reason, 'cancelled', f[4], f[5])
+  end
   return 'failed'
 end
