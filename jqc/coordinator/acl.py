@@ -86,12 +86,15 @@ _READS = (
     "exists",
 )
 _PLAIN: dict[Role, tuple[str, ...]] = {
-    Role.PRODUCER: ("hgetall", "xrevrange", "xread"),  # get_job; wait_for reads the event stream
-    # get_job, job_logs; an idle worker waits on events; the schedule driver finds due schedules
-    Role.WORKER: ("hgetall", "lrange", "xrevrange", "xread", "zrangebyscore"),
-    Role.OBSERVER: (*_READS, "xread", "xrevrange", "hset", "info"),  # snapshots, events, health records
+    # get_job; wait_for and listen read the event stream; publish writes a custom event
+    Role.PRODUCER: ("hgetall", "xrevrange", "xread", "xadd"),
+    # get_job, job_logs; an idle worker waits on events; the schedule driver finds due schedules;
+    # a handler may publish a custom event
+    Role.WORKER: ("hgetall", "lrange", "xrevrange", "xread", "zrangebyscore", "xadd"),
+    Role.OBSERVER: (*_READS, "xread", "xrevrange", "hset", "info"),  # snapshots, events, health, settings
     Role.COORDINATOR: (*_SNAPSHOT_READS, "hgetall", "hset"),  # snapshots, health and decision records
-    Role.ADMIN: (*_READS, "xread", "xrevrange", "hset", "info", "scan", "del"),  # obliterate's sweep
+    # obliterate's sweep (scan, del); publish and trim_events; forget_dedup (hdel)
+    Role.ADMIN: (*_READS, "xread", "xrevrange", "hset", "info", "scan", "del", "xadd", "xtrim", "hdel"),
 }
 # Every role may say who it is and keep its connection alive, and load the scripts it may run; on a
 # Redis Cluster read which node serves which slot and follow ASK redirections, behind Sentinel check
@@ -103,6 +106,7 @@ _WORKER_SCRIPTS = (
     "claim", "complete", "complete_many", "fail", "extend", "progress", "log", "release", "recover", "heartbeat",
     "lease", "counts",  # counts: the periodic summary line, and a burst run's "is everything done?"
     "schedule_fire", "schedule_set",  # the schedule lease's holder fires ticks; a worker app declares schedules
+    "rate_limit",  # a handler's RateLimited(queue_wide=True) holds off every worker's claims
 )  # fmt: skip
 _SCRIPTS: dict[Role, tuple[str, ...] | None] = {
     Role.PRODUCER: ("add",),
@@ -123,6 +127,7 @@ _KEYS: dict[Role, tuple[tuple[str, str], ...]] = {
         ("prio", "W"),
         ("delayed", "W"),
         ("events", "RW"),  # RW: wait_for reads it
+        ("dd", "RW"),  # dedup keys: an add reads and writes them
     ),
     Role.WORKER: (("*", "RW"),),
     Role.OBSERVER: (("*", "R"), ("", "RW"), ("health", "RW")),

@@ -5,14 +5,15 @@
 -- ARGV[3]  lock duration (ms)
 -- ARGV[4..] pairs of job id, token
 -- Returns  {OK, new_deadline_ms, r1, r2, ...} with ri = 1 if job i's lock was renewed, 0 if its
---          token is stale (that job is lost to this worker and was left unchanged).
+--          token is stale (that job is lost to this worker and was left unchanged), or {reason}
+--          if it was renewed and cancel.lua has marked it (the holder stops its handler).
 local deadline = NOW + tonumber(ARGV[3])
 local out = {OK, deadline}
 for i = 4, #ARGV, 2 do
-  local f = check_token(ARGV[i], ARGV[i + 1])
+  local f = check_token(ARGV[i], ARGV[i + 1], 'cx')
   if f then
     redis.call('ZADD', K_ACTIVE, 'XX', deadline, ARGV[i])
-    out[#out + 1] = 1
+    if f[3] then out[#out + 1] = {f[3]} else out[#out + 1] = 1 end
   else
     out[#out + 1] = 0
   end

@@ -18,8 +18,9 @@ end
 -- Returns {OK, lock_deadline, id, token, fields, id, token, fields, ...} or
 -- {EMPTY, next_due_ms or 0} | {PAUSED, 0} | {RATE_LIMITED, window_reopens_ms} | {CONCURRENCY_LIMITED, 0}.
 local function claim(want, lock_ms, worker)
-  local m = redis.call('HMGET', K_META, 'paused', 'nd', 'rlm', 'rlw', 'rls', 'rln', 'cc')
+  local m = redis.call('HMGET', K_META, 'paused', 'nd', 'rlm', 'rlw', 'rls', 'rln', 'cc', 'rlu')
   if m[1] == '1' then return {PAUSED, 0} end
+  if m[8] and tonumber(m[8]) > NOW then return {RATE_LIMITED, tonumber(m[8])} end -- rate_limit.lua's hold
   promote_due(m[2])
   local room = want
   if m[7] then

@@ -91,3 +91,36 @@ local function fail_for_good(id, worker, reason, code, fc, fa)
   retire(K_FAILED, id, fc, fa)
   emit('failed', id, 'reason', reason, 'code', code)
 end
+
+-- A run of a job that cancel.lua marked (cx = reason, cy = '1' if it may retry) ends, however its
+-- handler ended: it counts as a failed attempt and is retried after `delay` ms while attempts
+-- remain if the canceller allowed it (the mark is cleared), else it fails for good with code
+-- 'cancelled'. The caller has taken it out of the active set. `keep` (or nil) is the worker's
+-- failed-retention {count, age ms} used instead of the job's. Returns 'retry' or 'failed'.
+local function end_cancelled(id, worker, wait_ms, run_ms, delay, keep)
+  local jk = job_key(id)
+  local f = redis.call('HMGET', jk, 'cx', 'cy', 'a', 'fc', 'fa')
+  local made = (tonumber(redis.call('HGET', jk, 'am')) or 0) + 1
+  local reason = 'cancelled: ' .. f[1]
+  redis.call('HSET', jk, 'am', made)
+  if f[2] == '1' and made < tonumber(f[3] or 1) then
+    record_metrics('x', wait_ms, run_ms)
+    redis.call('HDEL', jk, 'cx', 'cy')
+    redis.call('HSET', jk, 'fr', reason, 'fk', 'cancelled')
+    if delay > 0 then
+      schedule(id, NOW + delay)
+    else
+      redis.call('HSET', jk, 'r', NOW)
+      enqueue_stored(id, false)
+    end
+    emit('retrying', id, 'attempt', made, 'delay', delay, 'reason', reason)
+    return 'retry'
+  end
+  record_metrics('f', wait_ms, run_ms)
+  if keep then
+    fail_for_good(id, worker or '-', reason, 'cancelled', keep[1], keep[2])
+  else
+    fail_for_good(id, worker or '-', reason, 'cancelled', f[4], f[5])
+  end
+  return 'failed'
+end
