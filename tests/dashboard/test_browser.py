@@ -1,6 +1,7 @@
 """The dashboard in a real browser (Chromium driven by Playwright), on both backends, mounted under
 ``/jobs`` of a host app (and read-only under ``/ro``): find a job by its data and open it, replay a
-dead letter and watch it complete live, pause a queue, read-only mode, CSRF.
+dead letter and watch it complete live, pause a queue, watch a schedule fire and remove it,
+read-only mode, CSRF.
 
 The dashboard and a worker run in threads of this process on the same connection; each test works
 on a queue of its own. Few tests, each a short user story, so the suite stays fast.
@@ -8,6 +9,7 @@ on a queue of its own. Few tests, each a short user story, so the suite stays fa
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import pytest
@@ -95,6 +97,28 @@ def test_pause_and_resume_a_queue(served: tuple[jqc.Connection, str], page: Page
     assert not queue.counts().paused
 
 
+def test_watch_a_schedule_fire_then_remove_it(served: tuple[jqc.Connection, str], page: Page) -> None:
+    conn, url = served
+    queue = fresh_queue(conn, "ticks")
+    queue.schedule("heartbeat", every=1, job="beat", data={"from": "browser"})
+    with worker_thread(queue, lambda ctx: "ok", schedule_interval=0.5):
+        eventually(lambda: queue.get_schedule("heartbeat").fired >= 1)  # type: ignore[union-attr]
+        page.goto(f"{url}/jobs/")
+        page.locator("header nav").get_by_role("link", name="Schedules").click()
+        row = page.locator(f'tr[data-schedule="{queue.name}/heartbeat"]')
+        expect(row.get_by_test_id("schedule-when")).to_contain_text("every 1.0 s from", timeout=TIMEOUT)
+        expect(row).to_contain_text('beat {"from":"browser"}')
+        row.get_by_test_id("schedule-last-job").click()
+        expect(page.get_by_test_id("job-id")).to_have_text(re.compile(r"^s:heartbeat:\d+$"))
+        expect(page.get_by_test_id("job-state")).to_have_text("completed", timeout=TIMEOUT)  # live, as it runs
+        page.go_back()
+        page.once("dialog", lambda dialog: dialog.accept())  # "Remove schedule ...?"
+        row.get_by_test_id("schedule-remove").click()
+        expect(page.get_by_role("status")).to_have_text(f"schedule heartbeat of {queue.name} removed")
+        expect(row).to_have_count(0)
+    assert queue.get_schedule("heartbeat") is None and queue.counts().completed >= 1  # its jobs stay
+
+
 def test_read_only_mode_has_no_buttons_and_refuses_posts(served: tuple[jqc.Connection, str], page: Page) -> None:
     conn, url = served
     queue = fresh_queue(conn, "audit")
@@ -112,7 +136,12 @@ def test_read_only_mode_has_no_buttons_and_refuses_posts(served: tuple[jqc.Conne
     page.get_by_test_id("job-link").click()
     expect(page.get_by_test_id("job-state")).to_have_text("waiting")
     expect(page.locator("form[method=post]")).to_have_count(0)
+    queue.schedule("hourly", every=3600)
+    page.goto(f"{url}/ro/schedules?queue={queue.name}")
+    expect(page.locator(f'tr[data-schedule="{queue.name}/hourly"]')).to_have_count(1)
+    expect(page.locator("button")).to_have_count(0)
     assert not queue.counts().paused and queue.get_job(job.id) is not None
+    assert queue.get_schedule("hourly") is not None
 
 
 def test_an_action_without_the_csrf_token_is_refused(served: tuple[jqc.Connection, str], page: Page) -> None:
@@ -134,7 +163,7 @@ def test_an_action_without_the_csrf_token_is_refused(served: tuple[jqc.Connectio
     assert queue.counts().paused
 
 
-@pytest.mark.parametrize("path", ["/jobs/", "/jobs/workers", "/jobs/autoscaler"])
+@pytest.mark.parametrize("path", ["/jobs/", "/jobs/workers", "/jobs/schedules", "/jobs/autoscaler"])
 def test_every_page_renders_under_the_prefix(served: tuple[jqc.Connection, str], page: Page, path: str) -> None:
     _, url = served
     response = page.goto(url + path)
