@@ -208,24 +208,32 @@ class JobView:
     worker: WorkerInfo | None
 
 
-TIMELINE_STEP = 1000  # stream entries per read of a job's timeline
+TIMELINE_FIRST, TIMELINE_STEP = 100, 1000  # stream entries in the first read of a job's timeline, then per read
 
 
 async def _timeline(aq: AsyncQueue, job: Job, budget: int) -> tuple[tuple[Event, ...], bool]:
     """The job's events, oldest first, and whether that is all of them.
 
-    Looks back from the newest entry of the queue's stream, a page at a time, and stops once it
-    passed the job's creation (nothing older is this job's), reached the stream's oldest entry, or
-    read ``budget`` entries: a busy queue's job page costs a few reads at most, and in a quiet
-    queue it finds a job's whole life however long ago it started. Complete means it saw the
+    Looks back from the newest entry of the queue's stream (a short first read, then pages of
+    :data:`TIMELINE_STEP` entries) and stops once it passed the job's creation (nothing older is
+    this job's), reached the stream's oldest entry, or read ``budget`` entries: a recent job's page
+    costs one short read, a busy queue's a few reads at most, and in a quiet queue it finds a job's
+    whole life however long ago it started. Complete means it saw the
     job's ``added`` event or an entry from before the job existed; a stream that ends before
     either was trimmed of the job's first events (or keeps none: ``events_max_len=0``).
+
+    When the stream's oldest entry (one read of one entry) is newer than the job, its first events
+    are gone and the timeline cannot be complete: then it looks back through one page only, so an
+    old job's page costs what a recent one's does.
     """
+    oldest = await aq.events("0", count=1)
+    if not oldest or oldest[0].at > job.created_at:
+        budget = min(budget, TIMELINE_STEP)
     mine: list[Event] = []
     before: str | None = None
     read, passed = 0, False
     while read < budget:
-        step = min(TIMELINE_STEP, budget - read)
+        step = min(TIMELINE_STEP if read else TIMELINE_FIRST, budget - read)
         page = await aq.recent_events(step, before)
         read += len(page)
         # Not an older job of the same id (removed, then added again): its events came before.
