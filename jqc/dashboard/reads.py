@@ -199,13 +199,16 @@ async def listing(
 
 @dataclass(frozen=True, slots=True)
 class JobView:
-    """Everything the job page shows: the job, its log, its events (oldest first), its worker."""
+    """Everything the job page shows: the job, its log, its events (oldest first), its worker; or,
+    for a job removed after it failed for good, its dead-letter record (``letter``, whose ``job``
+    is the job as it was then)."""
 
     job: Job
     logs: tuple[str, ...]
     timeline: tuple[Event, ...]
     timeline_complete: bool
     worker: WorkerInfo | None
+    letter: DeadLetter | None = None
 
 
 TIMELINE_FIRST, TIMELINE_STEP = 100, 1000  # stream entries in the first read of a job's timeline, then per read
@@ -246,17 +249,30 @@ async def _timeline(aq: AsyncQueue, job: Job, budget: int) -> tuple[tuple[Event,
 
 
 async def job_view(conn: Connection, name: str, job_id: str, settings: Settings) -> JobView | None:
-    """The job page's data, or None when there is no such job."""
+    """The job page's data; for a job that is gone, its dead letter if it has one (see
+    :func:`dead_letter_of`); None when there is neither."""
     aq = conn.async_queue(name)
     job = await aq.get_job(job_id)
+    letter = None
     if job is None:
-        return None
-    logs = await aq.job_logs(job_id, -500, -1)
+        letter = await dead_letter_of(aq, job_id, settings)
+        if letter is None:
+            return None
+        job = letter.job
+    logs = await aq.job_logs(job_id, -500, -1) if letter is None else []
     timeline, complete = await _timeline(aq, job, settings.timeline_events)
     worker = None
-    if job.worker:
+    if job.worker and letter is None:
         worker = next((w for w in await aq.workers() if w.id == job.worker), None)
-    return JobView(job, tuple(logs), timeline, complete, worker)
+    return JobView(job, tuple(logs), timeline, complete, worker, letter)
+
+
+async def dead_letter_of(aq: AsyncQueue, job_id: str, settings: Settings) -> DeadLetter | None:
+    """The dead letter of ``job_id`` among the newest ``settings.search_scan`` ones (one bounded
+    search step; dead letters have no lookup by id): what the job page shows of a job removed
+    after it failed for good, whose record stays to be replayed or purged."""
+    step = await aq.search("dead", job_id, limit=settings.search_scan, scan=settings.search_scan)
+    return next((letter for letter in step.letters if letter.job.id == job_id), None)
 
 
 @dataclass(frozen=True, slots=True)
