@@ -26,6 +26,9 @@ def test_every_read_only_page_renders_for_an_observer(make_user: MakeUser, admin
     boss = admin.queue("photos")
     job = boss.add("resize", {"path": "a.jpg"})
     boss.fail(boss.claim("w").jobs[0], "boom", retry=False)
+    gone = boss.add("resize", {"path": "c.jpg"})
+    boss.fail(boss.claim("w").jobs[0], "boom", retry=False)
+    boss.remove(gone.id)  # its dead letter stays, and keeps a page
     boss.add("resize", {"path": "b.jpg"})
     boss.schedule("nightly", cron="30 2 * * *", tz="Europe/Berlin")
     run_sync(
@@ -43,6 +46,7 @@ def test_every_read_only_page_renders_for_an_observer(make_user: MakeUser, admin
             "/queues/photos?state=failed&code=unrecoverable",
             "/queues/photos?q=b.jpg",
             f"/queues/photos/job?id={job.id}",
+            f"/queues/photos/job?id={gone.id}",
             "/workers",
             "/schedules",
             "/schedules?queue=photos",
@@ -56,6 +60,7 @@ def test_every_read_only_page_renders_for_an_observer(make_user: MakeUser, admin
         assert 'data-schedule="photos/nightly"' in client.get("/ops/status/schedules").text
         timeline = client.get(f"/ops/status/queues/photos/job?id={job.id}").text
         assert timeline.index("<td>added</td>") < timeline.index("<td>failed</td>")
+        assert 'data-testid="dead-letter"' in client.get(f"/ops/status/queues/photos/job?id={gone.id}").text
         autoscaler = client.get("/ops/status/autoscaler").text
         assert "<b>3</b>" in autoscaler and "not readable by this Redis user" in autoscaler
 
