@@ -218,12 +218,12 @@ async def _timeline(aq: AsyncQueue, job: Job, budget: int) -> tuple[tuple[Event,
     """The job's events, oldest first, and whether that is all of them.
 
     Looks back from the newest entry of the queue's stream (a short first read, then pages of
-    :data:`TIMELINE_STEP` entries) and stops once it passed the job's creation (nothing older is
-    this job's), reached the stream's oldest entry, or read ``budget`` entries: a recent job's page
-    costs one short read, a busy queue's a few reads at most, and in a quiet queue it finds a job's
-    whole life however long ago it started. Complete means it saw the
-    job's ``added`` event or an entry from before the job existed; a stream that ends before
-    either was trimmed of the job's first events (or keeps none: ``events_max_len=0``).
+    :data:`TIMELINE_STEP` entries) and stops once it saw the job's ``added`` event or passed the
+    job's creation (nothing older is this job's), reached the stream's oldest entry, or read
+    ``budget`` entries: a recent job's page costs one short read, a busy queue's a few reads at
+    most, and in a quiet queue it finds a job's whole life however long ago it started. Complete
+    means it saw the job's ``added`` event or an entry from before the job existed; a stream that
+    ends before either was trimmed of the job's first events (or keeps none: ``events_max_len=0``).
 
     When the stream's oldest entry (one read of one entry) is newer than the job, its first events
     are gone and the timeline cannot be complete: then it looks back through one page only, so an
@@ -242,10 +242,11 @@ async def _timeline(aq: AsyncQueue, job: Job, budget: int) -> tuple[tuple[Event,
         # Not an older job of the same id (removed, then added again): its events came before.
         mine += [e for e in page if e.job_id == job.id and e.at >= job.created_at]
         passed = bool(page) and page[-1].at < job.created_at
-        if passed or len(page) < step:
+        born = any(e.name == "added" for e in mine)  # its first event: nothing older is its
+        if passed or born or len(page) < step:
             break
         before = page[-1].id
-    return tuple(reversed(mine)), passed or any(e.name == "added" for e in mine)
+    return tuple(reversed(mine)), passed or born
 
 
 async def job_view(conn: Connection, name: str, job_id: str, settings: Settings) -> JobView | None:
