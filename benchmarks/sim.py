@@ -72,6 +72,19 @@ print(json.dumps({"seeds": len(seeds), "wall_seconds": wall, "digest": digest, "
 """
 
 
+# The embedded row of benchmarks/peers.py (jqc_adapter.embedded_process): fill an embedded backend with
+# N jobs, then time an in-process jqc.Worker (concurrency 10) draining them.
+EMBEDDED_WORKER = """
+import json, os, sys, tempfile
+sys.path.insert(0, os.path.join("benchmarks", "peers"))
+os.environ["PEERS_BENCH_LOG"] = os.path.join(tempfile.mkdtemp(), "marks")
+import jqc_adapter
+n = int(sys.argv[1])
+seconds = jqc_adapter.embedded_process(n, 10)
+print(json.dumps({"jobs": n, "seconds": seconds, "processed_per_s": n / seconds, "load": os.getloadavg()[0]}))
+"""
+
+
 def child(checkout: Path, code: str, *args: str) -> dict[str, Any]:
     env = dict(os.environ, PYTHONPATH=str(checkout))
     done = subprocess.run(
@@ -95,8 +108,11 @@ def main() -> int:
     )
     parser.add_argument("--baseline", type=Path, help="another jqc checkout to measure side by side")
     parser.add_argument("--runs", type=int, default=1, help="measurements per checkout and backend")
+    parser.add_argument("--stem", default="sim", help="results file name: benchmarks/results/STEM-latest.*")
     parser.add_argument("--seeds", help="also sweep these seeds, FIRST-LAST (e.g. 1-40)")
     parser.add_argument("--parallel", type=int, default=os.cpu_count() or 1, help="processes for the sweep")
+    parser.add_argument("--embedded-worker", type=int, metavar="N", help="also time peers.py's embedded row, N jobs")
+    parser.add_argument("--embedded-worker-runs", type=int, default=3, help="runs of it per checkout")
     parser.add_argument("--skip-embedded", action="store_true", help="(same as --backends redis)")
     parser.add_argument("--skip-redis", action="store_true", help="(same as --backends embedded)")
     args = parser.parse_args()
@@ -120,6 +136,12 @@ def main() -> int:
                 rows.append(row)
                 print(json.dumps(row), file=sys.stderr, flush=True)
 
+    worker: list[dict[str, Any]] = []
+    for i in range(args.embedded_worker_runs if args.embedded_worker else 0):
+        for name, checkout in checkouts if i % 2 == 0 else checkouts[::-1]:
+            worker.append({"checkout": name, **child(checkout, EMBEDDED_WORKER, str(args.embedded_worker))})
+            print(json.dumps(worker[-1]), file=sys.stderr, flush=True)
+
     sweep: list[dict[str, Any]] = []
     if args.seeds:
         first, _, last = args.seeds.partition("-")
@@ -131,10 +153,11 @@ def main() -> int:
             sweep.append({"checkout": name, "parallel": parallel or 1, **m})
             print(json.dumps(sweep[-1]), file=sys.stderr, flush=True)
 
-    md = render(rows, sweep, args)
+    md = render(rows, sweep, worker, args)
     meta = {"machine": platform.machine(), "python": platform.python_version(), "cpus": os.cpu_count(),
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "command": " ".join(sys.argv)}  # fmt: skip
-    write_results(ROOT / "results", "sim", {"meta": meta, "rows": rows, "sweep": sweep}, md)
+    stem = args.stem
+    write_results(ROOT / "results", stem, {"meta": meta, "rows": rows, "sweep": sweep, "embedded_worker": worker}, md)
     ok = all(r["ok"] for r in rows) and all(s["ok"] for s in sweep)
     if any(len({r["sha"] for r in rows if r["virtual"] == v}) > 1 for v in {r["virtual"] for r in rows}):
         print("the runs gave different event logs for one seed", file=sys.stderr)
@@ -145,7 +168,9 @@ def main() -> int:
     return 0 if ok else 1
 
 
-def render(rows: list[dict[str, Any]], sweep: list[dict[str, Any]], args: argparse.Namespace) -> str:
+def render(
+    rows: list[dict[str, Any]], sweep: list[dict[str, Any]], worker: list[dict[str, Any]], args: argparse.Namespace
+) -> str:
     loads = [r["load"] for r in rows] or [0.0]
     lines = [
         f"Simulator, {args.workers} workers, seed {args.seed}: median of {args.runs} run(s) per checkout "
@@ -189,6 +214,24 @@ def render(rows: list[dict[str, Any]], sweep: list[dict[str, Any]], args: argpar
                 f"| {s['checkout']} | {how} | {s['wall_seconds']:.1f} | {s['seeds'] / s['wall_seconds']:.2f} | "
                 f"{'yes' if len(digests) == 1 else 'NO'} | {s['ok']} |"
             )
+    if worker:
+        lines += [
+            "",
+            f"Embedded backend, benchmarks/peers.py's embedded row: {args.embedded_worker:,} jobs drained by an "
+            "in-process jqc.Worker, concurrency 10 (median of the runs):",
+            "",
+            "| checkout | processed/s | runs | load average |",
+            "|---|---|---|---|",
+        ]
+        rates: dict[str, float] = {}
+        for name in dict.fromkeys(w["checkout"] for w in worker):
+            mine = [w for w in worker if w["checkout"] == name]
+            rates[name] = statistics.median(w["processed_per_s"] for w in mine)
+            runs = ", ".join(f"{w['processed_per_s']:,.0f}" for w in mine)
+            load = ", ".join(f"{w['load']:.1f}" for w in mine)
+            lines.append(f"| {name} | {rates[name]:,.0f} | {runs} | {load} |")
+        if "baseline" in rates:
+            lines.append(f"| ratio | {rates['this'] / rates['baseline']:.2f}x | | |")
     return "\n".join(lines) + "\n"
 
 
