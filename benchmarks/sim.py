@@ -85,6 +85,14 @@ print(json.dumps({"jobs": n, "seconds": seconds, "processed_per_s": n / seconds,
 """
 
 
+def commit(checkout: Path) -> str:
+    """The commit a checkout is at (with "+changes" when its tree differs from it)."""
+    git = ["git", "-C", str(checkout)]
+    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False)
+    dirty = subprocess.run([*git, "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True)
+    return head.stdout.strip() + ("+changes" if dirty.stdout.strip() else "")
+
+
 def child(checkout: Path, code: str, *args: str) -> dict[str, Any]:
     env = dict(os.environ, PYTHONPATH=str(checkout))
     done = subprocess.run(
@@ -154,8 +162,10 @@ def main() -> int:
             print(json.dumps(sweep[-1]), file=sys.stderr, flush=True)
 
     md = render(rows, sweep, worker, args)
+    command = " ".join(sys.argv).replace(str(args.baseline), "BASELINE") if args.baseline else " ".join(sys.argv)
     meta = {"machine": platform.machine(), "python": platform.python_version(), "cpus": os.cpu_count(),
-            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "command": " ".join(sys.argv)}  # fmt: skip
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "command": command,
+            "commits": {name: commit(path) for name, path in checkouts}}  # fmt: skip
     stem = args.stem
     write_results(ROOT / "results", stem, {"meta": meta, "rows": rows, "sweep": sweep, "embedded_worker": worker}, md)
     ok = all(r["ok"] for r in rows) and all(s["ok"] for s in sweep)
