@@ -75,13 +75,20 @@ print(json.dumps({"seeds": len(seeds), "wall_seconds": wall, "digest": digest, "
 # The embedded row of benchmarks/peers.py (jqc_adapter.embedded_process): fill an embedded backend with
 # N jobs, then time an in-process jqc.Worker (concurrency 10) draining them.
 EMBEDDED_WORKER = """
-import json, os, sys, tempfile
+import json, os, sys, tempfile, time
 sys.path.insert(0, os.path.join("benchmarks", "peers"))
 os.environ["PEERS_BENCH_LOG"] = os.path.join(tempfile.mkdtemp(), "marks")
-import jqc_adapter
+import jqc, jqc_adapter
 n = int(sys.argv[1])
-seconds = jqc_adapter.embedded_process(n, 10)
-print(json.dumps({"jobs": n, "seconds": seconds, "processed_per_s": n / seconds, "load": os.getloadavg()[0]}))
+conn = jqc.connect("memory://")  # as jqc_adapter.embedded_process, with the CPU time taken too
+q = conn.queue("pb")
+q.add_bulk([(jqc_adapter.JOB_NAME, dict(jqc_adapter.PAYLOAD)) for _ in range(n)])
+t0, c0 = time.perf_counter(), time.process_time()
+stats = jqc.Worker(q, jqc_adapter.handler, concurrency=10).run(burst=True)
+seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+assert stats.processed == n, stats
+print(json.dumps({"jobs": n, "seconds": seconds, "cpu_seconds": cpu, "processed_per_s": n / seconds,
+                  "processed_per_cpu_s": n / cpu, "load": os.getloadavg()[0]}))
 """
 
 
@@ -110,7 +117,7 @@ def main() -> int:
     parser.add_argument("--virtual", type=float, default=3600.0, help="virtual seconds of arrivals")
     parser.add_argument("--url", default=os.environ.get("JQC_BENCH_URL", "redis://127.0.0.1:6379/5"))
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--backends", default="redis,embedded", help="comma-separated: redis, embedded")
+    parser.add_argument("--backends", default="redis,embedded", help="comma-separated: redis, embedded ('' for none)")
     parser.add_argument(
         "--embedded-virtual", type=float, help="virtual seconds on the embedded backend (default: --virtual)"
     )
@@ -128,6 +135,8 @@ def main() -> int:
     skipped = {"embedded"} if args.skip_embedded else set()
     skipped |= {"redis"} if args.skip_redis else set()
     backends = [b for b in backends if b not in skipped]
+    if unknown := sorted(set(backends) - {"redis", "embedded"}):
+        parser.error(f"--backends: unknown {', '.join(unknown)} (redis, embedded, or empty for none)")
     checkouts = [("baseline", args.baseline.resolve())] if args.baseline else []
     checkouts.append(("this", THIS))
 
@@ -186,10 +195,12 @@ def render(
         f"Simulator, {args.workers} workers, seed {args.seed}: median of {args.runs} run(s) per checkout "
         f"(load average {min(loads):.1f}-{max(loads):.1f})",
         "",
-        "| backend | checkout | virtual s | jobs | wall s | lifecycles/s | calls/job | client CPU s | same log |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| backend | checkout | virtual s | jobs | wall s | lifecycles/s | calls/job | client CPU s | "
+        "lifecycles per client CPU s | same log |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     medians: dict[tuple[str, str], float] = {}
+    cpu_rates: dict[tuple[str, str], float] = {}
     for backend in dict.fromkeys(r["backend"] for r in rows):
         for name in dict.fromkeys(r["checkout"] for r in rows):
             mine = [r for r in rows if r["backend"] == backend and r["checkout"] == name]
@@ -198,17 +209,18 @@ def render(
             wall = statistics.median(r["wall_seconds"] for r in mine)
             rate = statistics.median(r["lifecycles_per_s"] for r in mine)
             medians[backend, name] = rate
+            cpu_rates[backend, name] = statistics.median(r["lifecycles"] / r["cpu_seconds"] for r in mine)
             r0 = mine[0]
             cpu = statistics.median(r["cpu_seconds"] for r in mine)
             lines.append(
                 f"| {backend} | {name} | {r0['virtual']:.0f} | {r0['jobs']:,} | {wall:.1f} | {rate:,.0f} | "
-                f"{r0['engine_calls'] / max(r0['jobs'], 1):.2f} | {cpu:.1f} | "
+                f"{r0['engine_calls'] / max(r0['jobs'], 1):.2f} | {cpu:.1f} | {r0['lifecycles'] / cpu:,.0f} | "
                 f"{'yes' if len({r['sha'] for r in rows if r['virtual'] == r0['virtual']}) == 1 else 'NO'} |"
             )
         if (backend, "baseline") in medians and (backend, "this") in medians:
-            lines.append(
-                f"| {backend} | ratio | | | | {medians[backend, 'this'] / medians[backend, 'baseline']:.2f}x | | | |"
-            )
+            ratio = medians[backend, "this"] / medians[backend, "baseline"]
+            cpu_ratio = cpu_rates[backend, "this"] / cpu_rates[backend, "baseline"]
+            lines.append(f"| {backend} | ratio | | | | {ratio:.2f}x | | | {cpu_ratio:.2f}x | |")
     if sweep:
         lines += [
             "",
@@ -230,18 +242,22 @@ def render(
             f"Embedded backend, benchmarks/peers.py's embedded row: {args.embedded_worker:,} jobs drained by an "
             "in-process jqc.Worker, concurrency 10 (median of the runs):",
             "",
-            "| checkout | processed/s | runs | load average |",
-            "|---|---|---|---|",
+            "| checkout | processed/s | runs | processed per CPU second | runs | load average |",
+            "|---|---|---|---|---|---|",
         ]
         rates: dict[str, float] = {}
+        per_cpu: dict[str, float] = {}
         for name in dict.fromkeys(w["checkout"] for w in worker):
             mine = [w for w in worker if w["checkout"] == name]
             rates[name] = statistics.median(w["processed_per_s"] for w in mine)
+            per_cpu[name] = statistics.median(w["processed_per_cpu_s"] for w in mine)
             runs = ", ".join(f"{w['processed_per_s']:,.0f}" for w in mine)
+            cpu_runs = ", ".join(f"{w['processed_per_cpu_s']:,.0f}" for w in mine)
             load = ", ".join(f"{w['load']:.1f}" for w in mine)
-            lines.append(f"| {name} | {rates[name]:,.0f} | {runs} | {load} |")
+            lines.append(f"| {name} | {rates[name]:,.0f} | {runs} | {per_cpu[name]:,.0f} | {cpu_runs} | {load} |")
         if "baseline" in rates:
-            lines.append(f"| ratio | {rates['this'] / rates['baseline']:.2f}x | | |")
+            ratio, cpu_ratio = rates["this"] / rates["baseline"], per_cpu["this"] / per_cpu["baseline"]
+            lines.append(f"| ratio | {ratio:.2f}x | | {cpu_ratio:.2f}x | | |")
     return "\n".join(lines) + "\n"
 
 
