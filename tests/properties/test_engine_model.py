@@ -38,6 +38,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 import jqc
 from jqc.clock import now_ms
+from jqc.engine.records import unpack
 from tests.conftest import open_backend
 
 WORKERS = ("w1", "w2", "w3")
@@ -614,12 +615,11 @@ class EngineMachine(RuleBasedStateMachine):
         """A token is valid while its job is active ('s' = 'a') and holds it ('k'): each active job
         must hold exactly its holder's token, and no other job may be active in the engine."""
         ids = sorted(self.known_ids)
-        pipe = self.conn.sync_client().pipeline(transaction=False)
-        for job_id in ids:
-            pipe.exists(self.queue.ops.keys.job(job_id))
-            pipe.hmget(self.queue.ops.keys.job(job_id), "s", "k")
-        replies = pipe.execute()
-        for job_id, exists, (state, token) in zip(ids, replies[::2], replies[1::2], strict=True):
+        texts = self.conn.sync_client().hmget(self.queue.ops.keys.jobs, ids) if ids else []
+        for job_id, text in zip(ids, texts, strict=True):
+            exists = text is not None
+            record = unpack(text) if text is not None else {}
+            state, token = record.get("s"), record.get("k")
             job = self.model.jobs.get(job_id)
             if job is None:
                 assert not exists, f"removed job {job_id} still exists"

@@ -1,14 +1,15 @@
 -- add: create one or many jobs atomically (add and add_bulk use this one script).
---@include base, enqueue
--- KEYS[1]  queue key prefix
+--@include base, job, enqueue
+--@keys meta wait prio delayed events jobs
 -- ARGV[1]  now (ms)          ARGV[2] events cap
 -- ARGV[3]  number of option groups G, then G groups of 9 values shared by the jobs that use them:
 --          delay_ms, priority, lifo ('1'/''), attempts, options (JSON text or ''), keep-completed
 --          count, keep-completed age ms, keep-failed count, keep-failed age ms ('' = keep all)
 -- then     number of jobs N, then N groups of 4 values: id ('' = next auto id), name,
 --          data (JSON text), option group (1-based)
--- Returns  {OK, id, created (1|0), fields, ...}: for an id that exists already, created is 0 and
---          fields holds the existing job's hash (nothing is changed); otherwise fields is empty.
+-- Returns  {OK, id, created (1|0), record, ...}: for an id that exists already, created is 0 and
+--          record is the existing job's packed record (nothing is changed); otherwise it is ''
+--          | {LAYOUT_MISMATCH, reason}
 local OPTION_GROUP, JOB_GROUP = 9, 4
 local groups = {}
 local g = tonumber(ARGV[3])
@@ -33,13 +34,19 @@ local autos = 0
 for i = 0, n - 1 do
   if ARGV[base + 1 + i * JOB_GROUP] == '' then autos = autos + 1 end
 end
+local version = redis.call('HGET', K_META, 'v')
+if version ~= LAYOUT then
+  local bad = layout_error(version)
+  if bad then return bad end
+  redis.call('HSET', K_META, 'v', LAYOUT) -- meta must exist: queue listings find queues by it
+end
 local next_auto, reserved_last = 0, 0
 if autos > 0 then
   reserved_last = redis.call('HINCRBY', K_META, 'id', autos)
   next_auto = reserved_last - autos + 1
-else
-  redis.call('HSETNX', K_META, 'v', '1') -- meta must exist: queue listings find queues by it
 end
+local pending = {} -- id -> packed record of the jobs this call adds, written together at the end
+local stored = {}
 local function auto_id()
   while true do
     local id
@@ -49,7 +56,7 @@ local function auto_id()
     else -- the block ran short because custom jobs took some of its ids
       id = string.format('%d', redis.call('HINCRBY', K_META, 'id', 1))
     end
-    if redis.call('EXISTS', job_key(id)) == 0 then return id end
+    if not pending[id] and redis.call('HEXISTS', K_JOBS, id) == 0 then return id end
   end
 end
 
@@ -62,8 +69,7 @@ for i = 0, n - 1 do
   if id == '' then
     id = auto_id()
   else
-    existing = redis.call('HGETALL', job_key(id))
-    if #existing == 0 then existing = nil end
+    existing = pending[id] or redis.call('HGET', K_JOBS, id)
   end
   if existing then
     out[#out + 1] = id
@@ -71,16 +77,20 @@ for i = 0, n - 1 do
     out[#out + 1] = existing
   else
     local group = groups[tonumber(ARGV[a + 3])]
-    local fields = {'n', ARGV[a + 1], 'd', ARGV[a + 2], 't', NOW}
-    for _, v in ipairs(group.fields) do fields[#fields + 1] = v end
+    local fields = {n = ARGV[a + 1], d = ARGV[a + 2], t = NOW}
+    for j = 1, #group.fields, 2 do fields[group.fields[j]] = group.fields[j + 1] end
     if group.delay > 0 then
-      fields[#fields + 1] = 's'; fields[#fields + 1] = 'd'
-      fields[#fields + 1] = 'r'; fields[#fields + 1] = NOW + group.delay
-      redis.call('HSET', job_key(id), unpack(fields))
+      fields.s = 'd'
+      fields.r = NOW + group.delay
+      pending[id] = encode(fields)
+      stored[#stored + 1] = id
+      stored[#stored + 1] = pending[id]
       park(id, NOW + group.delay)
       emit('added', id, 'delay', group.delay)
     else
-      redis.call('HSET', job_key(id), unpack(fields))
+      pending[id] = encode(fields)
+      stored[#stored + 1] = id
+      stored[#stored + 1] = pending[id]
       if group.priority == 0 and not group.lifo then
         fifo[#fifo + 1] = id
       else
@@ -90,8 +100,9 @@ for i = 0, n - 1 do
     end
     out[#out + 1] = id
     out[#out + 1] = 1
-    out[#out + 1] = {}
+    out[#out + 1] = ''
   end
 end
+if #stored > 0 then redis.call('HSET', K_JOBS, unpack(stored)) end
 if #fifo > 0 then redis.call('LPUSH', K_WAIT, unpack(fifo)) end
 return out

@@ -2,13 +2,13 @@
 -- Returns nil when done, or the error reply {LOCK_LOST, reason} (nothing changed).
 -- The token field 'k' is left in place: once 's' is no longer 'a', no token is valid.
 local function complete_job(id, token, result)
-  local f, err = check_token(id, token, 'ps', 'r', 't', 'kc', 'ka')
+  local rec, err = check_token(id, token)
   if err then return err end
   redis.call('ZREM', K_ACTIVE, id)
-  local started = tonumber(f[3])
-  record_metrics('c', started - (tonumber(f[4] or f[5]) or started), NOW - started)
-  redis.call('HSET', job_key(id), 's', 'c', 'fo', NOW, 'rv', result)
-  retire(K_COMPLETED, id, f[6], f[7])
+  local started = tonumber(rec.ps)
+  record_metrics('c', started - (tonumber(rec.r or rec.t) or started), NOW - started)
+  rec.s, rec.fo, rec.rv = 'c', NOW, result
+  retire(K_COMPLETED, id, rec, rec.kc, rec.ka)
   emit('completed', id)
   return nil
 end
