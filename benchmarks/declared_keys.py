@@ -204,11 +204,7 @@ def main() -> None:
             f"| {label} | {o['median']:,.0f} ({o['min']:,.0f}-{o['max']:,.0f}) | "
             f"{n['median']:,.0f} ({n['min']:,.0f}-{n['max']:,.0f}) | {report['ratio_new_over_old'][key]:.2f}x |"
         )
-    lines += [
-        "",
-        f"Command: `{' '.join(['.venv/bin/python', 'benchmarks/declared_keys.py', '--url', report['url']])}`",
-        "",
-    ]
+    lines += ["", f"Command: `{report['command']}`", ""]
     _results.write_results(args.out, "declared-keys", report, "\n".join(lines))
 
 
