@@ -1,5 +1,5 @@
 -- metrics: the per-minute counters for a range of minutes, in one round trip (read only).
---@include base, job, finish
+--@include base, finish
 --@keys minutes metrics
 -- ARGV[1]  now (ms, unused)  ARGV[2] events cap (unused)
 -- ARGV[3]  first minute (epoch minutes, inclusive)   ARGV[4] last minute (inclusive)
