@@ -13,9 +13,12 @@ from tests.conftest import REDIS_URL
 
 #: complete's fencing check (wherever the script keeps it), and a planted bug that drops it: any
 #: worker may complete a job that still exists, whatever its token and state.
-COMPLETE_TOKEN_CHECK = re.compile(r"local rec, err = check_token\(([^,]+), ([^)]*)\)\n(\s*)if err then return err end")
+COMPLETE_TOKEN_CHECK = re.compile(
+    r"local rec, err, stored = check_token\(([^,]+), ([^)]*)\)\n(\s*)if err then return err end"
+)
 COMPLETE_NO_TOKEN_CHECK = (
-    r"local rec = load_job(\1)\n\3if not rec then return {LOCK_LOST, 'job ' .. \1 .. ' no longer exists'} end"
+    r"local rec, stored = load_job(\1)\n"
+    r"\3if not rec then return {LOCK_LOST, 'job ' .. \1 .. ' no longer exists'} end"
 )
 
 
