@@ -9,7 +9,7 @@ from jqc.connection import Connection, connect
 from jqc.engine.async_queue import AsyncQueue
 from jqc.engine.codes import Code
 from jqc.engine.failures import FailureCode
-from jqc.engine.job import Backoff, ClaimedJob, DeadLetter, Job, JobOptions, JobState, Keep, NewJob
+from jqc.engine.job import Backoff, ClaimedJob, DeadLetter, Dedup, Job, JobOptions, JobState, Keep, NewJob
 from jqc.engine.metrics import Histogram, Metrics
 from jqc.engine.operations import (
     ClaimResult,
@@ -17,8 +17,11 @@ from jqc.engine.operations import (
     Counts,
     DeadLetterPage,
     Event,
+    FailResult,
     Page,
+    QueueSettings,
     RecoverResult,
+    Renewal,
     SearchPage,
     WorkerInfo,
 )
@@ -92,6 +95,7 @@ __all__ = [
     "Counts",
     "DataNotJsonError",
     "DeadLetter",
+    "Dedup",
     "DeadLetterPage",
     "Event",
     "Fail",
@@ -125,7 +129,10 @@ __all__ = [
     "PermissionDeniedError",
     "Queue",
     "RateLimited",
+    "FailResult",
+    "QueueSettings",
     "RecoverResult",
+    "Renewal",
     "Retry",
     "ScriptReplyError",
     "Schedule",

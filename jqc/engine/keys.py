@@ -49,6 +49,7 @@ SUFFIXES: dict[str, str] = {
     "completed": "completed", "failed": "failed", "dlq": "dlq", "events": "events", "minutes": "mi",
     "jobs": "jobs", "logs": "logs", "dead": "dead", "metrics": "metrics", "workers": "workers",
     "winfo": "winfo", "schedules": "schedules", "coordinator": "coordinator", "autoscale": "autoscale",
+    "dedup": "dd",
 }  # fmt: skip
 
 #: The layout version every add writes to ``meta.v``; data of another version is refused.

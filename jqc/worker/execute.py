@@ -36,6 +36,7 @@ class Kind(enum.Enum):
     FAIL = "fail"  # raised Fail: failed for good
     RATE_LIMITED = "rate_limited"  # raised RateLimited: handed back, claiming paused
     ABORTED = "aborted"  # the worker stopped waiting (lock lost, shutdown): see ``reason``
+    CANCELLED = "cancelled"  # Queue.cancel marked the job: failed with code cancelled (retried if allowed)
 
 
 @dataclass(frozen=True, slots=True)

@@ -489,8 +489,10 @@ def test_producer_rules_allow_only_adding() -> None:
     assert [x for x in r.rules if x.startswith("+evalsha|")] == [f"+evalsha|{scripts()['add'].sha}"]
     assert not {"del", "rpop", "zrem", "lrem", "hdel", "ltrim", "scan", "zpopmin"} & commands_of(r)
     keys = [x for x in r.rules if "~" in x]
-    # every key add declares, read-write (EVALSHA's declared keys need it); nothing of running or finished jobs
-    assert sorted(keys) == sorted(f"~jqc:{{photos}}:{k}" for k in ("meta", "wait", "prio", "delayed", "events", "jobs"))
+    # every key add declares (dedup keys too), read-write (EVALSHA's declared keys need it); nothing of
+    # running or finished jobs
+    declared = ("meta", "wait", "prio", "delayed", "events", "jobs", "dd")
+    assert sorted(keys) == sorted(f"~jqc:{{photos}}:{k}" for k in declared)
 
 
 def test_worker_rules_confine_del_to_leases() -> None:
