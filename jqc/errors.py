@@ -119,6 +119,16 @@ class CorruptJobError(JqcError):
     """A job hash in Redis is missing fields or holds values jqc cannot decode."""
 
 
+class LayoutVersionError(JqcError):
+    """The queue's data is in a key layout this jqc does not read (written by an older jqc).
+
+    jqc 0.x before the declared-keys layout kept a hash per job (``P:{Q}:j:<id>``); this version
+    keeps every job as a field of ``P:{Q}:jobs`` and refuses to guess: reading the old keys as the
+    new ones would take live jobs for missing ones. Finish the queue's jobs with the jqc that wrote
+    them, or obliterate it; ``jqc doctor`` lists queues in another layout.
+    """
+
+
 class ScriptReplyError(JqcError):
     """A Lua script failed or answered with a code or shape jqc does not understand.
 

@@ -16,9 +16,13 @@ So the rules work in three layers, each generated from the installed scripts:
    Inner commands are also plain commands to Redis, so a role can send them directly; the
    destructive ones a role needs only on a few keys (``DEL`` for a worker: job, log, dead-letter,
    metrics and worker records) are confined to those keys with a Redis 7 selector.
-3. **Which keys**: only the queue's keys (``P:{Q}:*``), with read/write split where it matters: a
-   producer may only *write* the waiting containers (``%W~``), so even a hand-written ``RPOP`` or
-   ``LRANGE`` on them is refused; it has no access at all to active, finished and dead-letter keys.
+3. **Which keys**: only the queue's keys, each named exactly: the keys a role's scripts declare
+   (their ``--@keys`` lines) and the few its plain commands read. Redis checks ``EVALSHA``'s
+   declared keys as read-write (its key spec is ``RW``), so a role gets read-write access to every
+   key its scripts declare; the command list still confines what it can do by hand there (a
+   producer has no ``RPOP``, ``LRANGE`` or ``ZRANGE``, so it can add to the waiting containers but
+   not take or list jobs from them), and it has no access at all to the keys no script or read of
+   its role needs (a producer: active, finished and dead-letter keys, logs, metrics).
 
 What this cannot do: ACL has no per-field rules, so a role may change any field of a hash it must
 write, with plain commands. A producer must write the queue's ``meta`` hash (job ids, priority
@@ -46,8 +50,9 @@ from typing import Any
 
 from redis.cluster import RedisCluster
 
-from jqc.engine.keys import validate_queue_name
-from jqc.engine.scripts import scripts
+from jqc.engine.keys import SUFFIXES, validate_queue_name
+from jqc.engine.lua_source import reachable_code
+from jqc.engine.scripts import script_keys, scripts
 from jqc.errors import InvalidOptionError
 
 __all__ = ["AclRules", "Role", "apply", "password_sha256", "rules", "script_commands"]
@@ -67,12 +72,13 @@ class Role(enum.StrEnum):
 
 # Plain (non-script) commands each role's Python side sends. A queue snapshot sends these besides its
 # scripts (the oldest waiting job, the worker registry, the stall scan).
-# zrevrange and the worker:* hashes: while jobs wait, a snapshot reads the live workers' records to
+# zrevrange and the winfo hash of worker records: while jobs wait, a snapshot reads the live workers' records to
 # judge whether they consume (jqc.engine.liveness); Queue.workers() reads the registry newest first.
 _SNAPSHOT_READS = (
     "lindex", "zrange", "zrevrange", "zrangebyscore", "zscore", "zcount", "zcard", "hmget", "exists", "xrevrange",
 )  # fmt: skip
 _READS = (
+    "hget",
     "hgetall",
     "hmget",
     "lrange",
@@ -86,13 +92,14 @@ _READS = (
     "exists",
 )
 _PLAIN: dict[Role, tuple[str, ...]] = {
-    # get_job; wait_for and listen read the event stream; publish writes a custom event
-    Role.PRODUCER: ("hgetall", "xrevrange", "xread", "xadd"),
-    # get_job, job_logs; an idle worker waits on events; the schedule driver finds due schedules;
-    # a handler may publish a custom event
-    Role.WORKER: ("hgetall", "lrange", "xrevrange", "xread", "zrangebyscore", "xadd"),
+    # get_job (HGET of the job's record, HMGET of meta's layout version); wait_for and listen read
+    # the event stream; publish writes a custom event
+    Role.PRODUCER: ("hget", "hmget", "xrevrange", "xread", "xadd"),
+    # get_job, job_logs; an idle worker waits on events; the schedule driver finds due schedules and
+    # reads their records; a handler may publish a custom event
+    Role.WORKER: ("hget", "hmget", "hgetall", "xrevrange", "xread", "zrangebyscore", "xadd"),
     Role.OBSERVER: (*_READS, "xread", "xrevrange", "hset", "info"),  # snapshots, events, health, settings
-    Role.COORDINATOR: (*_SNAPSHOT_READS, "hgetall", "hset"),  # snapshots, health and decision records
+    Role.COORDINATOR: (*_SNAPSHOT_READS, "hget", "hgetall", "hset"),  # snapshots, health and decision records
     # obliterate's sweep (scan, del); publish and trim_events; forget_dedup (hdel)
     Role.ADMIN: (*_READS, "xread", "xrevrange", "hset", "info", "scan", "del", "xadd", "xtrim", "hdel"),
 }
@@ -116,52 +123,33 @@ _SCRIPTS: dict[Role, tuple[str, ...] | None] = {
     Role.ADMIN: None,  # every script
 }
 
-# Key permissions as (suffix glob under "P:{Q}:", "R" | "W" | "RW"). "" is the prefix key itself,
-# which every script receives as KEYS[1]: EVALSHA requires read-write permission on it.
+# Key permissions besides the keys the role's scripts declare (which get "RW": EVALSHA requires
+# read-write permission on every declared key), as (suffix glob under "P:{Q}:", "R" | "W" | "RW").
 _KEYS: dict[Role, tuple[tuple[str, str], ...]] = {
-    Role.PRODUCER: (
-        ("", "RW"),
-        ("meta", "RW"),
-        ("j:*", "RW"),
-        ("wait", "W"),
-        ("prio", "W"),
-        ("delayed", "W"),
-        ("events", "RW"),  # RW: wait_for reads it
-        ("dd", "RW"),  # dedup keys: an add reads and writes them
-    ),
+    # get_job, wait_for, listen and publish use only keys add declares (jobs, meta, events; dedup too)
+    Role.PRODUCER: (),
     Role.WORKER: (("*", "RW"),),
-    Role.OBSERVER: (("*", "R"), ("", "RW"), ("health", "RW")),
+    Role.OBSERVER: (("*", "R"), ("health", "RW")),
     # Reads only what a snapshot reads (no logs, dead-letter records, leases); writes three hashes.
     Role.COORDINATOR: (
-        ("", "RW"),
-        *((name, "R") for name in ("meta", "wait", "prio", "delayed", "active", "completed", "failed", "dlq")),
-        ("j:*", "R"),
-        ("mi", "R"),
-        ("m:*", "R"),
-        ("workers", "R"),
-        ("worker:*", "R"),
-        ("events", "R"),
+        *((name, "R") for name in ("meta", "wait", "prio", "jobs", "workers", "winfo", "events")),
         ("health", "RW"),
-        ("coordinator", "RW"),
-        ("autoscale", "RW"),
     ),
     Role.ADMIN: (("*", "RW"),),
 }
 
+# The key patterns of the keys a script's caller names at call time (see jqc.engine.keys.SUFFIXES).
+_GIVEN_KEYS = {"record": "sc:*", "lease": "*-lease"}
+
 # Commands a role needs only on some keys: granted through a selector confined to those keys
 # (unless another role in the same rule set grants the command everywhere).
 _NARROW: dict[Role, dict[str, tuple[str, ...]]] = {
-    Role.WORKER: {
-        "del": ("j:*", "l:*", "dl:*", "m:*", "worker:*", "*-lease"),
-        "ltrim": ("l:*",),
-    },
+    Role.WORKER: {"del": ("*-lease",)},
     Role.OBSERVER: {"hset": ("health",)},
     Role.COORDINATOR: {"hset": ("health", "coordinator", "autoscale"), "hincrby": ("coordinator",)},
 }
 
-_FUNCTION = re.compile(r"local function (\w+)\(")
 _CALL = re.compile(r"redis\.p?call\(\s*'([A-Za-z]+)'")
-_COMMENT = re.compile(r"--.*$", re.MULTILINE)
 _GLOB = re.compile(r"([*?\[\]\\])")
 
 
@@ -172,36 +160,9 @@ def script_commands(source: str) -> frozenset[str]:
     or through other helpers), so a producer is not granted, say, ``LREM`` just because the
     ``enqueue`` include also defines a function that removes waiting jobs.
     """
-    lines = _COMMENT.sub("", source).splitlines()
-    functions: dict[str, str] = {}
-    top: list[str] = []
-    i = 0
-    while i < len(lines):
-        match = _FUNCTION.match(lines[i])
-        if not match:
-            top.append(lines[i])
-            i += 1
-            continue
-        body = [lines[i]]
-        one_line = re.search(r"\bend\s*$", lines[i]) is not None
-        i += 1
-        while not one_line and i < len(lines) and not re.match(r"end\b", lines[i]):
-            body.append(lines[i])
-            i += 1
-        if not one_line:
-            if i >= len(lines):  # unexpected layout: count the whole source, never too little
-                return frozenset(c.lower() for c in _CALL.findall(source))
-            i += 1
-        functions[match.group(1)] = "\n".join(body)
-    reached: set[str] = set()
-    pending = ["\n".join(top)]
-    while pending:
-        text = pending.pop()
-        for name, text_of in functions.items():
-            if name not in reached and re.search(rf"\b{name}\s*\(", text):
-                reached.add(name)
-                pending.append(text_of)
-    code = "\n".join(["\n".join(top), *(functions[n] for n in reached)])
+    code = reachable_code(source)
+    if code is None:  # unexpected layout: count the whole source, never too little
+        code = source
     return frozenset(c.lower() for c in _CALL.findall(code))
 
 
@@ -321,8 +282,15 @@ def rules(
                 narrow.setdefault(command, set()).update(role_narrow[command])
             else:
                 wide.add(command)
+        for name in loaded if wanted is None else wanted:
+            if name in loaded:
+                for key in script_keys(name):
+                    suffix = _GIVEN_KEYS[key] if key in _GIVEN_KEYS else SUFFIXES[key]
+                    keys[suffix] = "RW"
         for suffix, mode in _KEYS[r]:
             keys[suffix] = _mode(keys.get(suffix, ""), mode)
+    if keys.get("*") == "RW":
+        keys = {"*": "RW"}  # every key of the queue: naming some of them again adds nothing
     if queue is None and ({Role.OBSERVER, Role.COORDINATOR, Role.ADMIN} & set(roles)):
         wide.add("scan")  # finding the queues of a prefix
     commands |= wide

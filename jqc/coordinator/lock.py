@@ -87,7 +87,7 @@ def _check_holder(holder: object) -> str:
 def _call(ops: QueueOperations, action: str, holder: str, ttl_ms: int, token: int, *extra: str) -> ScriptCall[Lease]:
     return ScriptCall(
         "coordinator",
-        (ops.keys.base,),
+        ops.declared("coordinator"),
         (now_ms(ops.clock), ops.events_max_len, action, _check_holder(holder), ttl_ms, token, *extra),
         _lease,
     )

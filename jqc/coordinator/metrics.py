@@ -24,6 +24,7 @@ from jqc.engine.liveness import not_consuming
 from jqc.engine.metrics import Metrics
 from jqc.engine.operations import Counts, QueueOperations, WorkerInfo
 from jqc.engine.queue import Queue
+from jqc.engine.records import record_of
 from jqc.engine.replies import as_int, as_list, as_strs, pairs
 from jqc.errors import InvalidOptionError
 
@@ -182,8 +183,8 @@ def _oldest_waiting(keys: QueueKeys, now: int) -> Op[float | None]:
             candidates += yield CommandCall(("ZRANGEBYSCORE", prio, band, "+inf", "LIMIT", 0, 1), _ids)
     oldest: int | None = None
     for job_id in dict.fromkeys(candidates):
-        ready, created = yield CommandCall(("HMGET", keys.job(job_id), "r", "t"), as_list)
-        stamp = ready if ready is not None else created
+        record: dict[str, str] = yield CommandCall(("HGET", keys.jobs, job_id), record_of)
+        stamp = record.get("r") or record.get("t")
         if stamp is None:
             continue  # claimed or removed since we looked
         age = max(0, now - int(float(stamp)))

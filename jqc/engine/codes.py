@@ -26,6 +26,7 @@ class Code(enum.IntEnum):
     WRONG_STATE = -3
     JOB_ACTIVE = -4
     BAD_ARGUMENT = -5
+    LAYOUT_MISMATCH = -6  # the queue's data is in another key layout (meta.v)
 
 
 #: Outcome codes are handled by the caller; error codes raise these exceptions.
@@ -35,6 +36,7 @@ ERRORS: dict[Code, type[errors.JqcError]] = {
     Code.WRONG_STATE: errors.JobStateError,
     Code.JOB_ACTIVE: errors.JobActiveError,
     Code.BAD_ARGUMENT: errors.InvalidInputError,
+    Code.LAYOUT_MISMATCH: errors.LayoutVersionError,
 }
 
 OUTCOMES: frozenset[Code] = frozenset(c for c in Code if c >= 0)

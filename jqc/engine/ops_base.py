@@ -17,7 +17,9 @@ from jqc.engine.job import (
     JobOptions,
 )
 from jqc.engine.keys import QueueKeys, validate_queue_name
-from jqc.engine.replies import as_int, as_str, as_strs, pairs
+from jqc.engine.lua_source import script_keys
+from jqc.engine.records import record_of
+from jqc.engine.replies import as_int, as_str, as_strs
 from jqc.errors import CorruptJobError, InvalidOptionError
 
 __all__ = ["OperationsBase", "code_and_count", "code_and_ids", "letter_of"]
@@ -58,7 +60,16 @@ class OperationsBase:
         self, script: str, *args: str | int | float, parse: Callable[[Reply], T], now: int | None = None
     ) -> ScriptCall[T]:
         stamp = now_ms(self.clock) if now is None else now
-        return ScriptCall(script, (self.keys.base,), (stamp, self.events_max_len, *args), parse)
+        return ScriptCall(script, self.declared(script), (stamp, self.events_max_len, *args), parse)
+
+    def declared(self, script: str, **given: str) -> tuple[str, ...]:
+        """The keys ``script`` declares (its ``--@keys`` line), in ``KEYS`` order, for this queue;
+        ``given`` names the keys chosen at call time (a schedule's ``record``, a ``lease``)."""
+        return self.keys.declared(script_keys(script), **given)
+
+    def lease_keys(self, name: str) -> tuple[str, ...]:
+        """The keys of ``lease.lua`` for the lease ``name`` (``P:{Q}:<name>-lease``)."""
+        return self.declared("lease", lease=self.keys.key(name + "-lease"))
 
     def _job(self, job_id: str, fields: Mapping[str, str]) -> Job:
         return Job.from_fields(self.name, job_id, fields)
@@ -76,7 +87,7 @@ class OperationsBase:
         decoded: list[tuple[Job, dict[str, str]]] = []
         corrupt: list[tuple[str, str]] = []
         for i in range(2, len(body), 2):
-            job_id, fields = as_str(body[i]), pairs(body[i + 1])
+            job_id, fields = as_str(body[i]), record_of(body[i + 1])
             if not fields:
                 continue  # removed between the index read and the hash read
             try:

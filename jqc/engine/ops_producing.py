@@ -23,7 +23,8 @@ from jqc.engine.job import (
     NewJob,
 )
 from jqc.engine.ops_base import OperationsBase
-from jqc.engine.replies import as_int, as_str, pairs
+from jqc.engine.records import record_of
+from jqc.engine.replies import as_int, as_str
 from jqc.errors import InvalidOptionError
 
 __all__ = ["OptionArgs", "Producing"]
@@ -110,7 +111,7 @@ class Producing(OperationsBase):
         for i, (name, data, opts) in enumerate(specs):
             job_id, created, fields = as_str(body[1 + 3 * i]), as_int(body[2 + 3 * i]), body[3 + 3 * i]
             if created != 1:  # 0: its job_id was taken; 2: its dedup key was
-                existing = self._job(job_id, pairs(fields))
+                existing = self._job(job_id, record_of(fields))
                 kept = dataclasses.replace(existing.options, job_id=job_id if created == 0 else None)
                 jobs.append(dataclasses.replace(existing, options=kept, deduplicated=True))
                 continue

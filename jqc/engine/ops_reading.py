@@ -20,9 +20,10 @@ from jqc.engine.job import (
     Job,
     JobOptions,
 )
-from jqc.engine.keys import validate_job_id
+from jqc.engine.keys import LAYOUT_VERSION, validate_job_id
 from jqc.engine.metrics import Metrics, MinuteMetrics
 from jqc.engine.ops_base import OperationsBase, letter_of
+from jqc.engine.records import record_of, unpack_lines
 from jqc.engine.replies import as_int, as_list, as_str, as_strs, pairs
 from jqc.engine.results import (
     Counts,
@@ -31,7 +32,7 @@ from jqc.engine.results import (
     SearchPage,
     WorkerInfo,
 )
-from jqc.errors import InvalidOptionError
+from jqc.errors import InvalidOptionError, LayoutVersionError
 
 __all__ = ["Reading"]
 
@@ -44,16 +45,25 @@ PRIO_SHIFT = 2**32
 class Reading(OperationsBase):
     """Reading a queue: jobs, logs, counts, listings, metrics, events and workers."""
 
-    def get_job(self, job_id: str) -> CommandCall[Job | None]:
+    def get_job(self, job_id: str) -> Op[Job | None]:
+        """The job as stored, or None; a queue in another key layout raises LayoutVersionError."""
         validate_job_id(job_id)
-        return CommandCall(
-            ("HGETALL", self.keys.job(job_id)),
-            lambda r: self._job(job_id, pairs(r)) if r else None,
-        )
+        fields = yield CommandCall(("HGET", self.keys.jobs, job_id), record_of)
+        if fields:
+            return self._job(job_id, fields)
+        yield self.check_layout()
+        return None
+
+    def check_layout(self) -> CommandCall[None]:
+        """Raise :class:`jqc.LayoutVersionError` when the queue's data is in another key layout."""
+        return CommandCall(("HMGET", self.keys.meta, "v", "id"), lambda r: layout_check(self.name, as_list(r)))
 
     def job_logs(self, job_id: str, start: int = 0, end: int = -1) -> CommandCall[list[str]]:
         validate_job_id(job_id)
-        return CommandCall(("LRANGE", self.keys.log(job_id), start, end), as_strs)
+        return CommandCall(
+            ("HGET", self.keys.logs, job_id),
+            lambda r: _lrange(unpack_lines(None if r is None else as_str(r)), start, end),
+        )
 
     def exists(self) -> CommandCall[bool]:
         """Whether the queue exists: its meta hash is written by the first add, pause or setting."""
@@ -231,12 +241,39 @@ class Reading(OperationsBase):
             ("ZREVRANGE", self.keys.key("workers"), 0, positive_int(limit, "limit") - 1, "WITHSCORES"), _score_pairs
         )
         out: list[WorkerInfo] = []
-        for worker_id, seen in entries:
-            fields = yield CommandCall(("HGETALL", self.keys.key("worker:" + worker_id)), pairs)
+        records: list[Reply] = []
+        if entries:
+            records = yield CommandCall(("HMGET", self.keys.worker_records, *(w for w, _ in entries)), as_list)
+        for (worker_id, seen), record in zip(entries, records, strict=True):
+            fields = record_of(record)
             info = WorkerInfo.from_fields(worker_id, seen, fields) if fields else None
             if info is not None and now - seen <= (max_age if max_age is not None else int(info.ttl * 1000)):
                 out.append(info)
         return out
+
+
+def layout_check(queue: str, values: list[Reply]) -> None:
+    """Raise :class:`LayoutVersionError` when meta's ``v``/``id`` (HMGET) say an older jqc wrote the queue.
+
+    A queue this jqc writes has ``v`` = :data:`LAYOUT_VERSION`; one with another ``v``, or with job
+    ids handed out but no ``v`` (which older versions left out), holds data in an older layout.
+    """
+    version, last_id = values[0], values[1]
+    if version == str(LAYOUT_VERSION) or (version is None and last_id is None):
+        return
+    found = as_str(version) if version is not None else "1"
+    raise LayoutVersionError(
+        f"queue {queue!r} holds data in key layout {found}, this jqc reads layout {LAYOUT_VERSION}: "
+        "finish its jobs with the jqc that wrote them, or obliterate it (see docs/keys.md)"
+    )
+
+
+def _lrange(lines: list[str], start: int, end: int) -> list[str]:
+    """``lines[start..end]`` with LRANGE's inclusive, negative-from-the-end indexes."""
+    n = len(lines)
+    first = max(start + n if start < 0 else start, 0)
+    last = min(end + n if end < 0 else end, n - 1)
+    return lines[first : last + 1] if first <= last else []
 
 
 def _events(reply: Reply) -> list[Event]:

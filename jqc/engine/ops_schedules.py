@@ -110,7 +110,7 @@ class Scheduling(Producing):
         return self.keys.key("sc:" + name)
 
     def _script(self, script: str, keys: tuple[str, ...], *args: str | int, parse: Any, now: int) -> ScriptCall[Any]:
-        return ScriptCall(script, (self.keys.base, *keys), (now, self.events_max_len, *args), parse)
+        return ScriptCall(script, keys, (now, self.events_max_len, *args), parse)
 
     def _read(self, name: str) -> CommandCall[dict[str, str]]:
         return CommandCall(("HGETALL", self.schedule_key(name)), pairs)
@@ -151,7 +151,7 @@ class Scheduling(Producing):
                 raise InvalidScheduleError(f"schedule {name!r} has no tick after now")
             written = yield self._script(
                 "schedule_set",
-                (self.keys.meta, self.schedules_key, self.schedule_key(name), self.keys.events),
+                self.declared("schedule_set", record=self.schedule_key(name)),
                 name, int(raw.get("rev") or 0), spec.signature, first, anchor, *spec.fields,
                 parse=lambda r: as_int(checked(r)[1]) == 1, now=now,
             )  # fmt: skip
@@ -194,7 +194,7 @@ class Scheduling(Producing):
         validate_schedule_name(name)
         return self._script(
             "schedule_remove",
-            (self.schedules_key, self.schedule_key(name), self.keys.events),
+            self.declared("schedule_remove", record=self.schedule_key(name)),
             name,
             parse=lambda r: as_int(checked(r)[1]) == 1,
             now=now_ms(self.clock),
@@ -222,11 +222,7 @@ class Scheduling(Producing):
         sched, raw = stored.schedule, stored.fields
         last = raw.get("lj") or ""
         ids = [job_id_for(sched.name, tick) for tick in plan.fire]
-        keys = (
-            self.keys.meta, self.keys.key("wait"), self.keys.key("prio"), self.keys.events, self.schedules_key,
-            self.schedule_key(sched.name), self.keys.job(last) if last else self.schedule_key(sched.name),
-            *(self.keys.job(i) for i in ids),
-        )  # fmt: skip
+        keys = self.declared("schedule_fire", record=self.schedule_key(sched.name))
         ticks = [str(item) for tick, job_id in zip(plan.fire, ids, strict=True) for item in (tick, job_id)]
         job_fields = ["n", raw["n"], "d", raw["d"], *as_strs(_json.decode(raw["jo"], what="schedule options"))]
         opts = sched.options

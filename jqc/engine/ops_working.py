@@ -24,7 +24,8 @@ from jqc.engine.job import (
     Keep,
 )
 from jqc.engine.ops_base import OperationsBase
-from jqc.engine.replies import as_int, as_list, as_str, as_strs, pairs
+from jqc.engine.records import record_of
+from jqc.engine.replies import as_int, as_list, as_str, as_strs
 from jqc.engine.results import (
     ClaimResult,
     CompleteResult,
@@ -73,7 +74,7 @@ class Working(OperationsBase):
         jobs = []
         corrupt = []
         for i in range(2, len(body), 3):
-            job_id, token, fields = as_str(body[i]), as_int(body[i + 1]), pairs(body[i + 2])
+            job_id, token, fields = as_str(body[i]), as_int(body[i + 1]), record_of(body[i + 2])
             fields.update(s="a", k=str(token), ps=str(now), w=worker)
             try:
                 jobs.append(ClaimedJob(job=self._job(job_id, fields), token=token, lock_until=deadline))

@@ -30,7 +30,7 @@ def lease(ops: QueueOperations, name: str, holder: str, duration: float) -> Scri
     """Take or keep the named lease for ``duration`` seconds; True when ``holder`` has it now."""
     return ScriptCall(
         "lease",
-        (ops.keys.base,),
+        ops.lease_keys(name),
         (now_ms(ops.clock), ops.events_max_len, name, holder, _ms(duration)),
         lambda reply: bool(checked(reply)[1]),
     )
@@ -39,7 +39,7 @@ def lease(ops: QueueOperations, name: str, holder: str, duration: float) -> Scri
 def give_up_lease(ops: QueueOperations, name: str, holder: str) -> ScriptCall[bool]:
     """Drop the named lease if ``holder`` has it, so another worker can take it at once."""
     return ScriptCall(
-        "lease", (ops.keys.base,), (now_ms(ops.clock), ops.events_max_len, name, holder, 0), lambda reply: False
+        "lease", ops.lease_keys(name), (now_ms(ops.clock), ops.events_max_len, name, holder, 0), lambda reply: False
     )
 
 
@@ -57,7 +57,7 @@ def heartbeat(
         fields += [key, value if isinstance(value, (str, int)) else json.dumps(value, separators=(",", ":"))]
     return ScriptCall(
         "heartbeat",
-        (ops.keys.base,),
+        ops.declared("heartbeat"),
         (now, ops.events_max_len, worker, now - _ms(prune_after), *fields),
         lambda reply: as_int(checked(reply)[1]),
     )
@@ -67,7 +67,7 @@ def unregister(ops: QueueOperations, worker: str) -> ScriptCall[int]:
     """Remove ``worker`` from the queue's worker list (a clean stop)."""
     return ScriptCall(
         "heartbeat",
-        (ops.keys.base,),
+        ops.declared("heartbeat"),
         (now_ms(ops.clock), ops.events_max_len, worker, 0),
         lambda reply: as_int(checked(reply)[1]),
     )

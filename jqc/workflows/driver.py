@@ -80,7 +80,7 @@ def lease(ops: QueueOperations, holder: str, duration: float, *, now: int | None
     ms = 0 if duration == 0 else max(1, round(duration * 1000))
     return ScriptCall(
         "lease",
-        (ops.keys.base,),
+        ops.lease_keys(SCHEDULE_LEASE),
         (stamp, ops.events_max_len, SCHEDULE_LEASE, holder, ms),
         lambda reply: bool(checked(reply)[1]),
     )

@@ -86,9 +86,11 @@ def make_user(admin: jqc.Connection, clock: jqc.VirtualClock) -> Iterator[MakeUs
 def heartbeat(ops: Any, worker: str, *fields: str) -> ScriptCall[int]:
     """heartbeat.lua, called as its header documents (worker id, prune-before ms, field/value pairs)."""
     now = int(ops.clock.now() * 1000)
-    return ScriptCall("heartbeat", (ops.keys.base,), (now, 0, worker, now - 60_000, *fields), lambda r: checked(r)[1])
+    return ScriptCall(
+        "heartbeat", ops.declared("heartbeat"), (now, 0, worker, now - 60_000, *fields), lambda r: checked(r)[1]
+    )
 
 
 def lease(ops: Any, holder: str, ms: int) -> ScriptCall[int]:
     now = int(ops.clock.now() * 1000)
-    return ScriptCall("lease", (ops.keys.base,), (now, 0, "stall", holder, ms), lambda r: checked(r)[1])
+    return ScriptCall("lease", ops.lease_keys("stall"), (now, 0, "stall", holder, ms), lambda r: checked(r)[1])

@@ -25,6 +25,8 @@ from jqc.coordinator.autoscale import Coordinator
 from jqc.coordinator.lock import read_decision_op, read_lock
 from jqc.coordinator.metrics import read_snapshot
 from jqc.engine.calls import run_sync
+from jqc.engine.keys import SUFFIXES
+from jqc.engine.scripts import script_keys as scripts_keys
 from jqc.engine.scripts import scripts
 from jqc.scaling import SloPolicy
 from jqc.worker import registry
@@ -112,12 +114,12 @@ def test_producer_cannot_delete_jobs(make_user: MakeUser, admin: jqc.Connection)
     refused(admin, lambda: producer.change_priority(job.id, 5))
     refused(admin, lambda: producer.pause())
     for command in (
-        ("DEL", K + "j:" + job.id),
-        ("UNLINK", K + "j:" + job.id),
-        ("EXPIRE", K + "j:" + job.id, 1),
+        ("DEL", K + "jobs"),
+        ("UNLINK", K + "jobs"),
+        ("EXPIRE", K + "jobs", 1),
         ("PEXPIRE", K + "meta", 1),
-        ("HDEL", K + "j:" + job.id, "d"),
-        ("SET", K + "j:" + job.id, "x"),
+        ("HDEL", K + "jobs", job.id),
+        ("SET", K + "jobs", "x"),
         ("RENAME", K + "wait", K + "gone"),
         ("LREM", K + "wait", 0, job.id),
         ("LTRIM", K + "wait", 1, 0),
@@ -150,7 +152,7 @@ def test_a_role_is_confined_to_its_queue(make_user: MakeUser, admin: jqc.Connect
     admin.queue("other").add("theirs")
     refused(admin, lambda: producer.queue("other").add("mine"))
     refused(admin, lambda: worker.queue("other").claim("w1"))
-    refused(admin, plain(worker, "HGETALL", "jqc:{other}:j:1"))
+    refused(admin, plain(worker, "HGET", "jqc:{other}:jobs", "1"))
     refused(admin, plain(worker, "GET", "unrelated"))
     make_user("producer", prefix="app").queue("photos").add("fine")  # another prefix, its own grant
     refused(admin, lambda: make_user("producer", prefix="app").queue("other").add("no"))
@@ -181,19 +183,19 @@ def test_worker_runs_every_worker_operation(
     assert worker.extend([held], lock=20) == {held.id: True}
     worker.progress(held, {"pct": 50})
     worker.log(held, "one")
-    worker.log(held, "two")  # trims the log to one line (LTRIM on l:*)
-    nxt = worker.complete(held, {"ok": True}, fetch_next=1, worker="w1")  # a is deleted (DEL j:*, l:*)
+    worker.log(held, "two")  # trims the log to one line
+    nxt = worker.complete(held, {"ok": True}, fetch_next=1, worker="w1")  # a is deleted (HDEL jobs, logs)
     assert nxt is not None and nxt.jobs[0].job.name == "b"
     assert worker.fail(nxt.jobs[0], "boom", delay=0) == "retry"
     assert worker.fail(claim(), "dead") == "failed"  # c
-    assert worker.fail(claim(), "dead") == "failed"  # d; the dead-letter cap drops c's record (DEL dl:*)
+    assert worker.fail(claim(), "dead") == "failed"  # d; the dead-letter cap drops c's record (HDEL dead)
     stalled = claim()
     clock.advance(11)
     assert worker.recover_stalled(max_stalls=1).recovered == (stalled.id,)
     worker.release(claim())
     for job in worker.claim("w1", count=5).jobs:
         worker.complete(job)
-    clock.advance(180)  # a new minute trims the metrics of old minutes (DEL m:*)
+    clock.advance(180)  # a new minute trims the metrics of old minutes (HDEL metrics)
     boss.add("late")
     worker.complete(claim())
     assert admin.sync_client().zcard(K + "mi") == 1
@@ -201,7 +203,7 @@ def test_worker_runs_every_worker_operation(
     assert run_sync(client, heartbeat(worker.ops, "w1", "name", "w1", "ttl", "30000")) == 0
     assert run_sync(client, lease(worker.ops, "w1", 5000)) == 1
     assert run_sync(client, lease(worker.ops, "w1", 0)) == 0  # gives it up (DEL)
-    assert run_sync(client, heartbeat(worker.ops, "w1")) == 0  # unregisters (DEL)
+    assert run_sync(client, heartbeat(worker.ops, "w1")) == 0  # unregisters (HDEL winfo)
     counts = boss.counts()
     assert (counts.dead, counts.failed, counts.completed, counts.total) == (1, 2, 4, 6)
     assert worker.get_job(stalled.id) is not None
@@ -211,7 +213,7 @@ def test_worker_cannot_obliterate_or_remove_queue_keys(make_user: MakeUser, admi
     boss = admin.queue("photos")
     job = boss.add("thumbnail")
     boss.add("later", delay=60)
-    held = boss.add("held")
+    boss.add("held")
     user = make_user("worker")
     worker = user.queue("photos")
     refused(admin, lambda: worker.obliterate(force=True))
@@ -227,7 +229,7 @@ def test_worker_cannot_obliterate_or_remove_queue_keys(make_user: MakeUser, admi
         ("DEL", K + "wait"),
         ("DEL", K + "delayed"),
         ("DEL", K + "events"),
-        ("UNLINK", K + "j:" + held.id),
+        ("UNLINK", K + "jobs"),
         ("LTRIM", K + "wait", 1, 0),
         ("EXPIRE", K + "meta", 1),
         ("SCAN", 0),
@@ -275,10 +277,10 @@ def test_what_acl_cannot_prevent(make_user: MakeUser, admin: jqc.Connection) -> 
     producer.sync_client().execute_command("HSET", K + "meta", "paused", "1")
     assert boss.counts().paused
     boss.resume()
-    # a worker must DEL job hashes (retention) and pop waiting ids (claim), so it can by hand
+    # a worker must delete job records (retention) and pop waiting ids (claim), so it can by hand
     worker = make_user("worker")
     assert worker.sync_client().execute_command("RPOP", K + "wait") == job.id
-    assert worker.sync_client().execute_command("DEL", K + "j:" + job.id) == 1
+    assert worker.sync_client().execute_command("HDEL", K + "jobs", job.id) == 1
 
 
 # -- admin and observer ---------------------------------------------------------------------------
@@ -397,13 +399,13 @@ def test_coordinator_cannot_touch_jobs_obliterate_or_acls(make_user: MakeUser, a
         ("ZPOPMIN", K + "delayed"),
         ("ZADD", K + "active", 1, job.id),
         ("ZREM", K + "active", held.id),
-        ("DEL", K + "j:" + job.id),
+        ("DEL", K + "jobs"),
         ("UNLINK", K + "meta"),
-        ("HSET", K + "j:" + job.id, "d", "1"),
+        ("HSET", K + "jobs", job.id, "d1:1"),
         ("HSET", K + "meta", "paused", "1"),
         ("HDEL", K + "coordinator", "t"),
         ("DEL", K + "health"),
-        ("LRANGE", K + "l:" + held.id, 0, -1),  # job logs are out of its reach
+        ("HGET", K + "logs", held.id),  # job logs are out of its reach
         ("EXPIRE", K + "autoscale", 1),
         ("SCAN", 0),
         ("KEYS", "*"),
@@ -443,21 +445,20 @@ def test_redis_keeps_what_a_script_wrote_before_it_was_denied(
 ) -> None:
     """Why scripts are allow-listed by SHA: key permissions alone stop a script half-way.
 
-    This user may run the claim script and read the delayed set, but not read the waiting list.
-    Its claim promotes the due delayed job to waiting (writes), then fails at the RPOP: Redis does
-    not undo the promotion.
+    This user may run the claim script (and so has read-write access to every key it declares)
+    but not the RPOP command. Its claim promotes the due delayed job to waiting (writes), then fails
+    at the RPOP: Redis does not undo the promotion.
     """
     boss = admin.queue("photos")
     boss.add("soon", delay=1)
     clock.advance(5)
     sha = scripts()["claim"].sha
     rules = [f"+evalsha|{sha}", "+hmget", "+hget", "+hset", "+hdel", "+zrange", "+zrem", "+lpush", "+rpush"]
-    rules += ["+rpop", "+xadd", "+zcard", "~" + K, "~" + K + "meta", "~" + K + "j:*"]
-    rules += ["~" + K + "delayed", "%R~" + K + "prio"]  # claim reads the prioritized set before the list
-    rules += ["%W~" + K + "wait", "%W~" + K + "events", "+select|" + str(DB)]
+    rules += ["+xadd", "+zcard", "+select|" + str(DB)]
+    rules += ["~" + K + k for k in ("meta", "wait", "prio", "delayed", "active", "events", "jobs")]
     user = make_user(rules=rules)
     before = boss.counts()
-    with pytest.raises(jqc.JqcError, match="can't access"):
+    with pytest.raises(jqc.JqcError, match="can't run this command"):
         user.queue("photos").claim("w1")
     after = boss.counts()
     assert (before.delayed, before.waiting) == (1, 0)
@@ -488,14 +489,17 @@ def test_producer_rules_allow_only_adding() -> None:
     assert [x for x in r.rules if x.startswith("+evalsha|")] == [f"+evalsha|{scripts()['add'].sha}"]
     assert not {"del", "rpop", "zrem", "lrem", "hdel", "ltrim", "scan", "zpopmin"} & commands_of(r)
     keys = [x for x in r.rules if "~" in x]
-    assert "%W~jqc:{photos}:wait" in keys and not any("active" in k or "dlq" in k or "dl:" in k for k in keys)
+    # every key add declares (dedup keys too), read-write (EVALSHA's declared keys need it); nothing of
+    # running or finished jobs
+    declared = ("meta", "wait", "prio", "delayed", "events", "jobs", "dd")
+    assert sorted(keys) == sorted(f"~jqc:{{photos}}:{k}" for k in declared)
 
 
-def test_worker_rules_confine_del_to_per_job_keys() -> None:
+def test_worker_rules_confine_del_to_leases() -> None:
     r = acl.rules("worker", "photos")
     assert "del" not in commands_of(r) and "ltrim" not in commands_of(r)
     selector = next(x for x in r.rules if x.startswith("(+del "))
-    assert "~jqc:{photos}:j:*" in selector and "meta" not in selector and "wait" not in selector
+    assert selector == "(+del ~jqc:{photos}:*-lease)"  # records go with HDEL; only a lease is a whole key
     assert {"claim", "complete", "fail", "extend", "recover"} <= set(r.scripts)
     assert not {"obliterate", "drain", "remove", "clean", "purge", "pause", "configure"} & set(r.scripts)
 
@@ -504,11 +508,20 @@ def test_coordinator_rules_write_only_its_three_hashes() -> None:
     r = acl.rules("coordinator", "photos")
     assert set(r.scripts) == {"counts", "metrics", "coordinator"}
     assert not {"del", "unlink", "rpop", "zrem", "zadd", "lpush", "xadd", "scan", "hdel", "hset"} & commands_of(r)
-    writable = sorted(x.split("~", 1)[1] for x in r.rules if x.startswith("~"))
-    assert writable == ["jqc:{photos}:", *(f"jqc:{{photos}}:{k}" for k in ("autoscale", "coordinator", "health"))]
+    # read-write on the keys its scripts declare (EVALSHA needs it), but its only write commands are
+    # confined to its three hashes
+    declared = {k for name in r.scripts for k in scripts_keys(name)}
+    writable = {x.split("~", 1)[1].removeprefix("jqc:{photos}:") for x in r.rules if x.startswith("~")}
+    assert writable == {acl_suffix(k) for k in declared} | {"health"}
     assert "(+hincrby ~jqc:{photos}:coordinator)" in r.rules
+    assert "(+hset ~jqc:{photos}:autoscale ~jqc:{photos}:coordinator ~jqc:{photos}:health)" in r.rules
     assert not any(k in x for x in r.rules for k in (":l:*", ":dl:*", "lease"))  # no logs, dead letters, leases
     assert "+scan" in acl.rules("coordinator", None).rules
+
+
+def acl_suffix(name: str) -> str:
+    """The key suffix (or pattern) the ACL rules grant for a declared key name."""
+    return {"record": "sc:*", "lease": "*-lease"}.get(name) or SUFFIXES[name]
 
 
 def test_admin_may_run_every_script_and_scan() -> None:
@@ -546,7 +559,7 @@ def test_script_commands_follows_only_the_helpers_a_script_uses() -> None:
     )
     assert acl.script_commands(source) == {"hset", "zadd", "get"}
     assert acl.script_commands(scripts()["add"].source) == {
-        "exists", "hget", "hgetall", "hincrby", "hset", "hsetnx", "lpush", "rpush", "xadd", "zadd",
+        "exists", "hexists", "hget", "hincrby", "hset", "lpush", "rpush", "xadd", "zadd",
     }  # fmt: skip
 
 

@@ -72,7 +72,7 @@ def test_only_the_current_token_publishes_and_releases(conn: jqc.Connection, clo
 
 def test_the_script_refuses_bad_arguments(conn: jqc.Connection) -> None:
     ops = conn.queue("photos").ops
-    base = (ops.keys.base,)
+    base = ops.declared("coordinator")
     now = int(conn.clock.now() * 1000)
     for args in [(now, 0, "acquire", "", 1000, 0), (now, 0, "explode", "A", 1000, 0), (now, 0, "acquire", "A", 0, 0)]:
         with pytest.raises(jqc.InvalidInputError):

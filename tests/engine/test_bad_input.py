@@ -20,6 +20,7 @@ from jqc import Backoff, JobOptions, Keep, NewJob
 from jqc.engine.job import MAX_PRIORITY
 from jqc.engine.operations import BULK_CHUNK
 from tests.conftest import own_keys
+from tests.stored import edit_job, job_record
 
 # -- helpers --------------------------------------------------------------------------------------
 
@@ -441,13 +442,7 @@ CORRUPTIONS = [
 
 
 def corrupt(conn: jqc.Connection, queue: jqc.Queue, job_id: str, change: dict[str, str | None]) -> None:
-    r = conn.sync_client()
-    key = queue.ops.keys.job(job_id)
-    for field, value in change.items():
-        if value is None:
-            r.hdel(key, field)
-        else:
-            r.hset(key, field, value)
+    edit_job(conn, queue, job_id, change)
 
 
 @pytest.mark.parametrize(("change", "message"), CORRUPTIONS)
@@ -461,7 +456,7 @@ def test_get_job_of_a_corrupt_hash_raises_corrupt_job_error(
 
 
 def test_a_job_key_of_the_wrong_type_is_a_jqc_error(queue: jqc.Queue, conn: jqc.Connection) -> None:
-    conn.sync_client().set(queue.ops.keys.job("7"), "not a hash")
+    conn.sync_client().set(queue.ops.keys.jobs, "not a hash")
     with pytest.raises(jqc.JqcError, match="WRONGTYPE"):
         queue.get_job("7")
 
@@ -485,9 +480,9 @@ def test_claiming_a_corrupt_job_dead_letters_it_and_delivers_the_rest(
     assert [job_id for job_id, _, _ in got.corrupt] == [bad.id]
     counts = queue.counts()
     assert (counts.waiting, counts.active, counts.failed, counts.dead) == (0, 1, 1, 1)
-    reason = conn.sync_client().hget(queue.ops.keys.job(bad.id), "fr")
+    reason = job_record(conn, queue, bad.id).get("fr")
     assert reason.startswith("corrupt job:") and re.search(message, reason), reason
-    assert conn.sync_client().hget(queue.ops.keys.job(bad.id), "s") == "f"
+    assert job_record(conn, queue, bad.id).get("s") == "f"
 
 
 def assert_dead_lettered_as_corrupt(queue: jqc.Queue, job_id: str, got: jqc.ClaimResult) -> None:

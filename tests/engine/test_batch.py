@@ -76,9 +76,10 @@ def test_backend_batch_outcomes_are_replies_or_typed_errors(queue: jqc.Queue, co
 
 def test_bulk_adds_in_several_chunks_report_partial_success(queue: jqc.Queue, conn: jqc.Connection) -> None:
     """add_bulk's chunks form a batch: a chunk that fails (here on a key of the wrong type where a
-    job hash should be) leaves the other chunks applied, and the error says which were."""
-    conn.sync_client().set(queue.ops.keys.job("clash"), "not a hash")
-    jobs = [jqc.NewJob("x", i, jqc.JobOptions(job_id="clash" if i == 600 else None)) for i in range(1200)]
+    sorted set of prioritised jobs should be, which only the second chunk's job 600 needs) leaves the
+    other chunks applied, and the error says which were."""
+    conn.sync_client().set(queue.ops.keys.key("prio"), "not a sorted set")
+    jobs = [jqc.NewJob("x", i, jqc.JobOptions(priority=5 if i == 600 else 0)) for i in range(1200)]
     with pytest.raises(jqc.BatchError) as info:
         queue.add_bulk(jobs)  # chunks of 500: the second one holds the clash
     error = info.value
@@ -86,4 +87,4 @@ def test_bulk_adds_in_several_chunks_report_partial_success(queue: jqc.Queue, co
     first, _, last = error.results
     assert isinstance(first, list) and isinstance(last, list)
     assert [j.data for j in first] == list(range(500)) and [j.data for j in last] == list(range(1000, 1200))
-    assert queue.counts().waiting == 700
+    assert conn.sync_client().llen(queue.ops.keys.key("wait")) == 700  # (counts would meet the clash too)

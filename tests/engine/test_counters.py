@@ -8,6 +8,7 @@ import pytest
 import jqc
 from jqc import FailureCode, JobState
 from tests.engine.test_lifecycle import claim_one
+from tests.stored import dead_record, edit_job, job_record
 
 
 def test_a_run_counts_even_when_it_succeeds(queue: jqc.Queue) -> None:
@@ -121,11 +122,11 @@ def test_stalling_too_often_is_coded_stalled(queue: jqc.Queue, clock: jqc.Virtua
 
 def test_a_corrupt_job_is_coded_corrupt(queue: jqc.Queue, conn: jqc.Connection) -> None:
     job = queue.add("x")
-    conn.sync_client().hset(queue.ops.keys.job(job.id), "d", "{not json")
+    edit_job(conn, queue, job.id, {"d": "{not json"})
     assert queue.claim("w").corrupt
-    client = conn.sync_client()  # the record keeps the bad data as found, so it is read raw here
-    assert client.hget(queue.ops.keys.dead(job.id), "fk") == "corrupt"
-    assert client.hget(queue.ops.keys.job(job.id), "fk") == "corrupt"
+    # the record keeps the bad data as found, so it is read raw here
+    assert dead_record(conn, queue, job.id)["fk"] == "corrupt"
+    assert job_record(conn, queue, job.id)["fk"] == "corrupt"
 
 
 def test_add_returns_the_job_as_stored(queue: jqc.Queue, clock: jqc.VirtualClock) -> None:

@@ -9,6 +9,7 @@ import pytest
 import jqc
 from jqc import Backoff, Code, JobOptions, JobState, Keep
 from tests.conftest import own_keys
+from tests.stored import edit_job, job_record
 
 
 def claim_one(queue: jqc.Queue, worker: str = "w1", lock: float = 30.0) -> jqc.ClaimedJob:
@@ -684,7 +685,7 @@ async def test_async_queue_matches_sync_behaviour(aqueue: jqc.AsyncQueue, clock:
 def test_claimed_corrupt_job_is_dead_lettered_not_run_or_lost(queue: jqc.Queue, conn: jqc.Connection) -> None:
     bad = queue.add("x", {"ok": 1})
     good = queue.add("y", {"ok": 2})
-    conn.sync_client().hset(queue.ops.keys.job(bad.id), "d", "{not json")
+    edit_job(conn, queue, bad.id, {"d": "{not json"})
     got = queue.claim("w", count=2)
     assert [c.id for c in got.jobs] == [good.id]
     assert [(job_id, "not valid JSON" in reason) for job_id, _, reason in got.corrupt] == [(bad.id, True)]
@@ -693,7 +694,7 @@ def test_claimed_corrupt_job_is_dead_lettered_not_run_or_lost(queue: jqc.Queue, 
     page = queue.dead_letters()
     assert page.total == 1 and page.letters == ()
     assert page.corrupt[0][0] == bad.id  # the record keeps the bad data as it was found
-    reason = conn.sync_client().hget(queue.ops.keys.job(bad.id), "fr")
+    reason = job_record(conn, queue, bad.id).get("fr")
     assert reason.startswith("corrupt job:")
     failed = queue.list_jobs("failed")
     assert failed.total == 1 and failed.jobs == () and failed.corrupt[0][0] == bad.id
@@ -702,7 +703,7 @@ def test_claimed_corrupt_job_is_dead_lettered_not_run_or_lost(queue: jqc.Queue, 
 def test_corrupt_job_next_claimed_by_complete_is_dead_lettered(queue: jqc.Queue, conn: jqc.Connection) -> None:
     queue.add("a")
     bad = queue.add("b")
-    conn.sync_client().hdel(queue.ops.keys.job(bad.id), "n")
+    edit_job(conn, queue, bad.id, {"n": None})
     following = queue.complete(claim_one(queue), fetch_next=1, worker="w")
     assert following is not None and following.jobs == () and following.corrupt[0][0] == bad.id
     assert queue.counts().failed == 1 and queue.counts().active == 0
@@ -790,10 +791,9 @@ def test_complete_many_completes_and_claims_next_in_one_call(queue: jqc.Queue, c
 
 def test_waiting_jobs_store_no_state_field(queue: jqc.Queue, conn: jqc.Connection, clock: jqc.VirtualClock) -> None:
     job = queue.add("x", attempts=2)
-    client = conn.sync_client()
-    assert client.hget(queue.ops.keys.job(job.id), "s") is None
+    assert job_record(conn, queue, job.id).get("s") is None
     queue.fail(claim_one(queue), "again")  # back to waiting: the state field goes again
-    assert client.hget(queue.ops.keys.job(job.id), "s") is None
+    assert job_record(conn, queue, job.id).get("s") is None
     assert queue.get_job(job.id).state == JobState.WAITING  # type: ignore[union-attr]
     queue.change_priority(job.id, 3)
     with pytest.raises(jqc.JobStateError):

@@ -38,6 +38,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 import jqc
 from jqc.clock import now_ms
+from jqc.engine.records import unpack
 from tests.conftest import open_backend
 
 WORKERS = ("w1", "w2", "w3")
@@ -554,7 +555,7 @@ class EngineMachine(RuleBasedStateMachine):
         apt=st.booleans(),
     )
     def manage(self, op: str, index: int, apt: bool) -> None:
-        """Remove a job (any but an active one), promote a delayed one or retry a failed or completed one.
+        """Remove a job (any but an active one), promote a delayed one or retry a finished one.
 
         With ``apt`` the job is one the operation applies to, if there is one; else any id ever used,
         or one never used. The engine must refuse exactly where the model says it does not apply.
@@ -562,7 +563,7 @@ class EngineMachine(RuleBasedStateMachine):
         states, refusal = {
             "remove": (("waiting", "delayed", "completed", "failed"), jqc.JobActiveError),
             "promote": (("delayed",), jqc.JobStateError),
-            "retry": (("failed", "completed"), jqc.JobStateError),
+            "retry": (("failed", "completed"), jqc.JobStateError),  # a completed job runs again too
             "retry-keep": (("failed", "completed"), jqc.JobStateError),
         }[op]
         fits = sorted(i for i, j in self.model.jobs.items() if j.state in states)
@@ -614,12 +615,11 @@ class EngineMachine(RuleBasedStateMachine):
         """A token is valid while its job is active ('s' = 'a') and holds it ('k'): each active job
         must hold exactly its holder's token, and no other job may be active in the engine."""
         ids = sorted(self.known_ids)
-        pipe = self.conn.sync_client().pipeline(transaction=False)
-        for job_id in ids:
-            pipe.exists(self.queue.ops.keys.job(job_id))
-            pipe.hmget(self.queue.ops.keys.job(job_id), "s", "k")
-        replies = pipe.execute()
-        for job_id, exists, (state, token) in zip(ids, replies[::2], replies[1::2], strict=True):
+        texts = self.conn.sync_client().hmget(self.queue.ops.keys.jobs, ids) if ids else []
+        for job_id, text in zip(ids, texts, strict=True):
+            exists = text is not None
+            record = unpack(text) if text is not None else {}
+            state, token = record.get("s"), record.get("k")
             job = self.model.jobs.get(job_id)
             if job is None:
                 assert not exists, f"removed job {job_id} still exists"

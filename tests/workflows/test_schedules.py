@@ -14,6 +14,7 @@ from jqc.engine.calls import run_sync
 from jqc.engine.ops_schedules import StoredSchedule
 from jqc.engine.timing import plan
 from jqc.workflows import drive, fire_due
+from tests.stored import job_record
 
 EPOCH = jqc.clock.VIRTUAL_EPOCH  # 2026-01-01T00:00:00Z, a Thursday
 MINUTE = 60.0
@@ -150,9 +151,8 @@ def test_each_tick_adds_one_job_with_the_ticks_id_and_the_same_record_as_add(
     assert job.state == JobState.WAITING and job.created_at == EPOCH + 3600
     assert jqc.scheduled_tick(job)[1].timestamp() == EPOCH + 3600  # type: ignore[index]
     added = queue.add("send-digest", {"to": "all"}, opts)
-    client = conn.sync_client()
-    stored = client.hgetall(queue.ops.keys.job(job.id))
-    reference = client.hgetall(queue.ops.keys.job(added.id))
+    stored = job_record(conn, queue, job.id)
+    reference = job_record(conn, queue, added.id)
     assert stored == reference  # a tick's job is stored exactly as add stores it
     assert pass_(queue).fired == ()  # fired once
 

@@ -1,24 +1,29 @@
 -- cancel: stop a job. One that has not started (waiting or delayed) is removed; one a worker holds
 -- is marked (fields cx = reason, cy = '1' if it may be retried): the holder learns of the mark from
 -- its next lock renewal (extend.lua), and the job's next report ends it as a cancelled failure.
---@include base, enqueue
--- KEYS[1]  queue key prefix
+--@include base, job, enqueue
+--@keys meta wait prio delayed events jobs logs
 -- ARGV[1]  now (ms)          ARGV[2] events cap
 -- ARGV[3]  job id            ARGV[4] reason
 -- ARGV[5]  '1' to let the holder's failure be retried if attempts remain, '0' to fail it for good
 -- Returns  {OK, 'removed'|'marked'} | {JOB_NOT_FOUND, reason} | {WRONG_STATE, reason} (it finished)
+--          | {LAYOUT_MISMATCH, reason}
 local id = ARGV[3]
-local state = job_state(id)
-if not state then return {JOB_NOT_FOUND, 'no job ' .. id} end
+local rec, stored = load_job(id)
+if not rec then
+  return layout_error(redis.call('HGET', K_META, 'v')) or {JOB_NOT_FOUND, 'no job ' .. id}
+end
+local state = state_of(rec)
 if state == 'c' or state == 'f' then
   return {WRONG_STATE, 'job ' .. id .. ' has finished: only a waiting, delayed or active job can be cancelled'}
 end
 if state == 'a' then
-  redis.call('HSET', job_key(id), 'cx', ARGV[4], 'cy', ARGV[5])
+  redis.call('HSET', K_JOBS, id, stored .. field('cx', ARGV[4]) .. field('cy', ARGV[5]))
   emit('cancelling', id, 'reason', ARGV[4])
   return {OK, 'marked'}
 end
 if state == 'w' then unqueue_waiting(id) else redis.call('ZREM', K_DELAYED, id); refresh_next_due() end
-redis.call('DEL', job_key(id), log_key(id))
+redis.call('HDEL', K_JOBS, id)
+redis.call('HDEL', K_LOGS, id)
 emit('cancelled', id, 'reason', ARGV[4])
 return {OK, 'removed'}

@@ -1,33 +1,40 @@
 -- clean: delete jobs in one state older than a grace period, a bounded number per call.
---@include base, enqueue
--- KEYS[1]  queue key prefix
+--@include base, job, enqueue
+--@keys meta wait prio delayed completed failed events jobs logs
 -- ARGV[1]  now (ms)          ARGV[2] events cap
 -- ARGV[3]  state: completed | failed | delayed | waiting
 -- ARGV[4]  grace (ms): only jobs finished (completed, failed) or created (delayed, waiting)
 --          at or before now - grace are deleted (inclusive: grace 0 takes a job finished now)
 -- ARGV[5]  most jobs to examine
 -- Returns  {OK, {ids}} or {MORE, {ids}} when the limit cut the work short | {BAD_ARGUMENT, reason}
+--          | {LAYOUT_MISMATCH, reason}
+local bad = layout_error(redis.call('HGET', K_META, 'v'))
+if bad then return bad end
 local state, limit = ARGV[3], tonumber(ARGV[5])
 local cutoff = NOW - tonumber(ARGV[4])
 local removed = {}
 local examined = 0
 local function created_before(id)
-  local t = redis.call('HGET', job_key(id), 't')
-  return t and tonumber(t) <= cutoff
+  local rec = load_job(id)
+  return rec and rec.t and tonumber(rec.t) <= cutoff
 end
 local function delete(id)
-  redis.call('DEL', job_key(id), log_key(id))
+  redis.call('HDEL', K_JOBS, id)
+  redis.call('HDEL', K_LOGS, id)
   removed[#removed + 1] = id
   emit('removed', id, 'cleaned', state)
 end
 if state == 'completed' or state == 'failed' then
-  local zkey = K_COMPLETED
-  if state == 'failed' then zkey = K_FAILED end
-  local items = redis.call('ZRANGE', zkey, 0, limit - 1, 'WITHSCORES')
+  local items
+  if state == 'failed' then
+    items = redis.call('ZRANGE', K_FAILED, 0, limit - 1, 'WITHSCORES')
+  else
+    items = redis.call('ZRANGE', K_COMPLETED, 0, limit - 1, 'WITHSCORES')
+  end
   for i = 1, #items, 2 do
     if tonumber(items[i + 1]) > cutoff then break end
     examined = examined + 1
-    redis.call('ZREM', zkey, items[i])
+    if state == 'failed' then redis.call('ZREM', K_FAILED, items[i]) else redis.call('ZREM', K_COMPLETED, items[i]) end
     delete(items[i])
   end
 elseif state == 'delayed' then

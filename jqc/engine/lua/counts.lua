@@ -1,6 +1,6 @@
 -- counts: how many jobs are in each state, as one consistent snapshot (read only).
 --@include base
--- KEYS[1]  queue key prefix
+--@keys meta wait prio delayed active completed failed dlq
 -- ARGV[1]  now (ms, unused)  ARGV[2] events cap (unused)
 -- Returns  {OK, waiting, delayed, active, completed, failed, dead, paused (1|0)}
 return {OK,

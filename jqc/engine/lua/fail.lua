@@ -1,7 +1,7 @@
 -- fail: a job's holder reports a failed attempt. It is retried (after a backoff delay) while
 -- attempts remain, else it fails for good: filed under failed and written to the dead letters.
---@include base, enqueue, claim, finish, token
--- KEYS[1]  queue key prefix
+--@include base, job, enqueue, claim, finish, cancelled, token
+--@keys meta wait prio delayed active failed dlq events minutes jobs logs dead metrics
 -- ARGV[1]  now (ms)          ARGV[2] events cap
 -- ARGV[3]  job id            ARGV[4] token
 -- ARGV[5]  failure reason    ARGV[6] traceback ('' if none)
@@ -10,9 +10,10 @@
 -- ARGV[9]  failure code (error, timeout, unrecoverable, corrupt: jqc.FailureCode), kept in 'fk'
 -- ARGV[10] how many next jobs to claim (0 or absent = none), ARGV[11] their lock (ms), ARGV[12] worker id
 -- ARGV[13] '1' to use the worker's retention instead of the job's: ARGV[14] count, ARGV[15] age ms
--- A job cancel.lua marked ends as its canceller asked, whatever ARGV[8] and ARGV[9] say (finish.lua).
+-- A job cancel.lua marked ends as its canceller asked, whatever ARGV[8] and ARGV[9] say (include/cancelled.lua).
 -- Returns  {OK, 'retry'|'failed', failed attempts, claim_reply} (claim_reply as claim.lua returns, {}
---          when nothing is claimed) | {LOCK_LOST, reason}: nothing changed and nothing was claimed.
+--          when nothing is claimed) | {LOCK_LOST, reason}: nothing changed and nothing was claimed
+--          | {LAYOUT_MISMATCH, reason}
 local id = ARGV[3]
 local keep = nil
 if ARGV[13] == '1' then keep = {ARGV[14], ARGV[15]} end
@@ -21,40 +22,33 @@ local function fetch()
   if want > 0 then return claim(want, tonumber(ARGV[11]), ARGV[12]) end
   return {}
 end
-local f, err = check_token(id, ARGV[4], 'ps', 'r', 't', 'a', 'fc', 'fa', 'p', 'l', 'cx')
+local rec, err = check_token(id, ARGV[4])
 if err then return err end
-local jk = job_key(id)
 redis.call('ZREM', K_ACTIVE, id)
-if f[11] then
-  local started = tonumber(f[3])
-  redis.call('HSET', jk, 'tb', ARGV[6])
-  local outcome = end_cancelled(id, ARGV[7], started - (tonumber(f[4] or f[5]) or started), NOW - started,
-    math.max(tonumber(ARGV[8]), 0), keep)
-  return {OK, outcome, tonumber(redis.call('HGET', jk, 'am')) or 0, fetch()}
+local started = tonumber(rec.ps)
+local wait_ms, run_ms = started - (tonumber(rec.r or rec.t) or started), NOW - started
+rec.tb = ARGV[6]
+if rec.cx then
+  local outcome = end_cancelled(id, rec, ARGV[7], wait_ms, run_ms, math.max(tonumber(ARGV[8]), 0), keep)
+  return {OK, outcome, tonumber(rec.am) or 0, fetch()}
 end
--- Not HINCRBY: on a corrupt (non-integer) count it would error after the ZREM above and orphan the job.
-local made = (tonumber(redis.call('HGET', jk, 'am')) or 0) + 1
-redis.call('HSET', jk, 'am', made)
-local started = tonumber(f[3])
-local wait_ms, run_ms = started - (tonumber(f[4] or f[5]) or started), NOW - started
+-- A corrupt (non-integer) count counts as 0 rather than erroring after the ZREM above.
+local made = (tonumber(rec.am) or 0) + 1
+rec.am = made
 local delay = tonumber(ARGV[8])
-redis.call('HSET', jk, 'tb', ARGV[6])
-if delay >= 0 and made < tonumber(f[6] or 1) then
+if delay >= 0 and made < tonumber(rec.a or 1) then
   record_metrics('x', wait_ms, run_ms)
-  redis.call('HSET', jk, 'fr', ARGV[5], 'fk', ARGV[9])
+  rec.fr, rec.fk = ARGV[5], ARGV[9]
   if delay > 0 then
-    schedule(id, NOW + delay)
+    schedule(id, rec, NOW + delay)
   else
-    redis.call('HSET', jk, 'r', NOW)
-    enqueue(id, tonumber(f[9] or 0), f[10] == '1', false)
+    rec.r = NOW
+    enqueue_stored(id, rec, false)
   end
+  save_job(id, rec)
   emit('retrying', id, 'attempt', made, 'delay', delay, 'reason', ARGV[5])
   return {OK, 'retry', made, fetch()}
 end
 record_metrics('f', wait_ms, run_ms)
-if keep then
-  fail_for_good(id, ARGV[7], ARGV[5], ARGV[9], keep[1], keep[2])
-else
-  fail_for_good(id, ARGV[7], ARGV[5], ARGV[9], f[7], f[8])
-end
+fail_for_good(id, rec, ARGV[7], ARGV[5], ARGV[9], keep)
 return {OK, 'failed', made, fetch()}

@@ -1,15 +1,23 @@
 -- list: one page of the jobs in a state, in the order they will run or finished (read only).
 --@include base
--- KEYS[1]  queue key prefix
+--@keys meta wait prio delayed active completed failed dlq jobs dead
 -- ARGV[1]  now (ms, unused)  ARGV[2] events cap (unused)
 -- ARGV[3]  state: waiting | delayed | active | completed | failed | dead
 -- ARGV[4]  offset            ARGV[5] page size
--- Returns  {OK, total, id, fields, ...} | {BAD_ARGUMENT, reason}
--- Waiting jobs come in claim order (negative priorities, the default 0, positive ones), delayed by due time, active by lock deadline, completed,
--- failed and dead newest first. Dead jobs' fields are their dead-letter records.
+-- Returns  {OK, total, id, record, ...} (record: the packed job, false when it is gone) |
+--          {BAD_ARGUMENT, reason} | {LAYOUT_MISMATCH, reason}
+-- Waiting jobs come in claim order (negative priorities, the default 0, positive ones), delayed by
+-- due time, active by lock deadline, completed, failed and dead newest first. Dead jobs' records are
+-- their dead-letter records.
+local bad = layout_error(redis.call('HGET', K_META, 'v'))
+if bad then return bad end
 local state, offset, size = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
 local ids, total = {}, 0
-local key_of = job_key
+local function page_of(zkey, newest_first)
+  total = redis.call('ZCARD', zkey)
+  if newest_first then return redis.call('ZRANGE', zkey, offset, offset + size - 1, 'REV') end
+  return redis.call('ZRANGE', zkey, offset, offset + size - 1)
+end
 if state == 'waiting' then
   -- Claim order: negative priorities (prio scores < 0), the default list, positive priorities.
   local urgent = redis.call('ZCOUNT', K_PRIO, '-inf', '(0')
@@ -27,21 +35,20 @@ if state == 'waiting' then
     local rank = urgent + math.max(offset - urgent - n, 0)
     for _, id in ipairs(redis.call('ZRANGE', K_PRIO, rank, rank + size - #ids - 1)) do ids[#ids + 1] = id end
   end
-else
-  local zkeys = {delayed = K_DELAYED, active = K_ACTIVE, completed = K_COMPLETED, failed = K_FAILED, dead = K_DLQ}
-  local zkey = zkeys[state]
-  if not zkey then return {BAD_ARGUMENT, 'unknown state ' .. state} end
-  total = redis.call('ZCARD', zkey)
-  if state == 'completed' or state == 'failed' or state == 'dead' then
-    ids = redis.call('ZRANGE', zkey, offset, offset + size - 1, 'REV')
-  else
-    ids = redis.call('ZRANGE', zkey, offset, offset + size - 1)
-  end
-  if state == 'dead' then key_of = dead_key end
+elseif state == 'delayed' then ids = page_of(K_DELAYED, false)
+elseif state == 'active' then ids = page_of(K_ACTIVE, false)
+elseif state == 'completed' then ids = page_of(K_COMPLETED, true)
+elseif state == 'failed' then ids = page_of(K_FAILED, true)
+elseif state == 'dead' then ids = page_of(K_DLQ, true)
+else return {BAD_ARGUMENT, 'unknown state ' .. state}
 end
 local out = {OK, total}
-for _, id in ipairs(ids) do
+if #ids == 0 then return out end
+local records
+if state == 'dead' then records = redis.call('HMGET', K_DEAD, unpack(ids))
+else records = redis.call('HMGET', K_JOBS, unpack(ids)) end
+for i, id in ipairs(ids) do
   out[#out + 1] = id
-  out[#out + 1] = redis.call('HGETALL', key_of(id))
+  out[#out + 1] = records[i]
 end
 return out

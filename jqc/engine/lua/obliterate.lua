@@ -1,7 +1,8 @@
 -- obliterate: delete the whole queue (jobs, logs, dead letters, metrics, events, settings) in
--- bounded batches. Refuses while workers hold jobs unless forced.
+-- bounded batches. Refuses while workers hold jobs unless forced. Works on any key layout version:
+-- it is how a queue an older jqc wrote is cleared (the caller then sweeps strays with SCAN).
 --@include base
--- KEYS[1]  queue key prefix
+--@keys meta wait prio delayed active completed failed dlq events minutes jobs logs dead metrics
 -- ARGV[1]  now (ms)          ARGV[2] events cap (unused)
 -- ARGV[3]  '1' to delete even when jobs are active
 -- ARGV[4]  most jobs to delete in this call
@@ -11,28 +12,34 @@ if ARGV[3] ~= '1' and redis.call('ZCARD', K_ACTIVE) > 0 then
 end
 local budget = tonumber(ARGV[4])
 local deleted = 0
-local function take_list(key)
-  local ids = redis.call('LRANGE', key, 0, budget - deleted - 1)
-  if #ids > 0 then redis.call('LTRIM', key, #ids, -1) end
-  return ids
+local function forget(ids)
+  if #ids == 0 then return end
+  redis.call('HDEL', K_JOBS, unpack(ids))
+  redis.call('HDEL', K_LOGS, unpack(ids))
+  deleted = deleted + #ids
 end
-local function take_zset(key)
-  local ids = redis.call('ZRANGE', key, 0, budget - deleted - 1)
-  if #ids > 0 then redis.call('ZREM', key, unpack(ids)) end
-  return ids
+local ids = redis.call('LRANGE', K_WAIT, 0, budget - 1)
+if #ids > 0 then redis.call('LTRIM', K_WAIT, #ids, -1) end
+forget(ids)
+-- The sorted sets of job ids, one after another while the budget lasts.
+local function take(zkey)
+  if deleted >= budget then return {} end
+  local taken = redis.call('ZRANGE', zkey, 0, budget - deleted - 1)
+  if #taken > 0 then redis.call('ZREM', zkey, unpack(taken)) end
+  return taken
 end
-for _, id in ipairs(take_list(K_WAIT)) do redis.call('DEL', job_key(id), log_key(id)); deleted = deleted + 1 end
-for _, key in ipairs({K_PRIO, K_DELAYED, K_ACTIVE, K_COMPLETED, K_FAILED}) do
-  if deleted < budget then
-    for _, id in ipairs(take_zset(key)) do redis.call('DEL', job_key(id), log_key(id)); deleted = deleted + 1 end
-  end
-end
-if deleted < budget then
-  for _, id in ipairs(take_zset(K_DLQ)) do redis.call('DEL', dead_key(id)); deleted = deleted + 1 end
-end
-if deleted < budget then
-  for _, minute in ipairs(take_zset(K_MINUTES)) do redis.call('DEL', BASE .. 'm:' .. minute); deleted = deleted + 1 end
+forget(take(K_PRIO))
+forget(take(K_DELAYED))
+forget(take(K_ACTIVE))
+forget(take(K_COMPLETED))
+forget(take(K_FAILED))
+ids = take(K_DLQ)
+if #ids > 0 then
+  redis.call('HDEL', K_DEAD, unpack(ids))
+  deleted = deleted + #ids
 end
 if deleted >= budget then return {MORE, deleted} end
-redis.call('DEL', K_META, K_EVENTS, K_WAIT, K_PRIO, K_DELAYED, K_ACTIVE, K_COMPLETED, K_FAILED, K_DLQ, K_MINUTES)
+-- Whatever is left in the per-queue hashes (a job no container listed, metrics) goes with them.
+redis.call('DEL', K_META, K_EVENTS, K_WAIT, K_PRIO, K_DELAYED, K_ACTIVE, K_COMPLETED, K_FAILED, K_DLQ,
+  K_MINUTES, K_JOBS, K_LOGS, K_DEAD, K_METRICS)
 return {OK, deleted}

@@ -1,6 +1,6 @@
 -- priority_counts: how many waiting jobs each priority has, as one snapshot (read only).
 --@include base
--- KEYS[1]  queue key prefix
+--@keys wait prio
 -- ARGV[1]  now (ms, unused)  ARGV[2] events cap (unused)
 -- ARGV[3..] per priority asked, a pair: '' '' for priority 0 (the wait list), else the score
 --          range of that priority in the prio set (min, exclusive max), computed by the caller

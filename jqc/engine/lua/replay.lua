@@ -1,29 +1,32 @@
 -- replay: send a dead-lettered job back to waiting with attempts and stalls reset, counting the
 -- replay on the job (rp). The job is rebuilt from its dead-letter record if it was removed since.
---@include base, enqueue
--- KEYS[1]  queue key prefix
+--@include base, job, enqueue
+--@keys meta wait prio failed dlq events jobs dead
 -- ARGV[1]  now (ms)          ARGV[2] events cap
 -- ARGV[3]  job id
 -- Returns  {OK} | {JOB_NOT_FOUND, reason} (no dead letter) | {WRONG_STATE, reason} (the job id is
---          in use by a live job again; the dead letter is left as it is)
+--          in use by a live job again; the dead letter is left as it is) | {LAYOUT_MISMATCH, reason}
 local id = ARGV[3]
-local dk = dead_key(id)
-if redis.call('EXISTS', dk) == 0 then return {JOB_NOT_FOUND, 'no dead letter for job ' .. id} end
-local jk = job_key(id)
-local state = job_state(id)
+local letter = redis.call('HGET', K_DEAD, id)
+if not letter then
+  return layout_error(redis.call('HGET', K_META, 'v')) or {JOB_NOT_FOUND, 'no dead letter for job ' .. id}
+end
+local rec = load_job(id)
+local state = rec and state_of(rec)
 if state and state ~= 'f' then
   return {WRONG_STATE, 'job id ' .. id .. ' belongs to a live job again (state ' .. state .. ')'}
 end
 if state == 'f' then
   redis.call('ZREM', K_FAILED, id)
 else
-  redis.call('HSET', jk, unpack(redis.call('HGETALL', dk)))
+  rec = decode(letter)
 end
-redis.call('HDEL', jk, 'am', 'sc', 'fo', 'ps', 'k', 'dat', 'dw')
-redis.call('HINCRBY', jk, 'rp', 1)
-redis.call('HSET', jk, 'r', NOW)
-enqueue_stored(id, false)
+for _, name in ipairs({'am', 'sc', 'fo', 'ps', 'k', 'dat', 'dw'}) do rec[name] = nil end
+rec.rp = (tonumber(rec.rp) or 0) + 1
+rec.r = NOW
+enqueue_stored(id, rec, false)
+save_job(id, rec)
 redis.call('ZREM', K_DLQ, id)
-redis.call('DEL', dk)
+redis.call('HDEL', K_DEAD, id)
 emit('waiting', id, 'replayed', '1')
 return {OK}

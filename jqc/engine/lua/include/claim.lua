@@ -1,5 +1,7 @@
 -- Claiming: promote due delayed jobs, honour pause, the concurrency limit and the rate window, then
--- hand out up to `want` jobs, each under a fresh fencing token and a lock deadline.
+-- hand out up to `want` jobs, each under a fresh fencing token and a lock deadline. Everything a
+-- claim reads is in keys it declares (the job records are fields of K_JOBS), so a claim never
+-- mistakes a job whose key moved away in a cluster slot migration for a missing one.
 local PROMOTE_BATCH = 100
 
 -- Move delayed jobs whose time has come (at most PROMOTE_BATCH per call) to waiting.
@@ -8,19 +10,31 @@ local function promote_due(next_due)
   local items = redis.call('ZRANGE', K_DELAYED, 0, PROMOTE_BATCH - 1, 'WITHSCORES')
   for i = 1, #items, 2 do
     if tonumber(items[i + 1]) > NOW then break end
-    redis.call('ZREM', K_DELAYED, items[i])
-    enqueue_stored(items[i], false)
-    emit('waiting', items[i])
+    local id = items[i]
+    redis.call('ZREM', K_DELAYED, id)
+    local rec = load_job(id)
+    if rec then
+      enqueue_stored(id, rec, false)
+      save_job(id, rec)
+    else
+      push_waiting(id, 0, false, false) -- a record gone missing: the claim reports the orphan
+    end
+    emit('waiting', id)
   end
   refresh_next_due()
 end
 
--- Returns {OK, lock_deadline, id, token, fields, id, token, fields, ...} or
--- {EMPTY, next_due_ms or 0} | {PAUSED, 0} | {RATE_LIMITED, window_reopens_ms} | {CONCURRENCY_LIMITED, 0}.
+-- Returns {OK, lock_deadline, id, token, record, id, token, record, ...} (record: the packed job as
+-- stored after the claim) or {EMPTY, next_due_ms or 0} | {PAUSED, 0} | {RATE_LIMITED, window_reopens_ms}
+-- | {CONCURRENCY_LIMITED, 0} | {LAYOUT_MISMATCH, reason}.
 local function claim(want, lock_ms, worker)
-  local m = redis.call('HMGET', K_META, 'paused', 'nd', 'rlm', 'rlw', 'rls', 'rln', 'cc', 'rlu')
+  local m = redis.call('HMGET', K_META, 'paused', 'nd', 'rlm', 'rlw', 'rls', 'rln', 'cc', 'v', 'rlu')
+  if m[8] ~= LAYOUT then
+    local bad = layout_error(m[8])
+    if bad then return bad end
+  end
   if m[1] == '1' then return {PAUSED, 0} end
-  if m[8] and tonumber(m[8]) > NOW then return {RATE_LIMITED, tonumber(m[8])} end -- rate_limit.lua's hold
+  if m[9] and tonumber(m[9]) > NOW then return {RATE_LIMITED, tonumber(m[9])} end -- rate_limit.lua's hold
   promote_due(m[2])
   local room = want
   if m[7] then
@@ -69,9 +83,8 @@ local function claim(want, lock_ms, worker)
   local deadline = NOW + lock_ms
   local out = {OK, deadline}
   for _, id in ipairs(ids) do
-    local jk = job_key(id)
-    local fields = redis.call('HGETALL', jk)
-    if #fields == 0 then
+    local rec, stored = load_job(id)
+    if not rec then
       emit('orphan', id)
     else
       local token = redis.call('HINCRBY', K_META, 'tok', 1)
@@ -81,19 +94,15 @@ local function claim(want, lock_ms, worker)
         token = NOW * 1000 + 1
         redis.call('HSET', K_META, 'tok', string.format('%d', token))
       end
-      -- Count the run (every claim is one); the fields handed out carry the new count.
-      local runs, at = 1, #fields + 1
-      for i = 1, #fields, 2 do
-        if fields[i] == 'rn' then runs, at = (tonumber(fields[i + 1]) or 0) + 1, i end
-      end
-      fields[at] = 'rn'
-      fields[at + 1] = tostring(runs)
-      redis.call('HSET', jk, 's', 'a', 'k', token, 'ps', NOW, 'w', worker, 'rn', runs)
+      -- Count the run (every claim is one); the changed fields are appended (the last one counts).
+      local text = stored .. field('s', 'a') .. field('k', token) .. field('ps', NOW) .. field('w', worker) ..
+        field('rn', (tonumber(rec.rn) or 0) + 1)
+      redis.call('HSET', K_JOBS, id, text)
       redis.call('ZADD', K_ACTIVE, deadline, id)
       emit('active', id, 'w', worker)
       out[#out + 1] = id
       out[#out + 1] = token
-      out[#out + 1] = fields
+      out[#out + 1] = text
     end
   end
   if #out == 2 then return {EMPTY, 0} end

@@ -6,10 +6,11 @@
 -- Within one priority the same order as the list: LIFO and handed-back jobs take slots below 2^31
 -- (newest lowest, so they run next, newest first), other jobs slots from 2^31 up (FIFO).
 -- A waiting job has no 's' field (absent means waiting), which keeps waiting jobs small.
+-- These helpers change the record table `rec` in place; the caller saves it (save_job).
 local PRIO_SHIFT = 4294967296
 local PRIO_HALF = 2147483648
 
--- Put a job into its waiting container (a new job, whose hash has no 's' yet).
+-- Put a job into its waiting container (a new job, whose record has no 's' yet).
 local function push_waiting(id, priority, lifo, front)
   if priority ~= 0 then
     local seq = redis.call('HINCRBY', K_META, 'seq', 1) % PRIO_HALF
@@ -22,16 +23,11 @@ local function push_waiting(id, priority, lifo, front)
   end
 end
 
--- Make a stored job wait again (from delayed, active or failed): push it and clear its state.
-local function enqueue(id, priority, lifo, front)
-  push_waiting(id, priority, lifo, front)
-  redis.call('HDEL', job_key(id), 's')
-end
-
--- Enqueue a stored job, reading its priority and LIFO flag from its hash.
-local function enqueue_stored(id, front)
-  local f = redis.call('HMGET', job_key(id), 'p', 'l')
-  enqueue(id, tonumber(f[1]) or 0, f[2] == '1', front) -- a corrupt priority must not abort mid-move
+-- Make a stored job wait again (from delayed, active or failed): push it and clear its state,
+-- reading its priority and LIFO flag from its record.
+local function enqueue_stored(id, rec, front)
+  push_waiting(id, tonumber(rec.p) or 0, rec.l == '1', front) -- a corrupt priority must not abort mid-move
+  rec.s = nil
 end
 
 -- Index a job in the delayed set until `due` (ms), keeping the next-due hint meta.nd current.
@@ -42,9 +38,10 @@ local function park(id, due)
 end
 
 -- Make a stored job delayed until `due` (ms).
-local function schedule(id, due)
+local function schedule(id, rec, due)
   park(id, due)
-  redis.call('HSET', job_key(id), 's', 'd', 'r', due)
+  rec.s = 'd'
+  rec.r = due
 end
 
 -- Recompute meta.nd from the head of the delayed set.
