@@ -82,9 +82,11 @@ async def test_a_running_job_whose_lock_expires_unrenewed_is_given_up_with_its_s
     try:
         await setup.drive(started.is_set)
         await setup.drive(lambda: bool(when_told), within=5)
-        # Told by the worker itself, as its lock deadline passed: nobody had taken the job back.
+        # Told by the worker itself, as its lock deadline passed (the log line below says so). The
+        # stall check may take the job back while the handler's thread reads it on a loaded machine.
         told = when_told[0]
-        assert told is not None and told.state == jqc.JobState.ACTIVE and told.stall_count == 0
+        assert told is not None
+        assert (told.state, told.stall_count) in {(jqc.JobState.ACTIVE, 0), (jqc.JobState.WAITING, 1)}, told
         assert contexts[0].cancelled
         setup.faults.fail = set()
         await setup.drive(lambda: queue.counts().completed == 1, within=60)
