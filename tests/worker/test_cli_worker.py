@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -155,7 +156,9 @@ def test_probe_exits_0_while_consuming_and_1_with_a_one_line_reason_otherwise(
     assert probe() == (0, "worker w-1 is consuming q\n")
     _health(path, at=now, polled=now - 90, error="PermissionDeniedError: NOPERM")
     code, out = probe()
-    assert code == 1 and out.count("\n") == 1 and "not consuming q" in out and "90 s ago" in out and "NOPERM" in out
+    assert code == 1 and out.count("\n") == 1 and "not consuming q" in out and "NOPERM" in out
+    ago = re.search(r"was (\d+) s ago", out)  # (the probe reads the real clock: a loaded machine adds seconds)
+    assert ago and 90 <= int(ago.group(1)) < 150, out
     assert probe("--stuck-after", "120")[0] == 0  # the operator's limit wins over the worker's
     _health(path, at=now, polled=now - 90, active=2)
     assert probe()[0] == 0  # busy is not stuck
