@@ -19,7 +19,7 @@ import argcomplete
 
 import jqc
 
-from . import about, autoscale, coordinator, dashboard, demo, dlq, queues, schedules, sim, workers
+from . import about, autoscale, coordinator, dashboard, demo, dlq, flows, queues, schedules, sim, workers
 from .arguments import Handler
 from .guards import opened_in_process
 
@@ -53,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     queues.add_parsers(sub)
     dlq.add_parsers(sub)
     schedules.add_parsers(sub)
+    flows.add_parsers(sub)
     workers.add_parsers(sub)
     demo.add_parser(sub)
     coordinator.add_parsers(sub)

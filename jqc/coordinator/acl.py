@@ -107,13 +107,18 @@ _PLAIN: dict[Role, tuple[str, ...]] = {
 # wait_replicas option): the Cluster and Sentinel backends need them.
 _ALWAYS = ("ping", "acl|whoami", "script|load", "cluster|slots", "asking", "role", "wait")
 
+# Creating a flow (queue.add_flow): each queue of the flow runs these, so a producer of a flow needs
+# its role on every queue the flow touches (or on the whole prefix).
+_FLOW_CREATE = ("flow_create", "flow_release", "flow_step")
 _WORKER_SCRIPTS = (
     "claim", "complete", "complete_many", "fail", "extend", "progress", "log", "release", "recover", "heartbeat",
     "lease", "counts",  # counts: the periodic summary line, and a burst run's "is everything done?"
     "schedule_fire", "schedule_set",  # the schedule lease's holder fires ticks; a worker app declares schedules
+    *_FLOW_CREATE, "flow_deliver", "flow_ack", "flow_due", "flow_park",  # flows: a child's outcome goes to its parent;
+    # the stall check repairs half-done creations and deliveries (docs/workflows.md, "Flows")
 )  # fmt: skip
 _SCRIPTS: dict[Role, tuple[str, ...] | None] = {
-    Role.PRODUCER: ("add",),
+    Role.PRODUCER: ("add", *_FLOW_CREATE),
     Role.WORKER: _WORKER_SCRIPTS,
     Role.OBSERVER: ("counts", "priority_counts", "list", "metrics"),
     Role.COORDINATOR: ("counts", "metrics", "coordinator"),

@@ -11,6 +11,7 @@ from typing import Any, Unpack
 from jqc.clock import hold
 from jqc.engine.calls import Step, run_async
 from jqc.engine.failures import FailureCode
+from jqc.engine.flows import Flow, FlowNode
 from jqc.engine.job import BackoffFunction, ClaimedJob, DeadLetter, Job, JobOptions, NewJob
 from jqc.engine.metrics import Metrics
 from jqc.engine.operations import (
@@ -26,6 +27,7 @@ from jqc.engine.operations import (
     SearchPage,
     WorkerInfo,
 )
+from jqc.engine.ops_flows import REPAIR_GRACE
 from jqc.engine.ops_schedules import ScheduleArgs
 from jqc.engine.queue_base import QueueBase, T
 from jqc.engine.schedules import Schedule
@@ -106,7 +108,7 @@ class AsyncQueue(QueueBase):
 
     async def replay_dead(self, job_id: str) -> None:
         """The coroutine form of :meth:`Queue.replay_dead`."""
-        await self._run(self.ops.replay_dead(job_id))
+        await self._run(self.ops.replay_flow(job_id))
 
     async def purge_dead(self, job_id: str) -> int:
         """The coroutine form of :meth:`Queue.purge_dead`."""
@@ -143,9 +145,28 @@ class AsyncQueue(QueueBase):
         """The coroutine form of :meth:`Queue.configure`."""
         await self._run(self.ops.configure(**settings))
 
-    async def remove(self, job_id: str) -> None:
+    async def remove(self, job_id: str, *, children: bool = False) -> list[str]:
         """The coroutine form of :meth:`Queue.remove`."""
+        if children:
+            return await self._run(self.ops.remove_flow(job_id))
         await self._run(self.ops.remove(job_id))
+        return [f"{self.name}/{job_id}"]
+
+    async def add_flow(self, flow: Flow) -> FlowNode:
+        """The coroutine form of :meth:`Queue.add_flow`."""
+        return await self._run(self.ops.add_flow(flow))
+
+    async def add_children(self, claimed: ClaimedJob, children: Sequence[Flow]) -> int:
+        """The coroutine form of :meth:`Queue.add_children`."""
+        return await self._run(self.ops.park(claimed, children))
+
+    async def flow(self, job_id: str) -> FlowNode | None:
+        """The coroutine form of :meth:`Queue.flow`."""
+        return await self._run(self.ops.flow(job_id))
+
+    async def repair_flows(self, *, grace: float = REPAIR_GRACE) -> int:
+        """The coroutine form of :meth:`Queue.repair_flows`."""
+        return await self._run(self.ops.repair_flows(grace=grace))
 
     async def promote(self, job_id: str) -> None:
         """The coroutine form of :meth:`Queue.promote`."""
@@ -241,17 +262,20 @@ class AsyncQueue(QueueBase):
     ) -> str:
         """The coroutine form of :meth:`Queue.fail`."""
         return await self._run(
-            self.ops.fail(
+            self.ops.fail_flow(
                 claimed,
-                reason,
-                traceback=traceback,
-                retry=retry,
-                delay=delay,
-                error=error,
-                rng=rng,
-                backoff_functions=backoff_functions,
-                worker=worker,
-                code=code,
+                self.ops.fail(
+                    claimed,
+                    reason,
+                    traceback=traceback,
+                    retry=retry,
+                    delay=delay,
+                    error=error,
+                    rng=rng,
+                    backoff_functions=backoff_functions,
+                    worker=worker,
+                    code=code,
+                ),
             )
         )
 
@@ -269,7 +293,7 @@ class AsyncQueue(QueueBase):
 
     async def recover_stalled(self, *, limit: int = BATCH, max_stalls: int = 1) -> RecoverResult:
         """The coroutine form of :meth:`Queue.recover_stalled`."""
-        return await self._run(self.ops.recover_stalled(limit=limit, max_stalls=max_stalls))
+        return await self._run(self.ops.recover_flow(self.ops.recover_stalled(limit=limit, max_stalls=max_stalls)))
 
     async def workers(self, *, ttl: float | None = None) -> list[WorkerInfo]:
         """The coroutine form of :meth:`Queue.workers`."""

@@ -14,6 +14,7 @@ from jqc import _json
 from jqc.engine.backoff import MAX_DELAY, Backoff, BackoffFunction
 from jqc.engine.backoff import number as _number
 from jqc.engine.failures import FailureCode
+from jqc.engine.flow_records import ChildOutcome, children_of, parent_of
 from jqc.engine.keys import validate_job_id
 from jqc.errors import CorruptJobError, InvalidOptionError
 
@@ -47,6 +48,8 @@ class JobState(enum.StrEnum):
     ACTIVE = "active"
     COMPLETED = "completed"
     FAILED = "failed"
+    WAITING_CHILDREN = "waiting-children"
+    """A flow parent (or a node of a flow being created) waiting until its children are done."""
 
     @classmethod
     def from_code(cls, code: str) -> JobState:
@@ -63,6 +66,7 @@ _STATE_CODES = {
     "a": JobState.ACTIVE,
     "c": JobState.COMPLETED,
     "f": JobState.FAILED,
+    "p": JobState.WAITING_CHILDREN,
 }
 
 
@@ -259,6 +263,8 @@ class Job(_Bound):
 
     ``stall_count`` counts runs whose lock expired (its budget is the queue's ``max_stalls``);
     ``failure_reason`` is the last failure's message and ``failure_code`` its stable code.
+    A flow member (``docs/workflows.md``) knows its ``parent`` (queue, id), a flow parent its
+    ``children`` with their outcomes.
     """
 
     queue: str
@@ -282,6 +288,8 @@ class Job(_Bound):
     traceback: str | None = None
     progress: Any = None
     worker: str | None = None
+    parent: tuple[str, str] | None = None
+    children: tuple[ChildOutcome, ...] = ()
 
     def wait(self, timeout: float | None = None) -> Any:
         """Wait until this job finishes: its result, or :class:`jqc.JobFailedError` carrying the
@@ -339,6 +347,8 @@ class Job(_Bound):
                 traceback=fields.get("tb") or None,
                 progress=_json.decode(fields["pg"], what=f"job {job_id} progress") if "pg" in fields else None,
                 worker=fields.get("w"),
+                parent=parent_of(fields),
+                children=children_of(fields),
             )
         except CorruptJobError:
             raise

@@ -5,8 +5,8 @@ Each method returns a :class:`~jqc.engine.calls.ScriptCall`, a
 client itself. Times in the public API are seconds (float); scripts take whole milliseconds.
 
 The operations are grouped by concern, one module each (``ops_producing``, ``ops_reading``,
-``ops_dead``, ``ops_admin``, ``ops_working``, ``ops_schedules``, on ``ops_base``); :class:`QueueOperations` is all of
-them for one queue.
+``ops_dead``, ``ops_admin``, ``ops_working``, ``ops_schedules``, ``ops_flows``, on ``ops_base``);
+:class:`QueueOperations` is all of them for one queue.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 from jqc.engine.arguments import BATCH, BULK_CHUNK, CLEANABLE, LISTABLE, MAX_LOCK, MAX_NAME
 from jqc.engine.ops_admin import Administering
 from jqc.engine.ops_dead import DeadLetters
+from jqc.engine.ops_flows import FlowFollowUps
 from jqc.engine.ops_producing import OptionArgs, Producing
 from jqc.engine.ops_reading import Reading
 from jqc.engine.ops_schedules import Scheduling
@@ -51,5 +52,5 @@ __all__ = [
 ]
 
 
-class QueueOperations(Scheduling, Producing, Reading, DeadLetters, Administering, Working):
+class QueueOperations(FlowFollowUps, Scheduling, Producing, Reading, DeadLetters, Administering, Working):
     """Builds the calls of one queue. Holds no connection and does no I/O."""

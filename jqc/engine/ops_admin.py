@@ -164,10 +164,13 @@ class Administering(OperationsBase):
                 return deleted
 
     def obliterate(self, *, force: bool = False) -> Op[int]:
-        """Delete every key of the queue: scripted batches, then a SCAN sweep for strays."""
+        """Delete every key of the queue: scripted batches, then a SCAN sweep for strays. Refused
+        (:class:`jqc.JobStateError`) while jobs are active or the queue holds flow members whose
+        relatives on other queues would wait forever, unless ``force``."""
         deleted: int = 0
         while True:
-            code, n = yield self._call("obliterate", "1" if force else "0", BATCH, parse=code_and_count)
+            flag = "1" if force else "0"
+            code, n = yield self._call("obliterate", flag, BATCH, flag, parse=code_and_count)
             deleted += n
             if code != Code.MORE:
                 break

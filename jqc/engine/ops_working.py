@@ -123,6 +123,8 @@ class Working(OperationsBase):
             parse=parse,
             now=stamp,
         )
+        if claimed.job.parent is not None:  # a flow child: tell its parent (docs/workflows.md, "Flows")
+            yield from self.deliver_many([claimed.id])
         yield from self.dead_letter_corrupt(following, worker)
         return following
 
@@ -157,6 +159,9 @@ class Working(OperationsBase):
             return CompleteResult(completed, lost, following)
 
         outcome: CompleteResult = yield self._call("complete_many", *args, parse=parse, now=stamp)
+        children = {claimed.id for claimed, _ in done if claimed.job.parent is not None}
+        if children:  # flow children: tell their parents (docs/workflows.md, "Flows")
+            yield from self.deliver_many([i for i in outcome.completed if i in children])
         yield from self.dead_letter_corrupt(outcome.next, worker)
         return outcome
 

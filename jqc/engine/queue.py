@@ -13,6 +13,7 @@ from typing import Any, Unpack
 
 from jqc.engine.calls import Step, run_sync
 from jqc.engine.failures import FailureCode
+from jqc.engine.flows import Flow, FlowNode
 from jqc.engine.job import BackoffFunction, ClaimedJob, DeadLetter, Job, JobOptions, NewJob
 from jqc.engine.metrics import Metrics
 from jqc.engine.operations import (
@@ -28,6 +29,7 @@ from jqc.engine.operations import (
     SearchPage,
     WorkerInfo,
 )
+from jqc.engine.ops_flows import REPAIR_GRACE
 from jqc.engine.ops_schedules import ScheduleArgs
 from jqc.engine.queue_base import QueueBase, T
 from jqc.engine.schedules import Schedule
@@ -130,7 +132,7 @@ class Queue(QueueBase):
 
     def replay_dead(self, job_id: str) -> None:
         """Send a dead-lettered job back to waiting (its attempts start again; the replay is counted)."""
-        self._run(self.ops.replay_dead(job_id))
+        self._run(self.ops.replay_flow(job_id))
 
     def purge_dead(self, job_id: str) -> int:
         """Delete the dead-letter record of ``job_id``; returns how many were deleted (0 or 1)."""
@@ -170,9 +172,45 @@ class Queue(QueueBase):
         """
         self._run(self.ops.configure(**settings))
 
-    def remove(self, job_id: str) -> None:
-        """Delete a job that is not held by a worker (raises :class:`jqc.JobActiveError` if it is)."""
+    def remove(self, job_id: str, *, children: bool = False) -> list[str]:
+        """Delete a job that is not held by a worker (raises :class:`jqc.JobActiveError` if it is).
+
+        With ``children=True`` (a flow parent) also every job below it, on any queue, that has not
+        finished and that no worker holds. Returns the ``queue/id`` of every job deleted.
+        """
+        if children:
+            return self._run(self.ops.remove_flow(job_id))
         self._run(self.ops.remove(job_id))
+        return [f"{self.name}/{job_id}"]
+
+    # flows
+    def add_flow(self, flow: Flow) -> FlowNode:
+        """Create ``flow``: a parent job and its children (any depth, on any queues of this
+        connection; a child's queue defaults to its parent's, the root's to this queue).
+
+        Either the whole flow is created or, when this raises before the first write, nothing is;
+        a crash after it leaves an intent that the workers' repair finishes (``docs/workflows.md``).
+        Each parent waits in ``waiting-children`` until every child is done. Returns the stored
+        tree; a root ``job_id`` already in use returns that flow unchanged.
+        """
+        return self._run(self.ops.add_flow(flow))
+
+    def add_children(self, claimed: ClaimedJob, children: Sequence[Flow]) -> int:
+        """Fan-out at run time: the held job ``claimed`` gets ``children`` (each a :class:`jqc.Flow`,
+        any depth, any queue) and waits for them in ``waiting-children``; its lock is released at
+        once and it runs again when they are done. Token-checked (:class:`jqc.LockLostError` once
+        the lock is lost, nothing changed). What ``ctx.wait_for_children`` calls; returns how many
+        children were new (a child already listed is not added twice)."""
+        return self._run(self.ops.park(claimed, children))
+
+    def flow(self, job_id: str) -> FlowNode | None:
+        """The flow below job ``job_id`` with every job's state, or None if there is no such job."""
+        return self._run(self.ops.flow(job_id))
+
+    def repair_flows(self, *, grace: float = REPAIR_GRACE) -> int:
+        """Finish flow steps a crash left half done on this queue (creations, children's outcomes
+        older than ``grace`` seconds); what workers' stall checks run. Returns how many it finished."""
+        return self._run(self.ops.repair_flows(grace=grace))
 
     def promote(self, job_id: str) -> None:
         """Make a delayed job wait now instead of at its due time."""
@@ -294,17 +332,20 @@ class Queue(QueueBase):
     ) -> str:
         """Report a failed attempt; the delay comes from the job's backoff unless given."""
         return self._run(
-            self.ops.fail(
+            self.ops.fail_flow(
                 claimed,
-                reason,
-                traceback=traceback,
-                retry=retry,
-                delay=delay,
-                error=error,
-                rng=rng,
-                backoff_functions=backoff_functions,
-                worker=worker,
-                code=code,
+                self.ops.fail(
+                    claimed,
+                    reason,
+                    traceback=traceback,
+                    retry=retry,
+                    delay=delay,
+                    error=error,
+                    rng=rng,
+                    backoff_functions=backoff_functions,
+                    worker=worker,
+                    code=code,
+                ),
             )
         )
 
@@ -324,7 +365,7 @@ class Queue(QueueBase):
         """Put back jobs whose lock expired (their holder died or froze); those that stalled more
         than ``max_stalls`` times fail for good. What the worker's stall check calls.
         """
-        return self._run(self.ops.recover_stalled(limit=limit, max_stalls=max_stalls))
+        return self._run(self.ops.recover_flow(self.ops.recover_stalled(limit=limit, max_stalls=max_stalls)))
 
     def workers(self, *, ttl: float | None = None) -> list[WorkerInfo]:
         """Live workers of this queue (see :meth:`QueueOperations.workers`)."""

@@ -71,6 +71,9 @@ class Settler:
         held.settling = True
         held.renew_until = shared.clock.now() + shared.options.lock
         kind = outcome.kind
+        if kind is Kind.PARKED:  # the job left the worker for waiting-children in ctx.wait_for_children
+            shared.tally["parked"] += 1
+            return None
         if kind is Kind.ABORTED and not held.hand_back:
             shared.tally["lost"] += 1
             shared.log.warning("worker %s: gave up job %s of %s: %s", shared.id, claimed.id, lane.name, outcome.reason)

@@ -1,6 +1,6 @@
 -- complete: a job's holder reports success; optionally claims its next jobs in the same call.
---@include base, job, enqueue, claim, finish, token, complete
---@keys meta wait prio delayed active completed events minutes jobs logs metrics
+--@include base, job, enqueue, claim, flow, finish, token, complete
+--@keys meta wait prio delayed active completed events minutes jobs logs metrics flows
 -- ARGV[1]  now (ms)          ARGV[2] events cap
 -- ARGV[3]  job id            ARGV[4] token
 -- ARGV[5]  result (JSON text)

@@ -1,7 +1,7 @@
 -- fail: a job's holder reports a failed attempt. It is retried (after a backoff delay) while
 -- attempts remain, else it fails for good: filed under failed and written to the dead letters.
---@include base, job, enqueue, finish, token
---@keys meta wait prio delayed active failed dlq events minutes jobs logs dead metrics
+--@include base, job, enqueue, flow, finish, token
+--@keys meta wait prio delayed active failed dlq events minutes jobs logs dead metrics flows
 -- ARGV[1]  now (ms)          ARGV[2] events cap
 -- ARGV[3]  job id            ARGV[4] token
 -- ARGV[5]  failure reason    ARGV[6] traceback ('' if none)

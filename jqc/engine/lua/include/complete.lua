@@ -10,5 +10,6 @@ local function complete_job(id, token, result)
   rec.s, rec.fo, rec.rv = 'c', NOW, result
   retire(K_COMPLETED, id, rec, rec.kc, rec.ka)
   emit('completed', id)
+  flow_notify(id, rec, 'c', result) -- flows: tell the parent (include/flow.lua)
   return nil
 end
