@@ -109,7 +109,7 @@ _ALWAYS = ("ping", "acl|whoami", "script|load", "cluster|slots", "asking", "role
 
 # Creating a flow (queue.add_flow): each queue of the flow runs these, so a producer of a flow needs
 # its role on every queue the flow touches (or on the whole prefix).
-_FLOW_CREATE = ("flow_create", "flow_release", "flow_step")
+_FLOW_CREATE = ("flow_create", "flow_release", "flow_step", "flow_abort")
 _WORKER_SCRIPTS = (
     "claim", "complete", "complete_many", "fail", "extend", "progress", "log", "release", "recover", "heartbeat",
     "lease", "counts",  # counts: the periodic summary line, and a burst run's "is everything done?"

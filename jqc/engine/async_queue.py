@@ -4,6 +4,7 @@ same :class:`QueueOperations` calls run by the async executor.
 
 from __future__ import annotations
 
+import contextlib
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Unpack
@@ -32,6 +33,7 @@ from jqc.engine.ops_schedules import ScheduleArgs
 from jqc.engine.queue_base import QueueBase, T
 from jqc.engine.schedules import Schedule
 from jqc.engine.waiting import wait_async
+from jqc.errors import JqcError, PermissionDeniedError
 
 __all__ = ["AsyncQueue"]
 
@@ -154,7 +156,14 @@ class AsyncQueue(QueueBase):
 
     async def add_flow(self, flow: Flow) -> FlowNode:
         """The coroutine form of :meth:`Queue.add_flow`."""
-        return await self._run(self.ops.add_flow(flow))
+        plan = self.ops.plan(flow)
+        try:
+            return await self._run(self.ops.add_flow(plan))
+        except PermissionDeniedError:  # a queue of the flow refused us: take back what was written
+            for call in self.ops.abort_calls(plan):
+                with contextlib.suppress(JqcError):
+                    await self._run(call)
+            raise
 
     async def add_children(self, claimed: ClaimedJob, children: Sequence[Flow]) -> int:
         """The coroutine form of :meth:`Queue.add_children`."""

@@ -71,9 +71,9 @@ class Flowing(Producing):
             encode_data=lambda data: _json.encode(data, what="data", max_bytes=self.max_data_bytes),
         )
 
-    def add_flow(self, flow: Flow) -> Op[FlowNode]:
+    def add_flow(self, flow: Flow | FlowPlan) -> Op[FlowNode]:
         """Create ``flow`` (see :meth:`jqc.Queue.add_flow`); a root id in use returns that flow unchanged."""
-        plan = self.plan(flow)
+        plan = flow if isinstance(flow, FlowPlan) else self.plan(flow)
         root = plan.root
         intent = pack({"st": "c", "sp": plan.to_json()})
         existed = yield self._on(
@@ -85,6 +85,19 @@ class Flowing(Producing):
         if tree is None:  # removed (or its queue obliterated) between the writes and this read
             return FlowNode(root.queue, root.id, None)
         return tree
+
+    def abort_calls(self, plan: FlowPlan) -> list[ScriptCall[Any]]:
+        """The calls that take back a creation of ``plan`` refused half-way (run each on its own:
+        one may be refused too): held nodes on every queue, then the root and its intent."""
+        root = plan.root
+        calls = [
+            self._on(queue, "flow_abort", "", len(chunk), *(n.id for n in chunk), parse=checked)
+            for queue, chunk in _chunks(plan.nodes[1:])
+            if queue != root.queue
+        ]
+        on_root = [n.id for n in plan.nodes if n.queue == root.queue]
+        calls.append(self._on(root.queue, "flow_abort", root.id, len(on_root), *on_root, parse=checked))
+        return calls
 
     def _finish_creation(self, plan: FlowPlan, *, created: bool) -> Op[None]:
         """Steps 2 to 5 of a creation (all but the root's first write); ``created`` skips step 2."""

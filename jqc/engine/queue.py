@@ -7,6 +7,7 @@ executor, so the two classes cannot drift apart in behaviour.
 
 from __future__ import annotations
 
+import contextlib
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Unpack
@@ -34,6 +35,7 @@ from jqc.engine.ops_schedules import ScheduleArgs
 from jqc.engine.queue_base import QueueBase, T
 from jqc.engine.schedules import Schedule
 from jqc.engine.waiting import wait_sync
+from jqc.errors import JqcError, PermissionDeniedError
 
 __all__ = ["Queue"]
 
@@ -193,7 +195,14 @@ class Queue(QueueBase):
         Each parent waits in ``waiting-children`` until every child is done. Returns the stored
         tree; a root ``job_id`` already in use returns that flow unchanged.
         """
-        return self._run(self.ops.add_flow(flow))
+        plan = self.ops.plan(flow)
+        try:
+            return self._run(self.ops.add_flow(plan))
+        except PermissionDeniedError:  # a queue of the flow refused us: take back what was written
+            for call in self.ops.abort_calls(plan):
+                with contextlib.suppress(JqcError):
+                    self._run(call)
+            raise
 
     def add_children(self, claimed: ClaimedJob, children: Sequence[Flow]) -> int:
         """Fan-out at run time: the held job ``claimed`` gets ``children`` (each a :class:`jqc.Flow`,

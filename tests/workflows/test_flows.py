@@ -143,3 +143,23 @@ def test_bad_flows_write_nothing(conn: jqc.Connection) -> None:
     with pytest.raises(jqc.InvalidOptionError):
         photos.add_flow("not a flow")  # type: ignore[arg-type]
     assert not photos.exists()
+
+
+def test_replaying_one_of_two_failed_children_keeps_the_parent_failed_by_the_other(conn: jqc.Connection) -> None:
+    main, kids = conn.queue("main"), conn.queue("kids")
+    main.add_flow(
+        Flow("parent", options=JobOptions(job_id="p"), children=[Flow("a", queue="kids"), Flow("b", queue="kids")])
+    )
+    first, second = kids.claim("w", count=2).jobs
+    kids.fail(first, "first", retry=False)
+    kids.fail(second, "second", retry=False)
+    parent = main.get_job("p")
+    assert parent is not None and parent.state is JobState.FAILED and "first" in (parent.failure_reason or "")
+    kids.replay_dead(first.id)
+    parent = main.get_job("p")
+    assert parent is not None and parent.state is JobState.FAILED and "second" in (parent.failure_reason or "")
+    kids.replay_dead(second.id)
+    assert state(conn, "main", "p") == "waiting-children"
+    run_one(kids, 1)
+    run_one(kids, 2)
+    assert state(conn, "main", "p") == "waiting"
