@@ -163,3 +163,16 @@ def test_replaying_one_of_two_failed_children_keeps_the_parent_failed_by_the_oth
     run_one(kids, 1)
     run_one(kids, 2)
     assert state(conn, "main", "p") == "waiting"
+
+
+def test_replaying_an_ignored_child_after_its_parent_ran_leaves_the_parent_as_it_ran(conn: jqc.Connection) -> None:
+    main, kids = conn.queue("main"), conn.queue("kids")
+    main.add_flow(
+        Flow("parent", options=JobOptions(job_id="p"), children=[Flow("a", queue="kids", on_failure="ignore")])
+    )
+    run_one(kids, fail="boom")
+    run_one(main, "ran")
+    kids.replay_dead(kids.dead_letters().letters[0].job.id)
+    parent = main.get_job("p")
+    assert parent is not None and parent.state is JobState.COMPLETED
+    assert [c.state for c in parent.children] == ["failed"]  # the outcome it ran with

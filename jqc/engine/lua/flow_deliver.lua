@@ -42,9 +42,14 @@ end
 
 local what = 'recorded'
 if outcome == 'r' then
+  -- Only a parent still waiting, or one this child failed, waits for the replayed child again; a
+  -- parent that moved on (it ran, the failure being ignored) keeps the outcome it ran with.
   if kid.s ~= 'f' then return {OK, 'unchanged'} end
+  if rec.s ~= 'p' then
+    if not revive() then return {OK, 'unchanged'} end
+    what = 'resumed'
+  end
   kid.s, kid.v = nil, nil
-  if revive() then what = 'resumed' end
 else
   if kid.s == outcome or (kid.s == 'c' and outcome == 'f') then return {OK, 'unchanged'} end
   if kid.s == 'f' and revive() then what = 'resumed' end -- replayed, and completed before 'r' arrived
