@@ -98,3 +98,26 @@ def test_drain_runs_the_photo_flow_to_the_end(conn: jqc.Connection) -> None:
     assert order.index("thumbnail") < order.index("resize") < order.index("publish")
     assert order.index("tag") < order.index("publish")
     assert queues[0].get_job("pub-cat.jpg").result == {"resize-cat.jpg": "resize", "tag-cat.jpg": "tag"}  # type: ignore[union-attr]
+
+
+def test_assert_flow_checks_every_state_and_draws_the_tree(conn: jqc.Connection) -> None:
+    from jqc.testing import assert_flow
+
+    queues = [conn.queue(n) for n in ("photos", "resize", "thumbs", "tags")]
+    queues[0].add_flow(photo_flow())
+
+    def step(ctx: jqc.SyncJobContext) -> Any:
+        if ctx.name == "tag":
+            raise jqc.Fail("no labels")
+        return ctx.name
+
+    drain(queues, step, raise_on_failure=False)
+    tree = assert_flow(
+        queues[0], "pub-cat.jpg", state="failed", states={"thumb-cat.jpg": "completed", "resize-cat.jpg": "completed"}
+    )
+    assert tree.job is not None and tree.job.failure_code is jqc.FailureCode.CHILD
+    with pytest.raises(AssertionError, match=r"photos/pub-cat.jpg is failed, expected completed") as info:
+        assert_flow(queues[0], "pub-cat.jpg")
+    assert "  resize/resize-cat.jpg resize completed\n    thumbs/thumb-cat.jpg thumbnail completed" in str(info.value)
+    with pytest.raises(AssertionError, match="not in the flow"):
+        assert_flow(queues[0], "pub-cat.jpg", states={"nope": "failed"})
