@@ -35,4 +35,5 @@ if delay >= 0 and made < tonumber(rec.a or 1) then
 end
 record_metrics('f', wait_ms, run_ms)
 fail_for_good(id, rec, ARGV[7], ARGV[5], ARGV[9])
+flow_notify(id, rec, 'f', ARGV[5]) -- flows: tell the parent (include/flow.lua)
 return {OK, 'failed', made}

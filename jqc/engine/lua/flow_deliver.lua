@@ -72,7 +72,9 @@ if blocking then
   redis.call('ZREM', K_PARKED, pid)
   rec.hd, rec.fx = nil, bkey
   record_metrics('f', false, false)
-  fail_for_good(pid, rec, '', 'child ' .. bkey .. ' failed: ' .. (blocking.v or ''), 'child')
+  local reason = 'child ' .. bkey .. ' failed: ' .. (blocking.v or '')
+  fail_for_good(pid, rec, '', reason, 'child')
+  flow_notify(pid, rec, 'f', reason) -- the grandparent hears of it in turn
   return {OK, 'failed'}
 end
 if not rec.hd and pending_children(kids) == 0 then

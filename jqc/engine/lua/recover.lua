@@ -33,8 +33,9 @@ for i = 1, #items, 2 do
     emit('stalled', id, 'w', rec.w or '', 'count', stalls)
     if stalls > max_stalls then
       record_metrics('f', false, false)
-      fail_for_good(id, rec, rec.w or '', 'job stalled ' .. stalls .. ' times (allowed ' .. max_stalls .. ')',
-        'stalled')
+      local reason = 'job stalled ' .. stalls .. ' times (allowed ' .. max_stalls .. ')'
+      fail_for_good(id, rec, rec.w or '', reason, 'stalled')
+      flow_notify(id, rec, 'f', reason) -- flows: tell the parent (include/flow.lua)
       failed[#failed + 1] = id
     else
       rec.r = NOW

@@ -106,5 +106,4 @@ local function fail_for_good(id, rec, worker, reason, code)
   dead_letter(id, rec, worker)
   retire(K_FAILED, id, rec, rec.fc, rec.fa)
   emit('failed', id, 'reason', reason, 'code', code)
-  flow_notify(id, rec, 'f', reason) -- flows: tell the parent (include/flow.lua)
 end
