@@ -224,11 +224,12 @@ def start_bullmq(python: str, url: str, queue_name: str) -> tuple[BullmqChild | 
 
 
 def key_class(key: str, base: str) -> str:
-    """Group a key for the byte breakdown: job hashes, job logs, else the key's own suffix."""
+    """Group a key for the byte breakdown: job records, job logs, else the key's own suffix (a
+    bullmq job hash is a key per job, jqc keeps every job in its queue's ``jobs`` hash)."""
     rest = key[len(base) :]
-    if rest.startswith("j:") or rest.isdigit():
-        return "job hashes"
-    if rest.startswith("l:") or rest.endswith(":logs"):
+    if rest == "jobs" or rest.isdigit():
+        return "job records"
+    if rest == "logs" or rest.endswith(":logs"):
         return "job logs"
     return rest
 

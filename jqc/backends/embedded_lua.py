@@ -54,6 +54,8 @@ from typing import Any, Final
 
 import fakeredis
 
+from jqc.backends import embedded_keys
+
 __all__ = ["FULL_GC_EVERY", "MAX_SCRIPTS", "CachingRuntime", "available", "new_server"]
 
 MAX_SCRIPTS: Final = 128
@@ -123,8 +125,10 @@ class _GlobalsView:
 class CachingRuntime:
     """A lupa ``LuaRuntime`` that reuses compiled scripts (see the module docstring)."""
 
-    def __init__(self, runtime: Any) -> None:
+    def __init__(self, runtime: Any, *, caching: bool = True) -> None:
         self._runtime = runtime
+        self.caching = caching
+        """False: pass every execute through (only the key check of the server stays)."""
         self._compiled: dict[bytes, Any] = {}
         self._scripts_since_gc = 0
         self._globals_view: _GlobalsView | None = None
@@ -160,6 +164,8 @@ class CachingRuntime:
         return self._globals_view
 
     def execute(self, lua_code: Any, *args: Any, **kwargs: Any) -> Any:
+        if not self.caching:
+            return self._runtime.execute(lua_code, *args, **kwargs)
         if args or kwargs or type(lua_code) is not bytes:
             if lua_code == _GC_SOURCE and not args and not kwargs:
                 return self._collect_garbage()
@@ -193,8 +199,15 @@ class CachingRuntime:
             self._runtime.execute(_GC_SOURCE)
 
 
-class _CachingFakeServer(fakeredis.FakeServer):
-    """A FakeServer whose Lua runtime, once fakeredis makes it, is wrapped in a CachingRuntime."""
+class _CachingFakeServer(embedded_keys.DeclaredKeysServer):
+    """A FakeServer whose Lua runtime, once fakeredis makes it, is wrapped in a CachingRuntime, and
+    whose scripts may touch only the keys they declare (:mod:`jqc.backends.embedded_keys`). With
+    ``cache`` False the runtime keeps the key check but compiles every script again and checks
+    globals as fakeredis ships (to compare)."""
+
+    def __init__(self, *args: Any, cache: bool = True, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._jqc_cache = cache
 
     @property
     def _lua_runtime(self) -> CachingRuntime:
@@ -209,7 +222,7 @@ class _CachingFakeServer(fakeredis.FakeServer):
         from fakeredis.commands_mixins.scripting_mixin import LUA_MODULE  # importable: available() said so
 
         if isinstance(runtime, LUA_MODULE.LuaRuntime):  # anything else is kept as it comes
-            runtime = CachingRuntime(runtime)
+            runtime = CachingRuntime(runtime, caching=self._jqc_cache)
         self.__dict__["_jqc_lua_runtime"] = runtime
 
     @property
@@ -224,15 +237,16 @@ class _CachingFakeServer(fakeredis.FakeServer):
     def _lua_expected_globals(self, names: set[Any]) -> None:
         self.__dict__["_jqc_lua_expected_globals"] = names
         runtime = self.__dict__.get("_jqc_lua_runtime")
-        if isinstance(runtime, CachingRuntime):
+        if isinstance(runtime, CachingRuntime) and self._jqc_cache:
             runtime.expect_globals(names)
 
 
 def new_server(*, cache: bool = True) -> fakeredis.FakeServer:
-    """A fresh Redis-7 FakeServer for one embedded connection: with the cache when :func:`available`,
-    a stock one when not or when ``cache`` is False (tests and benchmarks compare the two)."""
-    if cache and available():
-        return _CachingFakeServer(version=(7, 0))
+    """A fresh Redis-7 FakeServer for one embedded connection, whose scripts may touch only the keys
+    they declare, with the compile cache unless ``cache`` is False (tests and benchmarks compare the
+    two); a stock one when :func:`available` says fakeredis is not the one this module knows."""
+    if available():
+        return _CachingFakeServer(version=(7, 0), cache=cache)
     return fakeredis.FakeServer(version=(7, 0))
 
 
@@ -272,6 +286,14 @@ def _fakeredis_matches() -> bool:
         # the server itself never sets or declares either attribute
         and "_lua_runtime" not in server
         and "_lua_expected_globals" not in server
+        # the seams embedded_keys wraps: set on the server, read back from it
+        and "s._lua_set_keys_argv = " in make_runtime
+        and "s._lua_set_keys_argv(" in run_script
+        and "s._lua_redis_call_wrapper = " in make_runtime
+        and "s._lua_redis_pcall_wrapper = " in make_runtime
+        and "s._lua_redis_call_wrapper," in make_runtime
+        and "s._lua_redis_pcall_wrapper," in make_runtime
+        and all(name not in server for name in ("_lua_set_keys_argv", "_lua_redis_call_wrapper"))
     )
 
 

@@ -72,7 +72,7 @@ class Role(enum.StrEnum):
 
 # Plain (non-script) commands each role's Python side sends. A queue snapshot sends these besides its
 # scripts (the oldest waiting job, the worker registry, the stall scan).
-# zrevrange and the worker:* hashes: while jobs wait, a snapshot reads the live workers' records to
+# zrevrange and the winfo hash of worker records: while jobs wait, a snapshot reads the live workers' records to
 # judge whether they consume (jqc.engine.liveness); Queue.workers() reads the registry newest first.
 _SNAPSHOT_READS = (
     "lindex", "zrange", "zrevrange", "zrangebyscore", "zscore", "zcount", "zcard", "hmget", "exists", "xrevrange",

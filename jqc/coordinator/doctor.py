@@ -2,7 +2,9 @@
 
 Checks, each a :class:`Finding` graded ok / info / warn / fail:
 
-- the server answers, its version (fail below 6.2, which the scripts need; warn below 7.0, which
+- the server answers; every queue of the prefix (or the one named) is in the key layout this jqc
+  reads (fail for a queue an older jqc wrote: the engine refuses it rather than misread it);
+- its version (fail below 6.2, which the scripts need; warn below 7.0, which
   the ACL rules of ``jqc acl`` need), mode and role;
 - memory used and peak, against ``maxmemory`` when set; ``maxmemory-policy`` (warn unless
   ``noeviction``: any other policy may silently delete jobs) and keys evicted so far;
@@ -34,9 +36,10 @@ from jqc.connection import Connection
 from jqc.coordinator import acl
 from jqc.coordinator import doctor_security as security
 from jqc.coordinator.findings import Finding, Level
-from jqc.engine.keys import validate_queue_name
+from jqc.engine.calls import run_sync
+from jqc.engine.keys import LAYOUT_VERSION, validate_queue_name
 from jqc.engine.scripts import scripts
-from jqc.errors import BackendError
+from jqc.errors import BackendError, JqcError, LayoutVersionError
 
 __all__ = ["DoctorReport", "Finding", "Level", "evaluate_info", "run"]
 
@@ -310,6 +313,38 @@ def _config(client: Any) -> dict[str, str] | None:
     return out
 
 
+#: Queues whose layout version the doctor reads at most (one HMGET each).
+LAYOUT_CHECK_LIMIT = 1000
+
+
+def layout_findings(connection: Connection, queue: str | None = None) -> list[Finding]:
+    """Whether the queues (``queue``, or every queue of the prefix up to :data:`LAYOUT_CHECK_LIMIT`)
+    hold data in the key layout this jqc reads; a queue an older jqc wrote is a FAIL: the engine
+    refuses it (:class:`jqc.LayoutVersionError`) rather than misread it."""
+    try:
+        names = [queue] if queue is not None else connection.queue_names()[:LAYOUT_CHECK_LIMIT]
+    except JqcError as exc:
+        return [Finding("layout", Level.INFO, f"cannot list the queues ({type(exc).__name__}): layout not checked")]
+    old: list[str] = []
+    for name in names:
+        try:
+            run_sync(connection.backend, connection.queue(name).ops.check_layout())
+        except LayoutVersionError:
+            old.append(name)
+        except JqcError as exc:
+            return [
+                Finding("layout", Level.INFO, f"cannot read queue {name!r} ({type(exc).__name__}): layout not checked")
+            ]
+    if old:
+        shown = ", ".join(old[:10]) + (f" and {len(old) - 10} more" if len(old) > 10 else "")
+        text = (
+            f"{len(old)} queue(s) hold data in an older key layout ({shown}): jqc refuses them; finish their "
+            f"jobs with the jqc that wrote them, or obliterate them (docs/keys.md)"
+        )
+        return [Finding("layout", Level.FAIL, text)]
+    return [Finding("layout", Level.OK, f"{len(names)} queue(s) in key layout {LAYOUT_VERSION}")]
+
+
 def run(connection: Connection, *, role: str | None = None, queue: str | None = None) -> DoctorReport:
     """Run every check against ``connection``; never raises for a server that answers.
 
@@ -328,6 +363,7 @@ def run(connection: Connection, *, role: str | None = None, queue: str | None = 
         text = f"cannot reach {connection.safe_url}: {type(exc).__name__}: {exc}"
         return DoctorReport(connection.safe_url, connection.in_process, (Finding("connection", Level.FAIL, text),))
     findings.append(Finding("connection", Level.OK, f"{connection.safe_url} answers"))
+    findings += layout_findings(connection, queue)
     if connection.in_process:
         text = (
             "embedded backend (fakeredis in this process): no INFO, CONFIG or ACL DRYRUN, so server checks do not apply"

@@ -24,6 +24,7 @@ _KEYS = re.compile(r"^--@keys (.+)$", re.MULTILINE)
 _NAME = re.compile(r"[a-z][a-z_]*")
 _FUNCTION = re.compile(r"local function (\w+)\(")
 _COMMENT = re.compile(r"--.*$", re.MULTILINE)
+_K_NAME = re.compile(r"\bK_[A-Z_]+\b")
 
 
 def _read(path: str) -> str:
@@ -60,14 +61,24 @@ def raw_source(name: str) -> str:
 
 
 def build_source(name: str) -> str:
-    """The source Redis runs for ``name``: code prelude, key bindings, the file with includes expanded."""
+    """The source Redis runs for ``name``: code prelude, key bindings, the file with includes expanded.
+
+    ``K_`` names that included helpers mention but this script does not declare (helpers it never
+    calls) are bound to nil locals, so they are never globals: calling such a helper would pass nil
+    as a key, which Redis refuses.
+    """
     names = script_keys(name)
+    body = raw_source(name)
     binding = ""
     if names:
         locals_ = ", ".join(key_local(n) for n in names)
         values = ", ".join(f"KEYS[{i}]" for i in range(1, len(names) + 1))
         binding = f"local {locals_} = {values}\n"
-    return lua_prelude() + binding + raw_source(name)
+    declared = {key_local(n) for n in names}
+    unbound = sorted(set(_K_NAME.findall(_COMMENT.sub("", body))) - declared)
+    if unbound:
+        binding += f"local {', '.join(unbound)} -- not declared by this script (helpers it does not call)\n"
+    return lua_prelude() + binding + body
 
 
 def reachable_code(source: str) -> str | None:

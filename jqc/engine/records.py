@@ -4,7 +4,8 @@ A queue keeps every job in one hash (``P:{Q}:jobs``, field = job id) instead of 
 that every Lua script can declare every key it touches before it runs, even a claim that learns
 its job ids only inside the script (see ``docs/cluster.md``). A record's value is its fields packed
 one after another as ``<name><byte length>:<value>`` (names are letters and ``_`` only, so the
-length is where the digits start), for example ``d2:{}n4:sendt13:1700000000000``. The Lua side
+length is where the digits start), for example ``d2:{}n4:sendt13:1700000000000``. A name may
+repeat and the last one counts (claim and complete append what they change). The Lua side
 (``include/base.lua``: ``decode``/``encode``) and this module read and write the same text; logs are
 packed the same way without names (``<byte length>:<line>`` per line).
 """

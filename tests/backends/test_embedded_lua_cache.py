@@ -1,7 +1,9 @@
 """The embedded backend's Lua speed-ups (jqc/backends/embedded_lua.py): each script compiled once,
 leaked globals found in Lua, full garbage collections every 1,000 scripts.
 
-Every check compares a jqc embedded server with a stock fakeredis server (``new_server(cache=False)``):
+Every check compares a jqc embedded server with one that runs fakeredis's Lua as shipped
+(``new_server(cache=False)``: no compile cache, globals checked by fakeredis, only the declared-keys
+check of jqc.backends.embedded_keys kept):
 the same engine operations must reply and store the same, the same scripts must fail with the same
 exception and text, and a script that sets a global must still be refused.
 """
@@ -234,7 +236,7 @@ def test_jqc_operations_reply_and_store_the_same_as_stock(monkeypatch: pytest.Mo
         clock = jqc.VirtualClock()
         conn = connection(cache=cache, clock=clock)
         runs.append((lifecycle(conn, clock), keyspace(conn)))
-        assert isinstance(server_of(conn)._lua_runtime, CachingRuntime) is cache
+        assert runtime_of(conn).caching is cache
     (cached_steps, cached_keys), (stock_steps, stock_keys) = runs
     assert any(kind == "LockLostError" for kind, _ in cached_steps), "the stale-token path was not exercised"
     assert cached_steps == stock_steps
@@ -246,11 +248,13 @@ SCRIPTS: list[tuple[str, tuple[Any, ...]]] = [
     ("return 3.7", (0,)),
     ("return {KEYS[1], ARGV[1], #ARGV}", (1, "k", "a", "b")),
     ("return redis.call('SET', KEYS[1], ARGV[1])", (1, "k", "v")),
-    ("redis.call('SET', 'str', 'x') return redis.call('LPUSH', 'str', 'y')", (0,)),  # WRONGTYPE
-    ("return redis.call('HSET', 'h')", (0,)),  # wrong number of arguments
-    ("return redis.call('NOSUCHCMD', 'a')", (0,)),
-    ("return redis.pcall('INCR', 'str2', 'extra')", (0,)),
-    ("return redis.call('SET', 'k', {})", (0,)),  # bad argument type
+    ("redis.call('SET', KEYS[1], 'x') return redis.call('LPUSH', KEYS[1], 'y')", (1, "str")),  # WRONGTYPE
+    ("return redis.call('HSET', KEYS[1])", (1, "h")),  # wrong number of arguments
+    ("return redis.call('NOSUCHCMD', KEYS[1])", (1, "a")),
+    ("return redis.pcall('INCR', KEYS[1], 'extra')", (1, "str2")),
+    ("return redis.call('SET', KEYS[1], {})", (1, "k")),  # bad argument type
+    ("return redis.call('GET', 'undeclared')", (0,)),  # refused by the declared-keys check
+    ("return redis.pcall('DEL', KEYS[1], 'undeclared')", (1, "k")),
     ("error('boom')", (0,)),
     ("local t = nil\nreturn t.field", (0,)),
     ("error({err='MYERR custom'})", (0,)),
@@ -295,9 +299,9 @@ def test_script_errors_keep_their_messages() -> None:
     with pytest.raises(rex.ResponseError, match=r"error loading code: .*unexpected symbol near '<eof>'"):
         client.eval("return 1 +", 0)
     with pytest.raises(rex.ResponseError, match="WRONGTYPE"):
-        client.eval("redis.call('SET', 's', 'x') return redis.call('LPUSH', 's', 'y')", 0)
+        client.eval("redis.call('SET', KEYS[1], 'x') return redis.call('LPUSH', KEYS[1], 'y')", 1, "s")
     with pytest.raises(rex.ResponseError, match="Wrong number of args calling Redis command from script"):
-        client.eval("return redis.call('HSET', 'h')", 0)
+        client.eval("return redis.call('HSET', KEYS[1])", 1, "h")
 
 
 LEAKS = [

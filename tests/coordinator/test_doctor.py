@@ -100,8 +100,8 @@ def test_unparsed_and_missing_fields() -> None:
 def test_embedded_backend_says_so_instead_of_failing() -> None:
     report = doctor.run(jqc.connect())
     assert report.embedded and report.worst == Level.OK
-    assert [f.check for f in report.findings] == ["connection", "server"]
-    assert "embedded backend" in report.findings[1].message
+    assert [f.check for f in report.findings] == ["connection", "layout", "server"]
+    assert "embedded backend" in report.findings[2].message
     assert report.to_dict()["worst"] == "ok"
 
 

@@ -14,11 +14,11 @@ from tests.conftest import REDIS_URL
 #: complete's fencing check (wherever the script keeps it), and a planted bug that drops it: any
 #: worker may complete a job that still exists, whatever its token and state.
 COMPLETE_TOKEN_CHECK = re.compile(
-    r"local f, err = check_token\(([^,]+), ([^,]+), ([^)]*)\)\n(\s*)if err then return err end"
+    r"local rec, err, stored = check_token\(([^,]+), ([^)]*)\)\n(\s*)if err then return err end"
 )
 COMPLETE_NO_TOKEN_CHECK = (
-    r"local f = redis.call('HMGET', job_key(\1), 's', 'k', \3)\n"
-    r"\4if not f[1] then return {LOCK_LOST, 'job ' .. \1 .. ' no longer exists'} end"
+    r"local rec, stored = load_job(\1)\n"
+    r"\3if not rec then return {LOCK_LOST, 'job ' .. \1 .. ' no longer exists'} end"
 )
 
 

@@ -21,8 +21,8 @@ TICKS = SimConfig(
 )
 
 CAS = "if (not cur[1]) or cur[1] ~= ARGV[4] or cur[2] ~= ARGV[5] or (cur[3] or '') ~= ARGV[6] then"
-SEEN = "if tick <= last_tick or redis.call('EXISTS', key) == 1 then"
-ADVANCE = "redis.call('HSET', rec, 'nx', ARGV[7])\n  redis.call('ZADD', KEYS[6], tonumber(ARGV[7]), name)"
+SEEN = "if tick <= last_tick or redis.call('HEXISTS', K_JOBS, id) == 1 then"
+ADVANCE = "redis.call('HSET', K_RECORD, 'nx', ARGV[7])\n  redis.call('ZADD', K_SCHEDULES, tonumber(ARGV[7]), name)"
 
 
 def test_racing_and_crashing_drivers_fire_each_tick_once(fast: jqc.Connection) -> None:
@@ -49,7 +49,7 @@ def test_fire_without_its_compare_and_set_is_caught(fast: jqc.Connection) -> Non
 
 
 def test_fire_that_never_moves_the_next_tick_on_is_caught(fast: jqc.Connection) -> None:
-    stuck = "redis.call('HSET', rec, 'nx', ARGV[5])\n  redis.call('ZADD', KEYS[6], tonumber(ARGV[5]), name)"
+    stuck = "redis.call('HSET', K_RECORD, 'nx', ARGV[5])\n  redis.call('ZADD', K_SCHEDULES, tonumber(ARGV[5]), name)"
     with planted("schedule_fire", ADVANCE, stuck):
         report = run(TICKS.replace(seed=2, faults=FaultConfig()), fast)
     assert report.invariants["schedule_ticks"]["violations"] > 0

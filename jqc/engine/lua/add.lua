@@ -23,8 +23,10 @@ for i = 0, g - 1 do
   for j = 1, 5 do
     if ARGV[a + 4 + j] ~= '' then fields[#fields + 1] = optional[j]; fields[#fields + 1] = ARGV[a + 4 + j] end
   end
+  local packed = {}
+  for j = 1, #fields, 2 do packed[#packed + 1] = field(fields[j], fields[j + 1]) end
   groups[i + 1] = {delay = tonumber(ARGV[a + 1]), priority = tonumber(ARGV[a + 2]), lifo = ARGV[a + 3] == '1',
-    fields = fields}
+    packed = table.concat(packed)}
 end
 local base = 4 + g * OPTION_GROUP
 local n = tonumber(ARGV[base])
@@ -77,20 +79,18 @@ for i = 0, n - 1 do
     out[#out + 1] = existing
   else
     local group = groups[tonumber(ARGV[a + 3])]
-    local fields = {n = ARGV[a + 1], d = ARGV[a + 2], t = NOW}
-    for j = 1, #group.fields, 2 do fields[group.fields[j]] = group.fields[j + 1] end
+    -- The record, packed directly: name, data, created at, then the group's option fields.
+    local text = field('n', ARGV[a + 1]) .. field('d', ARGV[a + 2]) .. field('t', NOW) .. group.packed
     if group.delay > 0 then
-      fields.s = 'd'
-      fields.r = NOW + group.delay
-      pending[id] = encode(fields)
+      pending[id] = text .. field('s', 'd') .. field('r', NOW + group.delay)
       stored[#stored + 1] = id
       stored[#stored + 1] = pending[id]
       park(id, NOW + group.delay)
       emit('added', id, 'delay', group.delay)
     else
-      pending[id] = encode(fields)
+      pending[id] = text
       stored[#stored + 1] = id
-      stored[#stored + 1] = pending[id]
+      stored[#stored + 1] = text
       if group.priority == 0 and not group.lifo then
         fifo[#fifo + 1] = id
       else

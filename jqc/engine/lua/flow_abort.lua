@@ -2,7 +2,7 @@
 -- delete the listed nodes while they are still held (none of them can have run), and, on the
 -- root's queue, the intent, but only while it is unmarked (after the mark, creation rolls forward).
 --@include base, job
---@keys meta events jobs parked flows
+--@keys events jobs parked flows
 -- ARGV[1]  now (ms)          ARGV[2] events cap
 -- ARGV[3]  root id on the root's queue, else ''
 -- ARGV[4]  number of ids N, then N job ids

@@ -1,7 +1,7 @@
 -- flow_ack: a child's outcome was delivered to its parent; drop the outbox message, unless a newer
 -- outcome (the child was replayed and finished again) has replaced it meanwhile.
 --@include base
---@keys meta flows
+--@keys flows
 -- ARGV[1]  now (ms)          ARGV[2] events cap
 -- ARGV[3]  child id          ARGV[4] the delivered message (packed, as the outbox held it)
 -- Returns  {OK, 1 if dropped, else 0}

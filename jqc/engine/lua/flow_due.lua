@@ -2,7 +2,7 @@
 -- flow creations (i:<root id>) and undelivered child outcomes (o:<child id>) written at or before
 -- a cut-off (read only).
 --@include base
---@keys meta flows
+--@keys flows
 -- ARGV[1]  now (ms)          ARGV[2] events cap
 -- ARGV[3]  HSCAN cursor      ARGV[4] how many fields to look at (COUNT)
 -- ARGV[5]  cut-off (ms): only entries written at or before it

@@ -1,7 +1,7 @@
 -- flow_step: move a flow's creation intent on (field i:<root id> of the root queue's K_FLOWS):
 -- 'mark' records that every node exists (a repair then only releases), 'drop' that the flow is done.
 --@include base
---@keys meta flows
+--@keys flows
 -- ARGV[1]  now (ms)          ARGV[2] events cap
 -- ARGV[3]  'mark' | 'drop'   ARGV[4] root id
 -- Returns  {OK, 1 if the intent was there, else 0}

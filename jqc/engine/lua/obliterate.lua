@@ -9,6 +9,7 @@
 -- ARGV[5]  '1' to delete even when the queue holds flow members (parents waiting for children,
 --          children's undelivered outcomes, unfinished flow creations): see docs/workflows.md
 -- Returns  {OK, deleted} when the queue is gone | {MORE, deleted} | {JOB_ACTIVE, reason}
+--          | {WRONG_STATE, reason} (flow members and ARGV[5] not '1')
 if ARGV[3] ~= '1' and redis.call('ZCARD', K_ACTIVE) > 0 then
   return {JOB_ACTIVE, 'queue has active jobs; stop its workers or force'}
 end

@@ -2,7 +2,7 @@
 -- network), revoke their tokens, and put them back to waiting at the head of their priority with
 -- their stall count raised, or fail them for good once the count passes the maximum.
 --@include base, job, enqueue, flow, finish
---@keys meta wait prio delayed active failed dlq events minutes jobs logs dead metrics flows
+--@keys meta wait prio active failed dlq events minutes jobs logs dead metrics flows
 -- ARGV[1]  now (ms)          ARGV[2] events cap
 -- ARGV[3]  most jobs to examine in this call
 -- ARGV[4]  maximum stall count when the queue sets none (meta.ms)

@@ -9,6 +9,9 @@ local LAYOUT = '2' -- meta.v: the key layout this code reads and writes (jqc.eng
 
 -- Records (a job, a dead letter, a worker) are fields of per-queue hashes, packed as
 -- <name><byte length>:<value> ... (names are letters and _ only); jqc/engine/records.py reads them.
+-- A name may appear more than once: the last one counts. That lets the hot paths (claim, complete)
+-- append the fields they change (`field`) instead of encoding the whole record again; any script
+-- that encodes a whole record (`encode`) writes each name once, so duplicates never pile up.
 local function decode(text)
   local rec = {}
   if not text then return rec end
@@ -29,6 +32,12 @@ local function text_of(v)
     return string.format('%.17g', v)
   end
   return v
+end
+
+-- One packed field (append it to a record's text to set that field).
+local function field(name, v)
+  v = text_of(v)
+  return name .. #v .. ':' .. v
 end
 
 local function encode(rec)

@@ -82,7 +82,7 @@ local function claim(want, lock_ms, worker)
   local deadline = NOW + lock_ms
   local out = {OK, deadline}
   for _, id in ipairs(ids) do
-    local rec = load_job(id)
+    local rec, stored = load_job(id)
     if not rec then
       emit('orphan', id)
     else
@@ -93,10 +93,9 @@ local function claim(want, lock_ms, worker)
         token = NOW * 1000 + 1
         redis.call('HSET', K_META, 'tok', string.format('%d', token))
       end
-      -- Count the run (every claim is one).
-      rec.rn = (tonumber(rec.rn) or 0) + 1
-      rec.s, rec.k, rec.ps, rec.w = 'a', token, NOW, worker
-      local text = encode(rec)
+      -- Count the run (every claim is one); the changed fields are appended (the last one counts).
+      local text = stored .. field('s', 'a') .. field('k', token) .. field('ps', NOW) .. field('w', worker) ..
+        field('rn', (tonumber(rec.rn) or 0) + 1)
       redis.call('HSET', K_JOBS, id, text)
       redis.call('ZADD', K_ACTIVE, deadline, id)
       emit('active', id, 'w', worker)

@@ -47,10 +47,11 @@ local function drop_job(zkey, id)
   redis.call('HDEL', K_LOGS, id)
 end
 
--- File a finished job (its record `rec`) in `zkey` (completed or failed) scored by finish time,
--- then apply its retention: keep-count `kc` (0 = keep none) and keep-age `ka` in ms; absent = keep
--- all. Trims at most TRIM_BATCH old jobs per call, so the work per call stays bounded.
-local function retire(zkey, id, rec, kc, ka)
+-- File a finished job (`text`: its packed record as it is to be stored) in `zkey` (completed or
+-- failed) scored by finish time, then apply its retention: keep-count `kc` (0 = keep none) and
+-- keep-age `ka` in ms; absent = keep all. Trims at most TRIM_BATCH old jobs per call, so the work
+-- per call stays bounded.
+local function retire(zkey, id, text, kc, ka)
   kc = tonumber(kc)
   ka = tonumber(ka)
   if kc == 0 or ka == 0 then
@@ -58,7 +59,7 @@ local function retire(zkey, id, rec, kc, ka)
     redis.call('HDEL', K_LOGS, id)
     return
   end
-  save_job(id, rec)
+  redis.call('HSET', K_JOBS, id, text)
   redis.call('ZADD', zkey, NOW, id)
   if ka then
     local old = redis.call('ZRANGE', zkey, 0, TRIM_BATCH - 1, 'WITHSCORES')
@@ -104,6 +105,6 @@ end
 local function fail_for_good(id, rec, worker, reason, code)
   rec.s, rec.fo, rec.fr, rec.fk = 'f', NOW, reason, code
   dead_letter(id, rec, worker)
-  retire(K_FAILED, id, rec, rec.fc, rec.fa)
+  retire(K_FAILED, id, encode(rec), rec.fc, rec.fa)
   emit('failed', id, 'reason', reason, 'code', code)
 end
