@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 # or on child processes rather than compute.
 TEST_WORKERS ?= 3
 
-.PHONY: demo test docs notebooks screenshots bench-dashboard lint typecheck bench bench-quick bench-engine bench-worker bench-peers soak clean
+.PHONY: demo test docs notebooks screenshots bench-dashboard bench-cluster lint typecheck bench bench-quick bench-engine bench-worker bench-peers soak clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,14 @@ screenshots: $(VENV)/.installed
 # db 4, which it empties; BENCH_ARGS=--url memory:// for the embedded backend).
 bench-dashboard: $(VENV)/.installed
 	$(PY) benchmarks/dashboard.py $(BENCH_ARGS)
+
+# adds/s and processed/s with many queues on one plain Redis and on Redis Clusters of 1, 2 and 3
+# masters, side by side in one run (benchmarks/cluster.py: it starts its own servers on free
+# loopback ports in 7112-7199 and kills them at the end; 3 runs of 20,000 jobs over 64 queues, a few
+# minutes), results in benchmarks/results/cluster-latest.{json,md}. BENCH_ARGS=--quick: one small run;
+# BENCH_ARGS="--baseline DIR": the single server measured with another jqc source tree too, same run.
+bench-cluster: $(VENV)/.installed
+	$(PY) benchmarks/cluster.py $(BENCH_ARGS)
 
 # Long runs, kept out of `make test`: many hypothesis examples on both backends.
 soak: $(VENV)/.installed

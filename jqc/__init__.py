@@ -11,7 +11,7 @@ from jqc.engine.codes import Code
 from jqc.engine.failures import FailureCode
 from jqc.engine.flow_records import ChildOutcome, ChildPolicy
 from jqc.engine.flows import Flow, FlowNode
-from jqc.engine.job import Backoff, ClaimedJob, DeadLetter, Job, JobOptions, JobState, Keep, NewJob
+from jqc.engine.job import Backoff, ClaimedJob, DeadLetter, Dedup, Job, JobOptions, JobState, Keep, NewJob
 from jqc.engine.metrics import Histogram, Metrics
 from jqc.engine.operations import (
     ClaimResult,
@@ -19,8 +19,11 @@ from jqc.engine.operations import (
     Counts,
     DeadLetterPage,
     Event,
+    FailResult,
     Page,
+    QueueSettings,
     RecoverResult,
+    Renewal,
     SearchPage,
     WorkerInfo,
 )
@@ -104,6 +107,7 @@ __all__ = [
     "Counts",
     "DataNotJsonError",
     "DeadLetter",
+    "Dedup",
     "DeadLetterPage",
     "Event",
     "Fail",
@@ -141,7 +145,10 @@ __all__ = [
     "PermissionDeniedError",
     "Queue",
     "RateLimited",
+    "FailResult",
+    "QueueSettings",
     "RecoverResult",
+    "Renewal",
     "Retry",
     "Schedule",
     "ScriptReplyError",

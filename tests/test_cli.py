@@ -82,6 +82,41 @@ def test_promote_one_or_all(conn: jqc.Connection) -> None:
     assert run(conn, "promote", "photos", first.id)[0] != 0  # not delayed any more: refused
 
 
+def test_retry_completed_or_failed_before_a_time(conn: jqc.Connection, clock: jqc.VirtualClock) -> None:
+    q = conn.queue("photos")
+    done = q.add("x", 1)
+    q.complete(q.claim("w").jobs[0], "ok")
+    old = q.add("x", 2)
+    q.fail(q.claim("w").jobs[0], "boom", retry=False)
+    cut = clock.now()
+    clock.advance(60)
+    new = q.add("x", 3)
+    q.fail(q.claim("w").jobs[0], "boom", retry=False)
+    code, out = run(conn, "retry", "photos", "--all", "--state", "completed", "--json")
+    assert code == 0 and json.loads(out) == [done.id]
+    code, out = run(conn, "retry", "photos", "--all", "--before", str(cut), "--json")
+    assert code == 0 and json.loads(out) == [old.id]
+    assert q.get_job(new.id).state is jqc.JobState.FAILED  # type: ignore[union-attr]
+    assert run(conn, "retry", "photos", new.id, "--before", str(cut))[0] == 2  # ids and --before: refused
+    with pytest.raises(SystemExit):
+        run(conn, "retry", "photos", "--all", "--before", "last tuesday")
+
+
+def test_cancel_removes_a_waiting_job_and_marks_an_active_one(conn: jqc.Connection) -> None:
+    q = conn.queue("photos")
+    waiting, active = q.add("x", 1), q.add("x", 2)
+    q.remove(waiting.id)
+    waiting = q.add("x", 1)
+    assert q.claim("w").jobs[0].id == active.id
+    code, out = run(conn, "cancel", "photos", waiting.id, active.id, "--reason", "wrong input", "--json")
+    assert code == 0 and json.loads(out) == {waiting.id: "removed", active.id: "marked"}
+    assert q.get_job(waiting.id) is None and q.get_job(active.id).cancel_reason == "wrong input"  # type: ignore[union-attr]
+    assert run(conn, "cancel", "photos", "nope")[0] == 1  # a missing job: refused, one line
+    with pytest.raises(SystemExit) as usage:
+        run(conn, "cancel", "photos")  # no id: argparse's usage error
+    assert usage.value.code == 2
+
+
 def test_dlq_list_show_replay_purge(conn: jqc.Connection) -> None:
     q = conn.queue("photos")
     q.add_bulk([("resize", i) for i in range(4)])

@@ -9,6 +9,7 @@ only carry the requests out.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, replace
 from typing import Any, Protocol, TypeAlias
@@ -38,6 +39,7 @@ __all__ = [
     "plan_calls",
     "plan_each_master",
     "reply_of",
+    "restamped",
     "script_call",
     "summed",
 ]
@@ -133,6 +135,43 @@ class Call:
     redirects: int = 0
     loaded: bool = False
     last: Answer = None
+    planned_at: float | None = None  # (monotonic) when its plan began: its "now" was stamped just before
+
+
+#: Where a script call's command holds the script's ``ARGV[1]``: every jqc script takes the
+#: caller's "now" (ms) there (see :mod:`jqc.clock`).
+def _now_index(command: Command) -> int | None:
+    if len(command) < 3 or command[0] != "EVALSHA" or not isinstance(command[2], int):
+        return None
+    index = 3 + command[2]
+    stamp = command[index] if index < len(command) else None
+    return index if isinstance(stamp, int) and not isinstance(stamp, bool) else None
+
+
+def restamped(call: Call, now: float, *, waited: bool = True) -> Command:
+    """The command that sends ``call`` at monotonic time ``now``; ``waited``: its plan has slept.
+
+    A script call sent after its plan waited (``TRYAGAIN``, a failover, a topology that could not
+    be read: it did not run) gets its "now" argument moved forward by the time since its plan
+    began (:attr:`Call.planned_at`, the first call to this function when unset), so that what the
+    script computes from it (lock deadlines, due times, lease expiries, the stall check) is as of
+    when it runs, not as of a failover ago: a claim retried 10 s late with its first stamp would
+    hold its job 10 s less than asked, an expired one not at all. A call that did not wait (sent
+    at once, or again at once after ``MOVED`` / ``ASK``) keeps the caller's stamp exactly, so a
+    virtual clock's stamps stay exact; a virtual clock does not move while the backend waits for
+    real servers, though, and then its stamp moves by the real wait.
+    """
+    if call.script is None:
+        return call.command
+    if call.planned_at is None:
+        call.planned_at = now
+    shift = round((now - call.planned_at) * 1000) if waited else 0
+    index = _now_index(call.command) if shift > 0 else None
+    if index is None:
+        return call.command
+    first = call.command[index]
+    assert isinstance(first, int)
+    return (*call.command[:index], first + shift, *call.command[index + 1 :])
 
 
 def script_call(inv: ScriptInvocation) -> Call:
@@ -156,13 +195,26 @@ def _refresh(view: _View) -> Generator[Request, Any, BaseException | None]:
     return failure
 
 
-def plan_calls(view: _View, calls: list[Call], budget: float, wait: tuple[int, int] | None = None) -> Plan:
+def plan_calls(
+    view: _View,
+    calls: list[Call],
+    budget: float,
+    wait: tuple[int, int] | None = None,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> Plan:
     """Send every call until each has its outcome; returns the answers, in order.
+
+    A script sent after the plan waited has its "now" argument moved forward by the ``monotonic``
+    time since the plan began (:func:`restamped`).
 
     With ``wait`` (replicas, timeout in ms), a round that sends an add ends with ``WAIT`` on the
     same connection, and an add that fewer replicas confirmed answers :class:`jqc.NotReplicatedError`.
     """
     pending = list(range(len(calls)))
+    begun = monotonic()
+    for call in calls:
+        if call.planned_at is None:
+            call.planned_at = begun
     tries, slept = 0, 0.0
     while pending:
         waiting: list[int] = []
@@ -184,10 +236,11 @@ def plan_calls(view: _View, calls: list[Call], budget: float, wait: tuple[int, i
             groups.setdefault(address, []).append(i)
         for address, group in groups.items():
             commands: list[Command] = []
+            sent = monotonic()
             for i in group:
                 if calls[i].asking:
                     commands.append(("ASKING",))
-                commands.append(calls[i].command)
+                commands.append(restamped(calls[i], sent, waited=slept > 0))
             durable = [i for i in group if wait is not None and _durable(calls[i])]
             if durable:
                 assert wait is not None

@@ -71,6 +71,8 @@ class RoutedBackend:
 
     ``sleep`` waits between tries of a call the deployment cannot serve yet (real time by
     default: it waits for servers); ``failover_timeout`` of the configuration bounds their sum.
+    ``monotonic`` measures how long a script waited before it is sent again, to move its "now"
+    argument forward by as much (:func:`jqc.backends.plans.restamped`).
     """
 
     def __init__(
@@ -80,9 +82,11 @@ class RoutedBackend:
         *,
         sleep: Callable[[float], None] = time.sleep,
         on_connect: Callable[[RespClient], None] | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config = config
         self._sleep = sleep
+        self._monotonic = monotonic
         self._on_connect = on_connect
         self._tls = tls_context(config.tls) if config.tls is not None else None
         self._nodes: dict[str, _ThreadTransport] = {}
@@ -131,7 +135,7 @@ class RoutedBackend:
         return None
 
     def _calls(self, calls: list[Call]) -> list[Answer]:
-        plan = plan_calls(self.router, calls, self.config.failover_timeout, _wait(self.config))
+        plan = plan_calls(self.router, calls, self.config.failover_timeout, _wait(self.config), self._monotonic)
         answers: list[Answer] = self._drive(plan)
         return answers
 
@@ -207,9 +211,11 @@ class AsyncRoutedBackend:
         *,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         on_connect: ConnectHook | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config = config
         self._sleep = sleep
+        self._monotonic = monotonic
         self._on_connect = on_connect
         self._nodes: dict[str, _AsyncTransport] = {}
         self._refreshing: asyncio.Lock | None = None
@@ -286,7 +292,7 @@ class AsyncRoutedBackend:
     async def run_script(self, script: Script, keys: Sequence[str], args: Sequence[Arg]) -> Reply:
         """As :meth:`RoutedBackend.run_script`."""
         call = script_call(ScriptInvocation(script, tuple(keys), tuple(args)))
-        plan = plan_calls(self.router, [call], self.config.failover_timeout, _wait(self.config))
+        plan = plan_calls(self.router, [call], self.config.failover_timeout, _wait(self.config), self._monotonic)
         return reply_of((await self._drive(plan))[0])
 
     async def run_command(self, *args: Arg) -> Reply:
@@ -296,7 +302,7 @@ class AsyncRoutedBackend:
     async def run_batch(self, calls: Sequence[ScriptInvocation]) -> list[Outcome]:
         """As :meth:`RoutedBackend.run_batch`."""
         planned = [script_call(call) for call in calls]
-        plan = plan_calls(self.router, planned, self.config.failover_timeout, _wait(self.config))
+        plan = plan_calls(self.router, planned, self.config.failover_timeout, _wait(self.config), self._monotonic)
         answers = await self._drive(plan)
         return [outcome(answer) for answer in answers]
 

@@ -7,7 +7,9 @@ first checks with ``ROLE`` that the server is still a master, so after a failove
 from, or written to, a demoted master: a connection that finds a replica, a ``READONLY`` refusal
 or a master that cannot be reached makes the backend ask the sentinels again and retry (for up to
 ``failover_timeout`` seconds), and producers and workers carry on with the new master, without a
-restart.
+restart. The backend also asks the sentinels again every :data:`RECHECK` seconds while it is used,
+since a master that is still reachable (``SENTINEL FAILOVER``) keeps accepting writes for seconds
+after the sentinels switched to its replica, writes its demotion then throws away.
 
 The URL's user name and password are the master's (and its replicas'); the sentinels get
 ``sentinel_username`` / ``sentinel_password`` when given, and no credentials otherwise.
@@ -16,6 +18,7 @@ The URL's user name and password are the master's (and its replicas'); the senti
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 import threading
 import time
@@ -98,13 +101,31 @@ async def _check_role_async(connection: AbstractConnection) -> None:
         raise _not_master(f"{getattr(connection, 'host', '?')}:{getattr(connection, 'port', '?')}", role)
 
 
-class _Master:
-    """The master's address as last named by the sentinels."""
+#: Seconds after which the backend asks the sentinels again which server is the master, even with
+#: nothing wrong: a ``SENTINEL FAILOVER`` (or a master cut off from the sentinels only) leaves the
+#: old master taking writes for ~10 s, until the sentinels demote it, and those writes are then
+#: thrown away; re-asking this often bounds that window to about this long after the switch.
+RECHECK = 0.5
 
-    def __init__(self, config: ServerConfig) -> None:
+
+class _Master:
+    """The master's address as last named by the sentinels (stale again :data:`RECHECK` s later)."""
+
+    def __init__(self, config: ServerConfig, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.config = config
-        self.stale = True
+        self._stale = True
+        self._asked = -math.inf
+        self._monotonic = monotonic
         self._master: str | None = None
+
+    @property
+    def stale(self) -> bool:
+        """True when the master must be asked for before the next call (marked, or asked too long ago)."""
+        return self._stale or self._monotonic() - self._asked >= RECHECK
+
+    @stale.setter
+    def stale(self, value: bool) -> None:
+        self._stale = value
 
     def address(self, slot: int | None) -> str:
         if self._master is None:
@@ -117,27 +138,41 @@ class _Master:
     def moved(self, slot: int, address: str) -> None:
         """(No slots behind Sentinel: a MOVED reply is an error like any other.)"""
 
+    def kept(self) -> bool:
+        """After an ask no sentinel answered: True when it was only the routine :data:`RECHECK` (nothing had gone
+        wrong with the master known), which then stays in use until the next recheck, so that
+        sentinels that cannot be reached do not stop calls to a master that can."""
+        if self._stale or self._master is None:
+            return False
+        self._asked = self._monotonic()
+        return True
+
     def learn(self, found: tuple[Any, Any]) -> None:
         host, port = found
         host = host.decode() if isinstance(host, bytes) else str(host)
         self._master = f"{host}:{int(port)}"
-        self.stale = False
+        self._stale = False
+        self._asked = self._monotonic()
 
 
 class SentinelRouter(_Master):
     """The master of a Sentinel group, asked with redis-py's sync :class:`~redis.sentinel.Sentinel`."""
 
-    def __init__(self, config: ServerConfig) -> None:
-        super().__init__(config)
+    def __init__(self, config: ServerConfig, monotonic: Callable[[], float] = time.monotonic) -> None:
+        super().__init__(config, monotonic)
         self._sentinel = redis.sentinel.Sentinel(list(config.nodes), sentinel_kwargs=_sentinel_kwargs(config))
         self._lock = threading.Lock()
 
     def refresh(self) -> None:
         with self._lock:
+            if not self.stale:
+                return  # (another thread asked while this one waited for the lock)
             try:
                 self.learn(self._sentinel.discover_master(str(self.config.service)))
             except _READ_ERRORS as exc:
-                raise _failure(self.config, exc) from exc
+                error = _failure(self.config, exc)
+                if not (isinstance(error, TopologyUnknownError) and self.kept()):
+                    raise error from exc
 
     def close(self) -> None:
         for client in self._sentinel.sentinels:
@@ -147,15 +182,17 @@ class SentinelRouter(_Master):
 class AsyncSentinelRouter(_Master):
     """As :class:`SentinelRouter`, with redis-py's asyncio Sentinel."""
 
-    def __init__(self, config: ServerConfig) -> None:
-        super().__init__(config)
+    def __init__(self, config: ServerConfig, monotonic: Callable[[], float] = time.monotonic) -> None:
+        super().__init__(config, monotonic)
         self._sentinel = async_sentinel.Sentinel(list(config.nodes), sentinel_kwargs=_sentinel_kwargs(config))
 
     async def refresh(self) -> None:
         try:
             self.learn(await self._sentinel.discover_master(str(self.config.service)))
         except _READ_ERRORS as exc:
-            raise _failure(self.config, exc) from exc
+            error = _failure(self.config, exc)
+            if not (isinstance(error, TopologyUnknownError) and self.kept()):
+                raise error from exc
 
     async def aclose(self) -> None:
         for client in self._sentinel.sentinels:

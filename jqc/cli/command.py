@@ -19,7 +19,7 @@ import argcomplete
 
 import jqc
 
-from . import about, autoscale, coordinator, dashboard, demo, dlq, flows, queues, schedules, sim, workers
+from . import about, autoscale, cancel, coordinator, dashboard, demo, dlq, flows, queues, schedules, sim, workers
 from .arguments import Handler
 from .guards import opened_in_process
 
@@ -51,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"jqc {jqc.__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     queues.add_parsers(sub)
+    cancel.add_parser(sub)
     dlq.add_parsers(sub)
     schedules.add_parsers(sub)
     flows.add_parsers(sub)

@@ -14,7 +14,7 @@ from jqc.engine.job import MAX_PRIORITY, Job
 from .arguments import Subparsers, add_json, add_queue, add_url
 from .guards import existing_queue
 from .output import emit_json, job_json, local_time, ms, rich_table, show, styled
-from .validators import job_data
+from .validators import instant, job_data
 
 __all__ = ["NO_SAMPLES", "STATES", "STATS_HEADERS", "QueueStats", "add_parsers", "attempts", "last_error"]
 
@@ -113,7 +113,7 @@ def cmd_stats(args: argparse.Namespace, conn: jqc.Connection, out: TextIO) -> in
 
 
 def cmd_jobs(args: argparse.Namespace, conn: jqc.Connection, out: TextIO) -> int:
-    page = conn.queue(args.queue).list_jobs(args.state, args.offset, args.limit)
+    page = conn.queue(args.queue).list_jobs(args.state, args.offset, args.limit, newest_first=args.newest_first)
     if args.json:
         emit_json(out, {"total": page.total, "jobs": [job_json(j) for j in page.jobs], "corrupt": page.corrupt})
         return 0
@@ -174,10 +174,14 @@ def cmd_job(args: argparse.Namespace, conn: jqc.Connection, out: TextIO) -> int:
 def cmd_retry(args: argparse.Namespace, conn: jqc.Connection, out: TextIO) -> int:
     if not args.all and not args.ids:
         raise jqc.InvalidOptionError("name job ids to retry, or pass --all")
+    if args.ids and (args.before is not None or args.state != "failed"):
+        raise jqc.InvalidOptionError("--state and --before choose jobs for --all; named jobs are retried as they are")
     queue = existing_queue(args, conn)
     reset = not args.keep_attempts
-    if args.all:
-        ids = queue.retry_failed(reset_attempts=reset)
+    if args.all and args.state == "completed":
+        ids = queue.retry_completed(before=args.before, reset_attempts=reset)
+    elif args.all:
+        ids = queue.retry_failed(before=args.before, reset_attempts=reset)
     else:
         for job_id in args.ids:
             queue.retry(job_id, reset_attempts=reset)
@@ -252,6 +256,7 @@ def add_parsers(sub: Subparsers) -> None:
     p = sub.add_parser("jobs", help="list the jobs of a queue in one state")
     add_queue(p)
     p.add_argument("--state", choices=STATES, default="waiting")
+    p.add_argument("--newest-first", action="store_true", help="waiting jobs: the one that would run last first")
     p.add_argument("--offset", type=int, default=0)
     p.add_argument("--limit", type=int, default=50)
     add_url(p)
@@ -266,10 +271,14 @@ def add_parsers(sub: Subparsers) -> None:
     add_json(p)
     p.set_defaults(handler=cmd_job)
 
-    p = sub.add_parser("retry", help="send failed jobs back to waiting")
+    p = sub.add_parser("retry", help="send failed (or completed) jobs back to waiting")
     add_queue(p)
     p.add_argument("ids", nargs="*")
-    p.add_argument("--all", action="store_true", help="every failed job")
+    p.add_argument("--all", action="store_true", help="every job in --state (default failed)")
+    p.add_argument("--state", choices=("failed", "completed"), default="failed", help="which jobs --all retries")
+    p.add_argument(
+        "--before", type=instant, metavar="TIME", help="with --all: only jobs that finished at or before TIME"
+    )
     p.add_argument(
         "--keep-attempts", action="store_true", help="keep the failed-attempt count (one more run) instead of a reset"
     )

@@ -15,6 +15,7 @@ settings, scaling policies) are left to the library, which raises the same typed
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import sys
 from pathlib import Path
@@ -22,7 +23,16 @@ from typing import Any
 
 from jqc.errors import DataNotJsonError, InvalidOptionError
 
-__all__ = ["handler_spec", "job_data", "json_data", "name_value", "rate_limit", "require_positive", "worker_range"]
+__all__ = [
+    "handler_spec",
+    "instant",
+    "job_data",
+    "json_data",
+    "name_value",
+    "rate_limit",
+    "require_positive",
+    "worker_range",
+]
 
 
 def handler_spec(spec: str) -> tuple[str, str]:
@@ -98,3 +108,20 @@ def rate_limit(text: str) -> tuple[int, float]:
         return int(count), float(per or 1.0)
     except ValueError:
         raise argparse.ArgumentTypeError(f"rate limit must look like 100/1 (jobs per seconds), not {text!r}") from None
+
+
+def instant(text: str) -> float:
+    """argparse type of a point in time: seconds since the epoch, or ISO 8601 (UTC unless it says)."""
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        when = datetime.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"a time must be seconds since the epoch or ISO 8601 (2026-01-31T12:00:00Z), not {text!r}"
+        ) from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.UTC)
+    return when.timestamp()

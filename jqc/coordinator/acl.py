@@ -92,14 +92,16 @@ _READS = (
     "exists",
 )
 _PLAIN: dict[Role, tuple[str, ...]] = {
-    # get_job (HGET of the job's record, HMGET of meta's layout version); wait_for reads the event stream
-    Role.PRODUCER: ("hget", "hmget", "xrevrange", "xread"),
+    # get_job (HGET of the job's record, HMGET of meta's layout version); wait_for and listen read
+    # the event stream; publish writes a custom event
+    Role.PRODUCER: ("hget", "hmget", "xrevrange", "xread", "xadd"),
     # get_job, job_logs; an idle worker waits on events; the schedule driver finds due schedules and
-    # reads their records
-    Role.WORKER: ("hget", "hmget", "hgetall", "xrevrange", "xread", "zrangebyscore"),
-    Role.OBSERVER: (*_READS, "xread", "xrevrange", "hset", "info"),  # snapshots, events, health records
+    # reads their records; a handler may publish a custom event
+    Role.WORKER: ("hget", "hmget", "hgetall", "xrevrange", "xread", "zrangebyscore", "xadd"),
+    Role.OBSERVER: (*_READS, "xread", "xrevrange", "hset", "info"),  # snapshots, events, health, settings
     Role.COORDINATOR: (*_SNAPSHOT_READS, "hget", "hgetall", "hset"),  # snapshots, health and decision records
-    Role.ADMIN: (*_READS, "xread", "xrevrange", "hset", "info", "scan", "del"),  # obliterate's sweep
+    # obliterate's sweep (scan, del); publish and trim_events; forget_dedup (hdel)
+    Role.ADMIN: (*_READS, "xread", "xrevrange", "hset", "info", "scan", "del", "xadd", "xtrim", "hdel"),
 }
 # Every role may say who it is and keep its connection alive, and load the scripts it may run; on a
 # Redis Cluster read which node serves which slot and follow ASK redirections, behind Sentinel check
@@ -120,6 +122,7 @@ _WORKER_SCRIPTS = (
     # flows: a child's outcome goes to its parent; the stall check repairs half-done creations and
     # deliveries; a creation refused half-way is taken back (docs/workflows.md, "Flows")
     *_FLOW_CREATE, "flow_abort", "flow_deliver", "flow_ack", "flow_due", "flow_park",
+    "rate_limit",  # a handler's RateLimited(queue_wide=True) holds off every worker's claims
 )  # fmt: skip
 _SCRIPTS: dict[Role, tuple[str, ...] | None] = {
     Role.PRODUCER: ("add", *_FLOW_CREATE),
@@ -132,7 +135,8 @@ _SCRIPTS: dict[Role, tuple[str, ...] | None] = {
 # Key permissions besides the keys the role's scripts declare (which get "RW": EVALSHA requires
 # read-write permission on every declared key), as (suffix glob under "P:{Q}:", "R" | "W" | "RW").
 _KEYS: dict[Role, tuple[tuple[str, str], ...]] = {
-    Role.PRODUCER: (),  # get_job and wait_for read only keys add declares (jobs, meta, events)
+    # get_job, wait_for, listen and publish use only keys add declares (jobs, meta, events; dedup too)
+    Role.PRODUCER: (),
     Role.WORKER: (("*", "RW"),),
     Role.OBSERVER: (("*", "R"), ("health", "RW")),
     # Reads only what a snapshot reads (no logs, dead-letter records, leases); writes three hashes.

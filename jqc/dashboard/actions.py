@@ -33,7 +33,7 @@ JobAction = Callable[[AsyncQueue, str], Awaitable[object]]
 _ONE: dict[str, JobAction] = {
     "retry": lambda q, job_id: q.retry(job_id),
     "remove": lambda q, job_id: q.remove(job_id),
-    "cancel": lambda q, job_id: q.remove(job_id),  # a job not yet running: removed
+    "cancel": lambda q, job_id: q.cancel(job_id, "cancelled from the dashboard"),  # running: marked
     "promote": lambda q, job_id: q.promote(job_id),
     "replay": lambda q, job_id: q.replay_dead(job_id),
     "purge": lambda q, job_id: q.purge_dead(job_id),

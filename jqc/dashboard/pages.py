@@ -33,18 +33,18 @@ __all__ = ["JOB_ACTIONS", "JOB_PAGE_ACTIONS", "Pages", "mounted_path"]
 JOB_ACTIONS: Mapping[str, tuple[str, ...]] = {
     "waiting": ("remove",),
     "delayed": ("promote", "remove"),
-    "active": (),
+    "active": ("cancel",),
     "completed": ("remove",),
     "failed": ("retry", "remove"),
     "dead": ("replay", "purge"),
 }
 
-#: Actions offered on a job's own page, by its state. ``cancel`` of a job that is not running
-#: removes it; a running job can only be cancelled by its worker (the engine has no cancel yet).
+#: Actions offered on a job's own page, by its state. ``cancel`` (``Queue.cancel``) removes a job
+#: that is not running; a running one is marked, and its worker stops it at its next lock renewal.
 JOB_PAGE_ACTIONS: Mapping[str, tuple[str, ...]] = {
     "waiting": ("cancel",),
     "delayed": ("promote", "cancel"),
-    "active": (),
+    "active": ("cancel",),
     "completed": ("remove",),
     "failed": ("retry", "replay", "remove"),
 }

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import contextlib
 import random
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from typing import Any, Unpack
 
 from jqc.clock import hold
 from jqc.engine.calls import Step, run_async
 from jqc.engine.failures import FailureCode
 from jqc.engine.flows import Flow, FlowNode
-from jqc.engine.job import BackoffFunction, ClaimedJob, DeadLetter, Job, JobOptions, NewJob
+from jqc.engine.job import BackoffFunction, ClaimedJob, DeadLetter, Job, JobOptions, Keep, NewJob
 from jqc.engine.metrics import Metrics
 from jqc.engine.operations import (
     BATCH,
@@ -22,9 +22,12 @@ from jqc.engine.operations import (
     Counts,
     DeadLetterPage,
     Event,
+    FailResult,
     OptionArgs,
     Page,
+    QueueSettings,
     RecoverResult,
+    Renewal,
     SearchPage,
     WorkerInfo,
 )
@@ -83,9 +86,9 @@ class AsyncQueue(QueueBase):
         """The coroutine form of :meth:`Queue.counts_per_priority`."""
         return await self._run(self.ops.counts_per_priority(priorities))
 
-    async def list_jobs(self, state: str, offset: int = 0, limit: int = 100) -> Page:
+    async def list_jobs(self, state: str, offset: int = 0, limit: int = 100, *, newest_first: bool = False) -> Page:
         """The coroutine form of :meth:`Queue.list_jobs`."""
-        return await self._run(self.ops.list_jobs(state, offset, limit))
+        return await self._run(self.ops.list_jobs(state, offset, limit, newest_first=newest_first))
 
     async def dead_letters(self, offset: int = 0, limit: int = 100) -> DeadLetterPage:
         """The coroutine form of :meth:`Queue.dead_letters`."""
@@ -135,6 +138,22 @@ class AsyncQueue(QueueBase):
             return await self._run(step)
         return await run_async(self.connection.async_backend(), step)  # waiting: time may move
 
+    async def listen(self, last_id: str = "$", *, block: float = 5.0, count: int = 100) -> AsyncIterator[Event]:
+        """The async form of :meth:`Queue.listen`: ``async for event in queue.listen(): ...``."""
+        position = await self._run(self.ops.event_position(last_id))
+        while True:
+            for event in await self.events(position, count, block):
+                position = event.id
+                yield event
+
+    async def publish(self, name: str, fields: Mapping[str, str] | None = None, *, job_id: str = "") -> str:
+        """The coroutine form of :meth:`Queue.publish`."""
+        return await self._run(self.ops.publish(name, fields, job_id=job_id))
+
+    async def trim_events(self, max_len: int = 0) -> int:
+        """The coroutine form of :meth:`Queue.trim_events`."""
+        return await self._run(self.ops.trim_events(max_len))
+
     async def pause(self) -> bool:
         """The coroutine form of :meth:`Queue.pause`."""
         return await self._run(self.ops.pause(True))
@@ -146,6 +165,18 @@ class AsyncQueue(QueueBase):
     async def configure(self, **settings: Any) -> None:
         """The coroutine form of :meth:`Queue.configure`."""
         await self._run(self.ops.configure(**settings))
+
+    async def forget_dedup(self, key: str) -> bool:
+        """The coroutine form of :meth:`Queue.forget_dedup`."""
+        return await self._run(self.ops.forget_dedup(key))
+
+    async def settings(self) -> QueueSettings:
+        """The coroutine form of :meth:`Queue.settings`."""
+        return await self._run(self.ops.settings())
+
+    async def limit_rate(self, seconds: float) -> float | None:
+        """The coroutine form of :meth:`Queue.limit_rate`."""
+        return await self._run(self.ops.limit_rate(seconds))
 
     async def remove(self, job_id: str, *, children: bool = False) -> list[str]:
         """The coroutine form of :meth:`Queue.remove`."""
@@ -177,6 +208,10 @@ class AsyncQueue(QueueBase):
         """The coroutine form of :meth:`Queue.repair_flows`."""
         return await self._run(self.ops.repair_flows(grace=grace))
 
+    async def cancel(self, job_id: str, reason: str = "", *, retry: bool = False) -> str:
+        """The coroutine form of :meth:`Queue.cancel`."""
+        return await self._run(self.ops.cancel(job_id, reason, retry=retry))
+
     async def promote(self, job_id: str) -> None:
         """The coroutine form of :meth:`Queue.promote`."""
         await self._run(self.ops.promote(job_id))
@@ -189,9 +224,19 @@ class AsyncQueue(QueueBase):
         """The coroutine form of :meth:`Queue.retry`."""
         await self._run(self.ops.retry(job_id, reset_attempts=reset_attempts))
 
-    async def retry_failed(self, limit: int | None = None, *, reset_attempts: bool = True) -> list[str]:
+    async def retry_failed(
+        self, limit: int | None = None, *, before: float | None = None, reset_attempts: bool = True
+    ) -> list[str]:
         """The coroutine form of :meth:`Queue.retry_failed`."""
-        return await self._run(self.ops.retry_failed(limit, reset_attempts=reset_attempts))
+        return await self._run(self.ops.retry_failed(limit, before=before, reset_attempts=reset_attempts))
+
+    async def retry_completed(
+        self, limit: int | None = None, *, before: float | None = None, reset_attempts: bool = True
+    ) -> list[str]:
+        """The coroutine form of :meth:`Queue.retry_completed`."""
+        return await self._run(
+            self.ops.retry_finished("completed", limit, before=before, reset_attempts=reset_attempts)
+        )
 
     async def update_data(self, job_id: str, data: Any) -> None:
         """The coroutine form of :meth:`Queue.update_data`."""
@@ -243,17 +288,36 @@ class AsyncQueue(QueueBase):
         """The coroutine form of :meth:`Queue.extend`."""
         return await self._run(self.ops.extend(held, lock=lock))
 
+    async def renew(self, held: Sequence[ClaimedJob | tuple[str, int]], *, lock: float = 30.0) -> Renewal:
+        """The coroutine form of :meth:`Queue.renew`."""
+        return await self._run(self.ops.renew(held, lock=lock))
+
     async def complete(
-        self, claimed: ClaimedJob, result: Any = None, *, fetch_next: int = 0, lock: float = 30.0, worker: str = ""
+        self,
+        claimed: ClaimedJob,
+        result: Any = None,
+        *,
+        fetch_next: int = 0,
+        lock: float = 30.0,
+        worker: str = "",
+        keep: Keep | None = None,
     ) -> ClaimResult | None:
         """The coroutine form of :meth:`Queue.complete`."""
-        return await self._run(self.ops.complete(claimed, result, fetch_next=fetch_next, lock=lock, worker=worker))
+        return await self._run(
+            self.ops.complete(claimed, result, fetch_next=fetch_next, lock=lock, worker=worker, keep=keep)
+        )
 
     async def complete_many(
-        self, done: Sequence[tuple[ClaimedJob, Any]], *, fetch_next: int = 0, lock: float = 30.0, worker: str = ""
+        self,
+        done: Sequence[tuple[ClaimedJob, Any]],
+        *,
+        fetch_next: int = 0,
+        lock: float = 30.0,
+        worker: str = "",
+        keep: Keep | None = None,
     ) -> CompleteResult:
         """The coroutine form of :meth:`Queue.complete_many`."""
-        return await self._run(self.ops.complete_many(done, fetch_next=fetch_next, lock=lock, worker=worker))
+        return await self._run(self.ops.complete_many(done, fetch_next=fetch_next, lock=lock, worker=worker, keep=keep))
 
     async def fail(
         self,
@@ -268,6 +332,7 @@ class AsyncQueue(QueueBase):
         backoff_functions: Mapping[str, BackoffFunction] | None = None,
         worker: str = "",
         code: FailureCode | str | None = None,
+        keep: Keep | None = None,
     ) -> str:
         """The coroutine form of :meth:`Queue.fail`."""
         return await self._run(
@@ -284,8 +349,25 @@ class AsyncQueue(QueueBase):
                     backoff_functions=backoff_functions,
                     worker=worker,
                     code=code,
+                    keep=keep,
                 ),
             )
+        )
+
+    async def fail_and_fetch(
+        self, claimed: ClaimedJob, reason: str, *, fetch_next: int = 1, lock: float = 30.0, worker: str, **how: Any
+    ) -> FailResult:
+        """The coroutine form of :meth:`Queue.fail_and_fetch`."""
+        return await self._run(
+            self.ops.fail_and_fetch(claimed, reason, fetch_next=fetch_next, lock=lock, worker=worker, **how)
+        )
+
+    async def release_and_fetch(
+        self, claimed: ClaimedJob, *, delay: float = 0.0, fetch_next: int = 1, lock: float = 30.0, worker: str
+    ) -> ClaimResult | None:
+        """The coroutine form of :meth:`Queue.release_and_fetch`."""
+        return await self._run(
+            self.ops.release_and_fetch(claimed, delay=delay, fetch_next=fetch_next, lock=lock, worker=worker)
         )
 
     async def release(self, claimed: ClaimedJob, *, delay: float = 0.0) -> None:

@@ -31,6 +31,8 @@ class FailureCode(enum.StrEnum):
     """Its stored hash could not be decoded when it was claimed, so it could not run."""
     CHILD = "child"
     """A child of this flow parent failed for good under the default policy ("fail the parent")."""
+    CANCELLED = "cancelled"
+    """``Queue.cancel`` stopped it while a worker held it (retried only if the canceller allowed it)."""
 
 
 def failure_code(code: FailureCode | str | None, *, retry: bool) -> FailureCode:

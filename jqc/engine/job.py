@@ -13,6 +13,7 @@ from typing import Any
 from jqc import _json
 from jqc.engine.backoff import MAX_DELAY, Backoff, BackoffFunction
 from jqc.engine.backoff import number as _number
+from jqc.engine.dedup import Dedup
 from jqc.engine.failures import FailureCode
 from jqc.engine.flow_records import ChildOutcome, children_of, parent_of
 from jqc.engine.keys import validate_job_id
@@ -26,6 +27,7 @@ __all__ = [
     "BackoffFunction",
     "ClaimedJob",
     "DeadLetter",
+    "Dedup",
     "Job",
     "JobOptions",
     "JobState",
@@ -132,7 +134,9 @@ class JobOptions:
     completes or stalls uses none (stalls have their own budget, the queue's ``max_stalls``).
     ``timeout`` is enforced by the worker. ``meta``: a few string pairs carried with the job for
     whoever runs it, such as a W3C ``traceparent`` from the producer (see
-    :mod:`jqc.worker.tracing`); jqc itself does not read them.
+    :mod:`jqc.worker.tracing`); jqc itself does not read them. ``dedup``: a :class:`Dedup` key that
+    makes later adds of the same work return this job instead of creating another (see
+    :mod:`jqc.engine.dedup`); it applies when adding and is not stored with the job.
     """
 
     job_id: str | None = None
@@ -145,6 +149,7 @@ class JobOptions:
     remove_on_complete: Keep = field(default_factory=Keep)
     remove_on_fail: Keep = field(default_factory=Keep)
     meta: Mapping[str, str] | None = field(default=None, hash=False)
+    dedup: Dedup | None = None
 
     def __post_init__(self) -> None:
         if self.job_id is not None:
@@ -163,6 +168,8 @@ class JobOptions:
                 raise InvalidOptionError(f"{name} must be a jqc.Keep, not {getattr(self, name)!r}")
         if self.meta is not None:
             object.__setattr__(self, "meta", _meta(self.meta))
+        if self.dedup is not None and not isinstance(self.dedup, Dedup):
+            raise InvalidOptionError(f"dedup must be a jqc.Dedup, not {self.dedup!r}")
 
     def extra_json(self) -> str:
         """Options only Python reads (backoff, timeout, meta), as stored JSON ('' when none)."""
@@ -265,6 +272,9 @@ class Job(_Bound):
     ``failure_reason`` is the last failure's message and ``failure_code`` its stable code.
     A flow member (``docs/workflows.md``) knows its ``parent`` (queue, id), a flow parent its
     ``children`` with their outcomes.
+    ``cancel_reason`` is set while an active job is marked by ``Queue.cancel`` (None otherwise).
+    ``deduplicated`` is True on the job an add returned without creating one (its ``Dedup`` key,
+    or its ``job_id``, was taken): this is the job it was deduplicated against, as stored.
     """
 
     queue: str
@@ -290,6 +300,8 @@ class Job(_Bound):
     worker: str | None = None
     parent: tuple[str, str] | None = None
     children: tuple[ChildOutcome, ...] = ()
+    cancel_reason: str | None = None
+    deduplicated: bool = field(default=False, compare=False)
 
     def wait(self, timeout: float | None = None) -> Any:
         """Wait until this job finishes: its result, or :class:`jqc.JobFailedError` carrying the
@@ -349,6 +361,7 @@ class Job(_Bound):
                 worker=fields.get("w"),
                 parent=parent_of(fields),
                 children=children_of(fields),
+                cancel_reason=fields.get("cx"),
             )
         except CorruptJobError:
             raise

@@ -50,6 +50,7 @@ SUFFIXES: dict[str, str] = {
     "jobs": "jobs", "logs": "logs", "dead": "dead", "metrics": "metrics", "workers": "workers",
     "winfo": "winfo", "schedules": "schedules",
     "parked": "wc", "flows": "fl", "coordinator": "coordinator", "autoscale": "autoscale",
+    "dedup": "dd",
 }  # fmt: skip
 
 #: The layout version every add writes to ``meta.v``; data of another version is refused.

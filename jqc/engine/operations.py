@@ -5,7 +5,8 @@ Each method returns a :class:`~jqc.engine.calls.ScriptCall`, a
 client itself. Times in the public API are seconds (float); scripts take whole milliseconds.
 
 The operations are grouped by concern, one module each (``ops_producing``, ``ops_reading``,
-``ops_dead``, ``ops_admin``, ``ops_working``, ``ops_schedules``, ``ops_flows``, on ``ops_base``);
+``ops_events``, ``ops_dead``, ``ops_admin``, ``ops_settings``, ``ops_working``, ``ops_schedules``,
+``ops_flows``, on ``ops_base``);
 :class:`QueueOperations` is all of them for one queue.
 """
 
@@ -14,10 +15,11 @@ from __future__ import annotations
 from jqc.engine.arguments import BATCH, BULK_CHUNK, CLEANABLE, LISTABLE, MAX_LOCK, MAX_NAME
 from jqc.engine.ops_admin import Administering
 from jqc.engine.ops_dead import DeadLetters
+from jqc.engine.ops_events import Events
 from jqc.engine.ops_flows import FlowFollowUps
 from jqc.engine.ops_producing import OptionArgs, Producing
-from jqc.engine.ops_reading import Reading
 from jqc.engine.ops_schedules import Scheduling
+from jqc.engine.ops_settings import QueueSettings, Settings
 from jqc.engine.ops_working import Working
 from jqc.engine.results import (
     ClaimResult,
@@ -25,8 +27,10 @@ from jqc.engine.results import (
     Counts,
     DeadLetterPage,
     Event,
+    FailResult,
     Page,
     RecoverResult,
+    Renewal,
     SearchPage,
     WorkerInfo,
 )
@@ -43,14 +47,17 @@ __all__ = [
     "Counts",
     "DeadLetterPage",
     "Event",
+    "FailResult",
     "OptionArgs",
     "Page",
     "QueueOperations",
+    "QueueSettings",
     "RecoverResult",
+    "Renewal",
     "SearchPage",
     "WorkerInfo",
 ]
 
 
-class QueueOperations(FlowFollowUps, Scheduling, Producing, Reading, DeadLetters, Administering, Working):
+class QueueOperations(FlowFollowUps, Scheduling, Producing, Events, DeadLetters, Administering, Settings, Working):
     """Builds the calls of one queue. Holds no connection and does no I/O."""

@@ -1,4 +1,4 @@
-"""Administering: pause, configure, remove, promote (one or all), retry, change (priority, delay,
+"""Administering: pause, configure, remove, cancel, promote (one or all), retry, change (priority, delay,
 data), clean, drain, obliterate."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from jqc.engine.job import (
 )
 from jqc.engine.keys import validate_job_id
 from jqc.engine.ops_base import OperationsBase, code_and_count, code_and_ids
-from jqc.engine.replies import as_int, as_strs
+from jqc.engine.replies import as_int, as_str, as_strs
 from jqc.errors import InvalidOptionError, JobNotFoundError, JobStateError
 
 __all__ = ["Administering"]
@@ -75,6 +75,24 @@ class Administering(OperationsBase):
     def remove(self, job_id: str) -> ScriptCall[None]:
         return self._call("remove", validate_job_id(job_id), parse=self._ok)
 
+    def cancel(self, job_id: str, reason: str = "", *, retry: bool = False) -> Op[str]:
+        """Cancel a job: 'removed' if it had not started (waiting or delayed: deleted, with a
+        'cancelled' event), 'marked' if a worker holds it (its holder stops it within one lock
+        renewal, and it ends failed with code ``cancelled``, retried only with ``retry=True``),
+        'failed' for a flow child that had not started (failed for good, code ``cancelled``, and
+        its parent told, so the parent's ``on_failure`` policy applies)."""
+        if not isinstance(reason, str):
+            raise InvalidOptionError(f"a cancel reason must be a str, not {reason!r}")
+        if not isinstance(retry, bool):
+            raise InvalidOptionError(f"retry must be a bool, not {retry!r}")
+        outcome: str = yield self._call(
+            "cancel", validate_job_id(job_id), reason[:10_000] or "cancelled", "1" if retry else "0",
+            parse=lambda r: as_str(checked(r)[1]),
+        )  # fmt: skip
+        if outcome == "failed":  # a flow child: tell its parent (docs/workflows.md, "Flows")
+            yield from self.deliver_many([job_id])
+        return outcome
+
     def promote(self, job_id: str) -> ScriptCall[None]:
         return self._call("promote", validate_job_id(job_id), parse=self._ok)
 
@@ -113,13 +131,18 @@ class Administering(OperationsBase):
         return self._call("promote", job_id, parse=parse)
 
     def retry(self, job_id: str, *, reset_attempts: bool = True) -> ScriptCall[None]:
-        """Send a failed job back to waiting; ``reset_attempts`` gives it a fresh budget of
-        failed attempts and stalls (else it keeps its counts: one more run, then it fails for
+        """Send a failed (or completed) job back to waiting; ``reset_attempts`` gives it a fresh
+        budget of failed attempts and stalls (else it keeps its counts: one more run, then it fails for
         good if that run fails). Runs are kept either way."""
         return self._call("retry", validate_job_id(job_id), 1, _reset(reset_attempts), parse=self._ok)
 
-    def retry_failed(self, limit: int | None = None, *, reset_attempts: bool = True) -> Op[list[str]]:
-        """Retry the oldest failed jobs (all of them when ``limit`` is None), in batches."""
+    def retry_failed(
+        self, limit: int | None = None, *, before: float | None = None, reset_attempts: bool = True
+    ) -> Op[list[str]]:
+        """Retry the oldest failed jobs (all of them when ``limit`` is None), in batches; with
+        ``before``, only those that failed at or before it (see :meth:`retry_finished`)."""
+        if before is not None:
+            return (yield from self.retry_finished("failed", limit, before=before, reset_attempts=reset_attempts))
         budget = None if limit is None else positive_int(limit, "limit", high=10**9)
         reset = _reset(reset_attempts)
         done: list[str] = []
@@ -130,6 +153,52 @@ class Administering(OperationsBase):
             if code != Code.MORE or not ids:
                 break
         return done
+
+    def retry_finished(
+        self,
+        state: str,
+        limit: int | None = None,
+        *,
+        before: float | None = None,
+        reset_attempts: bool = True,
+    ) -> Op[list[str]]:
+        """Retry the oldest jobs of ``state`` ('completed' or 'failed') that finished at or before
+        ``before`` (seconds on the queue's clock; None: any time), all of them when ``limit`` is None.
+
+        Ids are read from the state's set by finish time a batch at a time and each job moves by its
+        own ``retry`` script, pipelined: no script runs unbounded, and a job that left the state
+        meanwhile is passed over.
+        """
+        if state not in ("completed", "failed"):
+            raise InvalidOptionError(f"state must be 'completed' or 'failed', not {state!r}")
+        budget = None if limit is None else positive_int(limit, "limit", high=10**9)
+        cutoff: str | int = "+inf" if before is None else _instant_ms(before)
+        reset = _reset(reset_attempts)
+        done: list[str] = []
+        while budget is None or len(done) < budget:
+            size = BATCH if budget is None else min(BATCH, budget - len(done))
+            read = ("ZRANGEBYSCORE", self.keys.key(state), "-inf", cutoff, "LIMIT", 0, size)
+            ids: list[str] = yield CommandCall(read, as_strs)
+            if not ids:
+                break
+            moved: list[bool] = yield Batch(tuple(self._retry_if_finished(job_id, reset) for job_id in ids))
+            retried = [job_id for job_id, ok in zip(ids, moved, strict=True) if ok]
+            done += retried
+            if not retried:
+                break
+        return done
+
+    def _retry_if_finished(self, job_id: str, reset: str) -> ScriptCall[bool]:
+        """``retry`` answering False, not an error, for a job no longer finished or gone."""
+
+        def parse(reply: Reply) -> bool:
+            try:
+                checked(reply)
+            except (JobStateError, JobNotFoundError):
+                return False
+            return True
+
+        return self._call("retry", job_id, 1, reset, parse=parse)
 
     def update_data(self, job_id: str, data: Any) -> ScriptCall[None]:
         """Replace the data of a waiting or delayed job (checked as ``add`` checks data)."""
@@ -178,6 +247,12 @@ class Administering(OperationsBase):
         for start in range(0, len(strays), BATCH):
             yield CommandCall(("DEL", *strays[start : start + BATCH]), as_int)
         return deleted
+
+
+def _instant_ms(when: object) -> int:
+    if isinstance(when, bool) or not isinstance(when, (int, float)) or not 0 <= when < 2**42 / 1000:
+        raise InvalidOptionError(f"before must be a time in seconds since the epoch, not {when!r}")
+    return int(when * 1000)
 
 
 def _reset(reset_attempts: object) -> str:

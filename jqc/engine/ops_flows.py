@@ -45,7 +45,10 @@ class Flowing(Producing):
         return ScriptCall(script, keys, (now_ms(self.clock), self.events_max_len, *args), parse)
 
     def _option_fields(self, opts: JobOptions) -> dict[str, str | int]:
-        _, priority, lifo, attempts, extra, kc, ka, fc, fa = self._option_args(opts)
+        if opts.dedup is not None:
+            # dedup is add's: a flow node's id is the flow's own (a root id in use returns that flow)
+            raise InvalidOptionError("dedup does not apply to a flow's jobs: give the root a job_id instead")
+        _, priority, lifo, attempts, extra, kc, ka, fc, fa = self._option_args(opts)[:9]
         fields: dict[str, str | int] = {}
         if priority != 0:
             fields["p"] = priority

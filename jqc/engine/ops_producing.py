@@ -12,9 +12,10 @@ from jqc.engine.arguments import (
     BULK_CHUNK,
     MAX_NAME,
 )
-from jqc.engine.calls import Batch, Op, Reply, ScriptCall, checked
+from jqc.engine.calls import Batch, CommandCall, Op, Reply, ScriptCall, checked
 from jqc.engine.job import (
     Backoff,
+    Dedup,
     Job,
     JobOptions,
     JobState,
@@ -44,6 +45,7 @@ class OptionArgs(TypedDict, total=False):
     remove_on_complete: Keep
     remove_on_fail: Keep
     meta: Mapping[str, str] | None
+    dedup: Dedup | None
 
 
 class Producing(OperationsBase):
@@ -72,11 +74,12 @@ class Producing(OperationsBase):
 
     @staticmethod
     def _option_args(opts: JobOptions) -> list[str | int]:
-        """The 9 script arguments shared by every job added with ``opts`` (see add.lua)."""
+        """The 12 script arguments shared by every job added with ``opts`` (see add.lua)."""
         kc, ka = opts.remove_on_complete.encode()
         fc, fa = opts.remove_on_fail.encode()
         lifo = "1" if opts.lifo else ""
-        return [round(opts.delay * 1000), opts.priority, lifo, opts.attempts, opts.extra_json(), kc, ka, fc, fa]
+        dedup = opts.dedup.script_args() if opts.dedup is not None else ["", "", ""]
+        return [round(opts.delay * 1000), opts.priority, lifo, opts.attempts, opts.extra_json(), kc, ka, fc, fa, *dedup]
 
     def _add_call(self, specs: Sequence[tuple[str, Any, JobOptions]]) -> ScriptCall[list[Job]]:
         """One add.lua call for ``specs``: options are sent once per distinct JobOptions."""
@@ -99,16 +102,18 @@ class Producing(OperationsBase):
     def _parse_added(self, reply: Reply, now: int, specs: Sequence[tuple[str, Any, JobOptions]]) -> list[Job]:
         """The jobs as stored. Each keeps the options it was added with (``job_id`` as given, None
         for an automatic id; ``delay`` rounded to whole ms as add.lua stores it, so a sub-ms delay
-        is no delay); a job whose id was taken is that job, unchanged, with its ``job_id``."""
+        is no delay); a job whose id (or dedup key) was taken is that job as stored, with
+        ``deduplicated`` set."""
         body = checked(reply)
         jobs: list[Job] = []
         created_at = now / 1000.0
         rounded: dict[int, JobOptions] = {}
         for i, (name, data, opts) in enumerate(specs):
             job_id, created, fields = as_str(body[1 + 3 * i]), as_int(body[2 + 3 * i]), body[3 + 3 * i]
-            if not created:
+            if created != 1:  # 0: its job_id was taken; 2: its dedup key was
                 existing = self._job(job_id, record_of(fields))
-                jobs.append(dataclasses.replace(existing, options=dataclasses.replace(existing.options, job_id=job_id)))
+                kept = dataclasses.replace(existing.options, job_id=job_id if created == 0 else None)
+                jobs.append(dataclasses.replace(existing, options=kept, deduplicated=True))
                 continue
             delay_ms = round(opts.delay * 1000)
             options = opts
@@ -133,6 +138,11 @@ class Producing(OperationsBase):
     def add(self, name: str, data: Any, opts: JobOptions) -> ScriptCall[Job]:
         call = self._add_call([(name, data, opts)])
         return ScriptCall(call.script, call.keys, call.args, lambda r: call.parse(r)[0])
+
+    def forget_dedup(self, key: str) -> CommandCall[bool]:
+        """Release a dedup key now, whatever its mode (True if it was held): the next add with it
+        creates a job."""
+        return CommandCall(("HDEL", self.keys.key("dd"), Dedup(key).key), lambda r: bool(as_int(r)))
 
     def add_bulk(self, jobs: Iterable[NewJob | tuple[Any, ...]]) -> Op[list[Job]]:
         """Validate every job first (nothing is written if one is bad), then add in chunks."""

@@ -97,10 +97,32 @@ class Reading(OperationsBase):
 
         return self._call("priority_counts", *args, parse=parse)
 
-    def list_jobs(self, state: str, offset: int = 0, limit: int = 100) -> ScriptCall[Page]:
+    def list_jobs(
+        self, state: str, offset: int = 0, limit: int = 100, *, newest_first: bool = False
+    ) -> ScriptCall[Page] | Op[Page]:
+        """One page of ``state``; ``newest_first`` (waiting only) pages from the job that would run
+        last: the order BullMQ's ``getWaiting`` uses."""
         if state not in LISTABLE or state == "dead":
             raise InvalidOptionError(f"state must be one of {LISTABLE[:-1]}, not {state!r}")
-        return self._call("list", state, self._offset(offset), positive_int(limit, "limit"), parse=self._parse_page)
+        if not isinstance(newest_first, bool):
+            raise InvalidOptionError(f"newest_first must be a bool, not {newest_first!r}")
+        if newest_first and state != "waiting":
+            raise InvalidOptionError("newest_first applies to waiting jobs (finished ones are listed newest first)")
+        offset, limit = self._offset(offset), positive_int(limit, "limit")
+        if newest_first:
+            return self._waiting_newest_first(offset, limit)
+        return self._call("list", state, offset, limit, parse=self._parse_page)
+
+    def _waiting_newest_first(self, offset: int, limit: int) -> Op[Page]:
+        """The waiting jobs in reverse claim order: the total first, then the page it implies
+        (two reads, so a job added in between can shift the page by one)."""
+        probe: Page = yield self._call("list", "waiting", 0, 1, parse=self._parse_page)
+        end = probe.total - offset  # one past the last job of the page, in claim order
+        if end <= 0:
+            return Page(probe.total, (), ())
+        start = max(end - limit, 0)
+        page: Page = yield self._call("list", "waiting", start, end - start, parse=self._parse_page)
+        return Page(page.total, tuple(reversed(page.jobs)), page.corrupt)
 
     def _parse_page(self, reply: Reply) -> Page:
         total, decoded, corrupt = self._decode_listing(reply)

@@ -21,6 +21,7 @@ from jqc.engine.failures import FailureCode, failure_code
 from jqc.engine.job import (
     BackoffFunction,
     ClaimedJob,
+    Keep,
 )
 from jqc.engine.ops_base import OperationsBase
 from jqc.engine.records import record_of
@@ -28,7 +29,9 @@ from jqc.engine.replies import as_int, as_list, as_str, as_strs
 from jqc.engine.results import (
     ClaimResult,
     CompleteResult,
+    FailResult,
     RecoverResult,
+    Renewal,
 )
 from jqc.errors import CorruptJobError, InvalidOptionError
 
@@ -83,12 +86,26 @@ class Working(OperationsBase):
         self, held: Sequence[ClaimedJob | tuple[str, int]], *, lock: float = 30.0, now: int | None = None
     ) -> ScriptCall[dict[str, bool]]:
         """Renew many locks at once; returns job id -> still held."""
+        call = self.renew(held, lock=lock, now=now)
+        return ScriptCall(call.script, call.keys, call.args, lambda r: dict(call.parse(r).held))
+
+    def renew(
+        self, held: Sequence[ClaimedJob | tuple[str, int]], *, lock: float = 30.0, now: int | None = None
+    ) -> ScriptCall[Renewal]:
+        """Renew many locks at once, as :meth:`extend`, and report the held jobs marked cancelled."""
         held_pairs = [(h.id, h.token) if isinstance(h, ClaimedJob) else h for h in held]
         args = [str(a) for pair in held_pairs for a in pair]
 
-        def parse(reply: Reply) -> dict[str, bool]:
+        def parse(reply: Reply) -> Renewal:
             body = checked(reply)
-            return {job_id: bool(as_int(ok)) for (job_id, _), ok in zip(held_pairs, body[2:], strict=True)}
+            still: dict[str, bool] = {}
+            cancelled: dict[str, str] = {}
+            for (job_id, _), ok in zip(held_pairs, body[2:], strict=True):
+                if isinstance(ok, (list, tuple)):  # renewed, and marked by cancel.lua: {reason}
+                    still[job_id], cancelled[job_id] = True, as_str(ok[0])
+                else:
+                    still[job_id] = bool(as_int(ok))
+            return Renewal(still, cancelled)
 
         return self._call("extend", seconds_to_ms(lock, "lock", low=0.001, high=MAX_LOCK), *args, parse=parse, now=now)
 
@@ -101,8 +118,10 @@ class Working(OperationsBase):
         lock: float = 30.0,
         worker: str = "",
         now: int | None = None,
+        keep: Keep | None = None,
     ) -> Op[ClaimResult | None]:
-        """Report success; with ``fetch_next`` > 0 also claim that many next jobs for ``worker``."""
+        """Report success; with ``fetch_next`` > 0 also claim that many next jobs for ``worker``.
+        ``keep``: the worker's retention for the completed job, instead of the job's own."""
         stamp = now_ms(self.clock) if now is None else now
         text = _json.encode(result, what="result", max_bytes=self.max_data_bytes)
         if fetch_next:
@@ -120,6 +139,7 @@ class Working(OperationsBase):
             fetch_next,
             seconds_to_ms(lock, "lock", low=0.001, high=MAX_LOCK),
             worker or "-",
+            *_keep_args(keep),
             parse=parse,
             now=stamp,
         )
@@ -136,6 +156,7 @@ class Working(OperationsBase):
         lock: float = 30.0,
         worker: str = "",
         now: int | None = None,
+        keep: Keep | None = None,
     ) -> Op[CompleteResult]:
         """Report many successes and claim the next jobs, in one round trip.
 
@@ -147,7 +168,7 @@ class Working(OperationsBase):
             args += [claimed.id, claimed.token, _json.encode(result, what="result", max_bytes=self.max_data_bytes)]
         if fetch_next:
             worker_id(worker)
-        args += [fetch_next, seconds_to_ms(lock, "lock", low=0.001, high=MAX_LOCK), worker or "-"]
+        args += [fetch_next, seconds_to_ms(lock, "lock", low=0.001, high=MAX_LOCK), worker or "-", *_keep_args(keep)]
         ids = [claimed.id for claimed, _ in done]
 
         def parse(reply: Reply) -> CompleteResult:
@@ -193,6 +214,9 @@ class Working(OperationsBase):
         worker: str = "",
         code: FailureCode | str | None = None,
         now: int | None = None,
+        fetch_next: int = 0,
+        lock: float = 30.0,
+        keep: Keep | None = None,
     ) -> ScriptCall[str]:
         """Report a failed attempt: 'retry' if it will run again, else 'failed' (dead-lettered).
 
@@ -200,7 +224,8 @@ class Working(OperationsBase):
         be computed (say, a custom backoff whose function is not registered), the job fails for
         good with the reason saying why, rather than being lost or retried blindly. ``code`` is
         the stable :class:`FailureCode` stored beside ``reason``; by default ``error``, or
-        ``unrecoverable`` with ``retry=False``.
+        ``unrecoverable`` with ``retry=False``. ``keep``: the worker's retention for a job that
+        fails for good, instead of the job's own.
         """
         if not isinstance(reason, str):
             raise InvalidOptionError(f"failure reason must be a str, not {reason!r}")
@@ -220,13 +245,68 @@ class Working(OperationsBase):
             worker or "-",
             delay_ms,
             stored_code.value,
+            *self._fetch_args(fetch_next, lock, worker, always=keep is not None),
+            *_keep_args(keep),
             parse=lambda r: as_str(checked(r)[1]),
             now=now,
         )
 
+    def _fetch_args(self, fetch_next: int, lock: float, worker: str, *, always: bool = False) -> list[str | int]:
+        """The trailing 'claim next' arguments of fail.lua and release.lua (none when not fetching,
+        unless ``always``: placeholders, so arguments after them keep their places)."""
+        if not fetch_next:
+            return [0, 1, "-"] if always else []
+        count = positive_int(fetch_next, "fetch_next", high=10_000)
+        return [count, seconds_to_ms(lock, "lock", low=0.001, high=MAX_LOCK), worker_id(worker)]
+
+    def fail_and_fetch(
+        self,
+        claimed: ClaimedJob,
+        reason: str,
+        *,
+        fetch_next: int = 1,
+        lock: float = 30.0,
+        worker: str,
+        now: int | None = None,
+        **how: Any,
+    ) -> Op[FailResult]:
+        """:meth:`fail` (``how`` takes its options), claiming ``fetch_next`` next jobs for ``worker``
+        in the same call, as ``complete(..., fetch_next=)`` does: one round trip for both."""
+        stamp = now_ms(self.clock) if now is None else now
+        call = self.fail(claimed, reason, worker=worker, fetch_next=fetch_next, lock=lock, now=stamp, **how)
+
+        def parse(reply: Reply) -> FailResult:
+            body = checked(reply)
+            following = self._parse_claim(body[3], worker, stamp) if fetch_next else None
+            return FailResult(as_str(body[1]), following)
+
+        outcome: FailResult = yield ScriptCall(call.script, call.keys, call.args, parse)
+        if outcome.verdict == "failed" and claimed.job.parent is not None:  # a flow child: tell its parent
+            yield from self.deliver_many([claimed.id])
+        yield from self.dead_letter_corrupt(outcome.next, worker)
+        return outcome
+
     def release(self, claimed: ClaimedJob, *, delay: float = 0.0, now: int | None = None) -> ScriptCall[None]:
         """Hand a job back without counting an attempt."""
         return self._call("release", claimed.id, claimed.token, seconds_to_ms(delay, "delay"), parse=self._ok, now=now)
+
+    def release_and_fetch(
+        self, claimed: ClaimedJob, *, delay: float = 0.0, fetch_next: int = 1, lock: float = 30.0, worker: str
+    ) -> Op[ClaimResult | None]:
+        """:meth:`release` (to waiting, or delayed by ``delay``: BullMQ's move-to-delayed), claiming
+        ``fetch_next`` next jobs for ``worker`` in the same call."""
+        stamp = now_ms(self.clock)
+        extra = self._fetch_args(fetch_next, lock, worker)
+
+        def parse(reply: Reply) -> ClaimResult | None:
+            body = checked(reply)
+            return self._parse_claim(body[1], worker, stamp) if extra else None
+
+        following: ClaimResult | None = yield self._call(
+            "release", claimed.id, claimed.token, seconds_to_ms(delay, "delay"), *extra, parse=parse, now=stamp
+        )
+        yield from self.dead_letter_corrupt(following, worker)
+        return following
 
     def progress(self, claimed: ClaimedJob, value: Any) -> ScriptCall[None]:
         text = _json.encode(value, what="progress", max_bytes=64 * 1024)
@@ -250,3 +330,12 @@ class Working(OperationsBase):
             return RecoverResult(tuple(as_strs(body[1])), tuple(as_strs(body[2])), code_of(body) == Code.MORE)
 
         return self._call("recover", positive_int(limit, "limit"), max_stalls, parse=parse, now=now)
+
+
+def _keep_args(keep: Keep | None) -> list[str | int]:
+    """The optional trailing retention override of complete, complete_many and fail ('1', count, age)."""
+    if keep is None:
+        return []
+    if not isinstance(keep, Keep):
+        raise InvalidOptionError(f"keep must be a jqc.Keep, not {keep!r}")
+    return ["1", *keep.encode()]

@@ -7,15 +7,12 @@ executor, so the two classes cannot drift apart in behaviour.
 
 from __future__ import annotations
 
-import contextlib
 import random
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Unpack
 
-from jqc.engine.calls import Step, run_sync
 from jqc.engine.failures import FailureCode
-from jqc.engine.flows import Flow, FlowNode
-from jqc.engine.job import BackoffFunction, ClaimedJob, DeadLetter, Job, JobOptions, NewJob
+from jqc.engine.job import BackoffFunction, ClaimedJob, DeadLetter, Job, JobOptions, Keep, NewJob
 from jqc.engine.metrics import Metrics
 from jqc.engine.operations import (
     BATCH,
@@ -24,27 +21,25 @@ from jqc.engine.operations import (
     Counts,
     DeadLetterPage,
     Event,
+    FailResult,
     OptionArgs,
     Page,
+    QueueSettings,
     RecoverResult,
+    Renewal,
     SearchPage,
     WorkerInfo,
 )
-from jqc.engine.ops_flows import REPAIR_GRACE
 from jqc.engine.ops_schedules import ScheduleArgs
-from jqc.engine.queue_base import QueueBase, T
+from jqc.engine.queue_flows import QueueFlows
 from jqc.engine.schedules import Schedule
 from jqc.engine.waiting import wait_sync
-from jqc.errors import JqcError, PermissionDeniedError
 
 __all__ = ["Queue"]
 
 
-class Queue(QueueBase):
+class Queue(QueueFlows):
     """A queue, used from synchronous code. Safe to share between threads."""
-
-    def _run(self, step: Step[T]) -> T:
-        return run_sync(self.connection.backend, step)
 
     # producing
     def add(
@@ -100,12 +95,13 @@ class Queue(QueueBase):
         ``{priority: count}`` in the order asked (delayed jobs are not counted until they wait)."""
         return self._run(self.ops.counts_per_priority(priorities))
 
-    def list_jobs(self, state: str, offset: int = 0, limit: int = 100) -> Page:
+    def list_jobs(self, state: str, offset: int = 0, limit: int = 100, *, newest_first: bool = False) -> Page:
         """One page of the jobs in ``state`` (waiting, delayed, active, completed or failed) and the total.
 
-        Waiting jobs come in claim order, delayed ones by due time, finished ones newest first.
+        Waiting jobs come in claim order (``newest_first=True``: reversed, the job that would run
+        last first, as BullMQ lists them), delayed ones by due time, finished ones newest first.
         """
-        return self._run(self.ops.list_jobs(state, offset, limit))
+        return self._run(self.ops.list_jobs(state, offset, limit, newest_first=newest_first))
 
     def dead_letters(self, offset: int = 0, limit: int = 100) -> DeadLetterPage:
         """One page of dead letters, newest first, and how many there are in all."""
@@ -159,6 +155,32 @@ class Queue(QueueBase):
         """
         return self._run(self.ops.events(last_id, count, block))
 
+    def listen(self, last_id: str = "$", *, block: float = 5.0, count: int = 100) -> Iterator[Event]:
+        """Every event of the queue's stream after ``last_id`` ('$': from now on, '0': from the
+        oldest kept), as it arrives: a listener's loop (``for event in queue.listen(): ...``).
+
+        '$' is resolved when iteration starts (the first ``next``), not when ``listen`` is called;
+        pass an entry id to start from a known point. It blocks on the server (real time)
+        ``block`` seconds at a time and never ends by itself; break out of it. Nothing is missed
+        between reads, but entries trimmed away before they are read are (the stream is capped
+        at ``events_max_len``).
+        """
+        position = self._run(self.ops.event_position(last_id))
+        while True:
+            for event in self.events(position, count, block):
+                position = event.id
+                yield event
+
+    def publish(self, name: str, fields: Mapping[str, str] | None = None, *, job_id: str = "") -> str:
+        """Append a custom event to the queue's stream, for listeners (``listen``, ``events``):
+        ``name`` must not be one of the engine's events, ``fields`` maps str to str. Returns its id."""
+        return self._run(self.ops.publish(name, fields, job_id=job_id))
+
+    def trim_events(self, max_len: int = 0) -> int:
+        """Cut the event stream to its newest ``max_len`` entries (0 empties it); returns how many
+        were deleted. Writes trim it approximately to ``events_max_len`` anyway."""
+        return self._run(self.ops.trim_events(max_len))
+
     # administering
     def pause(self) -> bool:
         """Stop handing out jobs (adds still work); returns True if the queue was not paused already."""
@@ -174,6 +196,26 @@ class Queue(QueueBase):
         """
         self._run(self.ops.configure(**settings))
 
+    def forget_dedup(self, key: str) -> bool:
+        """Release the dedup key ``key`` now (True if it was held), so the next add with it creates
+        a job; keys otherwise free themselves (simple and debounce: once their job started or
+        finished; throttle: after the ttl)."""
+        return self._run(self.ops.forget_dedup(key))
+
+    def settings(self) -> QueueSettings:
+        """The queue's settings as stored (concurrency limit, rate limit, stall and dead-letter
+        caps, metrics kept, paused), with how many claims the current rate window has left, when
+        it reopens, and until when a :meth:`limit_rate` hold runs."""
+        return self._run(self.ops.settings())
+
+    def limit_rate(self, seconds: float) -> float | None:
+        """Hold off every worker's claims on this queue for ``seconds`` (0 lifts the hold): the
+        queue-wide manual rate limit, for when a shared upstream says slow down. A shorter hold
+        never cuts a running longer one. Returns when the hold ends (None once lifted).
+        ``jqc.RateLimited`` raised by a handler pauses only its own worker unless it says
+        ``queue_wide=True``, which calls this."""
+        return self._run(self.ops.limit_rate(seconds))
+
     def remove(self, job_id: str, *, children: bool = False) -> list[str]:
         """Delete a job that is not held by a worker (raises :class:`jqc.JobActiveError` if it is).
 
@@ -185,41 +227,18 @@ class Queue(QueueBase):
         self._run(self.ops.remove(job_id))
         return [f"{self.name}/{job_id}"]
 
-    # flows
-    def add_flow(self, flow: Flow) -> FlowNode:
-        """Create ``flow``: a parent job and its children (any depth, on any queues of this
-        connection; a child's queue defaults to its parent's, the root's to this queue).
+    def cancel(self, job_id: str, reason: str = "", *, retry: bool = False) -> str:
+        """Cancel a job; returns ``'removed'``, ``'marked'`` or (a flow child) ``'failed'``.
 
-        Either the whole flow is created or, when this raises before the first write, nothing is;
-        a crash after it leaves an intent that the workers' repair finishes (``docs/workflows.md``).
-        Each parent waits in ``waiting-children`` until every child is done. Returns the stored
-        tree; a root ``job_id`` already in use returns that flow unchanged.
+        A job that has not started (waiting or delayed) is deleted, with a ``cancelled`` event. A
+        job a worker holds is marked: its worker sets the handler's cancellation signal within one
+        lock renewal (``ctx.cancelled`` and ``ctx.stop_event`` for a plain function, an asyncio
+        cancellation for an ``async def`` one), and the run ends failed with code ``cancelled``,
+        however the handler ended (a handler that returns first does not complete the job). It is
+        not retried unless ``retry=True`` (then it is while attempts remain). A finished job raises
+        :class:`jqc.JobStateError`, a missing one :class:`jqc.JobNotFoundError`. Flows: see ``docs/workflows.md``.
         """
-        plan = self.ops.plan(flow)
-        try:
-            return self._run(self.ops.add_flow(plan))
-        except PermissionDeniedError:  # a queue of the flow refused us: take back what was written
-            for call in self.ops.abort_calls(plan):
-                with contextlib.suppress(JqcError):
-                    self._run(call)
-            raise
-
-    def add_children(self, claimed: ClaimedJob, children: Sequence[Flow]) -> int:
-        """Fan-out at run time: the held job ``claimed`` gets ``children`` (each a :class:`jqc.Flow`,
-        any depth, any queue) and waits for them in ``waiting-children``; its lock is released at
-        once and it runs again when they are done. Token-checked (:class:`jqc.LockLostError` once
-        the lock is lost, nothing changed). What ``ctx.wait_for_children`` calls; returns how many
-        children were new (a child already listed is not added twice)."""
-        return self._run(self.ops.park(claimed, children))
-
-    def flow(self, job_id: str) -> FlowNode | None:
-        """The flow below job ``job_id`` with every job's state, or None if there is no such job."""
-        return self._run(self.ops.flow(job_id))
-
-    def repair_flows(self, *, grace: float = REPAIR_GRACE) -> int:
-        """Finish flow steps a crash left half done on this queue (creations, children's outcomes
-        older than ``grace`` seconds); what workers' stall checks run. Returns how many it finished."""
-        return self._run(self.ops.repair_flows(grace=grace))
+        return self._run(self.ops.cancel(job_id, reason, retry=retry))
 
     def promote(self, job_id: str) -> None:
         """Make a delayed job wait now instead of at its due time."""
@@ -235,12 +254,24 @@ class Queue(QueueBase):
         return self._run(self.ops.promote_all(limit))
 
     def retry(self, job_id: str, *, reset_attempts: bool = True) -> None:
-        """Send a failed job back to waiting (``reset_attempts``: with a fresh attempt budget)."""
+        """Send a failed or completed job back to waiting (``reset_attempts``: with a fresh attempt
+        budget; a completed job's result is cleared). Other states raise :class:`jqc.JobStateError`."""
         self._run(self.ops.retry(job_id, reset_attempts=reset_attempts))
 
-    def retry_failed(self, limit: int | None = None, *, reset_attempts: bool = True) -> list[str]:
-        """Retry the oldest failed jobs (all of them when ``limit`` is None); returns their ids."""
-        return self._run(self.ops.retry_failed(limit, reset_attempts=reset_attempts))
+    def retry_failed(
+        self, limit: int | None = None, *, before: float | None = None, reset_attempts: bool = True
+    ) -> list[str]:
+        """Retry the oldest failed jobs (all of them when ``limit`` is None), only those that failed
+        at or before ``before`` (seconds on the queue's clock) if given; returns their ids."""
+        return self._run(self.ops.retry_failed(limit, before=before, reset_attempts=reset_attempts))
+
+    def retry_completed(
+        self, limit: int | None = None, *, before: float | None = None, reset_attempts: bool = True
+    ) -> list[str]:
+        """Run completed jobs again, oldest first (all of them when ``limit`` is None; only those
+        that completed at or before ``before`` if given); returns their ids. Each moves atomically
+        on its own, the whole is not one atomic step."""
+        return self._run(self.ops.retry_finished("completed", limit, before=before, reset_attempts=reset_attempts))
 
     def update_data(self, job_id: str, data: Any) -> None:
         """Replace the data of a job that has not started (waiting or delayed), checked as ``add``
@@ -313,17 +344,34 @@ class Queue(QueueBase):
         """Renew the locks of held jobs by ``lock`` seconds; returns job id -> still held."""
         return self._run(self.ops.extend(held, lock=lock))
 
+    def renew(self, held: Sequence[ClaimedJob | tuple[str, int]], *, lock: float = 30.0) -> Renewal:
+        """Renew as :meth:`extend` does, also reporting which held jobs :meth:`cancel` marked."""
+        return self._run(self.ops.renew(held, lock=lock))
+
     def complete(
-        self, claimed: ClaimedJob, result: Any = None, *, fetch_next: int = 0, lock: float = 30.0, worker: str = ""
+        self,
+        claimed: ClaimedJob,
+        result: Any = None,
+        *,
+        fetch_next: int = 0,
+        lock: float = 30.0,
+        worker: str = "",
+        keep: Keep | None = None,
     ) -> ClaimResult | None:
         """Report success of a held job with its ``result``; with ``fetch_next`` > 0 also claim that many more."""
-        return self._run(self.ops.complete(claimed, result, fetch_next=fetch_next, lock=lock, worker=worker))
+        return self._run(self.ops.complete(claimed, result, fetch_next=fetch_next, lock=lock, worker=worker, keep=keep))
 
     def complete_many(
-        self, done: Sequence[tuple[ClaimedJob, Any]], *, fetch_next: int = 0, lock: float = 30.0, worker: str = ""
+        self,
+        done: Sequence[tuple[ClaimedJob, Any]],
+        *,
+        fetch_next: int = 0,
+        lock: float = 30.0,
+        worker: str = "",
+        keep: Keep | None = None,
     ) -> CompleteResult:
         """Complete many held jobs and claim up to ``fetch_next`` more, in one round trip."""
-        return self._run(self.ops.complete_many(done, fetch_next=fetch_next, lock=lock, worker=worker))
+        return self._run(self.ops.complete_many(done, fetch_next=fetch_next, lock=lock, worker=worker, keep=keep))
 
     def fail(
         self,
@@ -338,6 +386,7 @@ class Queue(QueueBase):
         backoff_functions: Mapping[str, BackoffFunction] | None = None,
         worker: str = "",
         code: FailureCode | str | None = None,
+        keep: Keep | None = None,
     ) -> str:
         """Report a failed attempt; the delay comes from the job's backoff unless given."""
         return self._run(
@@ -354,8 +403,28 @@ class Queue(QueueBase):
                     backoff_functions=backoff_functions,
                     worker=worker,
                     code=code,
+                    keep=keep,
                 ),
             )
+        )
+
+    def fail_and_fetch(
+        self, claimed: ClaimedJob, reason: str, *, fetch_next: int = 1, lock: float = 30.0, worker: str, **how: Any
+    ) -> FailResult:
+        """:meth:`fail` (``how``: its options) and claim ``fetch_next`` next jobs for ``worker`` in
+        the same round trip, as ``complete(..., fetch_next=)`` does; returns the verdict and the claim."""
+        return self._run(
+            self.ops.fail_and_fetch(claimed, reason, fetch_next=fetch_next, lock=lock, worker=worker, **how)
+        )
+
+    def release_and_fetch(
+        self, claimed: ClaimedJob, *, delay: float = 0.0, fetch_next: int = 1, lock: float = 30.0, worker: str
+    ) -> ClaimResult | None:
+        """:meth:`release` (to waiting, or delayed by ``delay``) and claim ``fetch_next`` next jobs
+        for ``worker`` in the same round trip. With no delay the job goes back to the head of its
+        priority, so the claim may hand it straight back."""
+        return self._run(
+            self.ops.release_and_fetch(claimed, delay=delay, fetch_next=fetch_next, lock=lock, worker=worker)
         )
 
     def release(self, claimed: ClaimedJob, *, delay: float = 0.0) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from jqc import _json
 from jqc.engine.codes import Code
@@ -121,14 +122,68 @@ class RecoverResult:
 
 
 @dataclass(frozen=True, slots=True)
+class FailResult:
+    """A failure report that also claimed (``Queue.fail_and_fetch``): ``verdict`` is 'retry' or
+    'failed', ``next`` what the claim in the same call got (None when none was asked for)."""
+
+    verdict: str
+    next: ClaimResult | None
+
+
+@dataclass(frozen=True, slots=True)
+class Renewal:
+    """What one lock renewal found: which held jobs are still held, and which of them
+    :meth:`jqc.Queue.cancel` has marked (job id -> the canceller's reason), so their holder stops them."""
+
+    held: Mapping[str, bool]
+    cancelled: Mapping[str, str]
+
+
+#: Bytes of a job's encoded result that its ``completed`` event carries at most (complete.lua).
+EVENT_RESULT_MAX = 4096
+
+#: Events the engine writes; a producer's own events (``Queue.publish``) take other names.
+ENGINE_EVENTS = frozenset(
+    {
+        "active", "added", "cancelled", "cancelling", "completed", "deduplicated", "delayed", "drained", "failed",
+        "orphan",
+        "paused", "progress", "removed", "resumed", "retrying", "scheduled", "stalled", "unscheduled",
+        "updated", "waiting",
+    }
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
 class Event:
-    """One entry of the queue's event stream."""
+    """One entry of the queue's event stream.
+
+    ``fields`` holds every field as written, ``e`` (name), ``j`` (job id) and ``t`` (time, ms)
+    included. ``added`` events carry the job's name (``n``); ``completed`` events its result
+    (``rv``, JSON) when it is at most :data:`EVENT_RESULT_MAX` bytes: see :attr:`has_result`.
+    """
 
     id: str
     name: str
     job_id: str
     at: float
     fields: Mapping[str, str]
+
+    @property
+    def has_result(self) -> bool:
+        """True for a ``completed`` event that carries its job's result (small enough to)."""
+        return "rv" in self.fields
+
+    @property
+    def result(self) -> Any:
+        """The job's result on a ``completed`` event that carries it (None otherwise: read the
+        job with ``get_job`` when :attr:`has_result` is False)."""
+        text = self.fields.get("rv")
+        return None if text is None else _json.decode(text, what=f"result in event {self.id}")
+
+    @property
+    def job_name(self) -> str | None:
+        """The job's name on an ``added`` event (None on other events)."""
+        return self.fields.get("n")
 
 
 @dataclass(frozen=True, slots=True)

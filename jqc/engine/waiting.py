@@ -44,7 +44,7 @@ __all__ = ["WAIT_ROUND", "wait_async", "wait_sync"]
 #: Seconds of real time one shared blocking read of the event stream lasts at most.
 WAIT_ROUND = 2.0
 #: Events that may end the wait for their job, and events (without a job) that may end any wait.
-ENDS_JOB = frozenset({"completed", "failed", "removed"})
+ENDS_JOB = frozenset({"completed", "failed", "removed", "cancelled"})
 ENDS_ANY = frozenset({"drained"})
 
 
@@ -79,6 +79,8 @@ def _settled(job: Job | None, job_id: str, queue: str, woken_by: Event | None) -
         return False, None
     if woken_by is not None and woken_by.name == "failed":  # deleted as it failed (remove_on_fail)
         raise JobFailedError(job_id, woken_by.fields.get("reason"), woken_by.fields.get("code") or None)
+    if woken_by is not None and woken_by.name == "cancelled":  # cancelled before it started: deleted
+        raise JobFailedError(job_id, f"cancelled: {woken_by.fields.get('reason', '')}", "cancelled")
     if woken_by is not None and woken_by.name == "completed":
         raise JobNotFoundError(
             f"job {job_id} of queue {queue!r} completed, but its record was deleted before its result "

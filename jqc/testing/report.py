@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from jqc.engine.failures import FailureCode
 from jqc.engine.job import Job, JobState
 from jqc.testing.handlers import WRAPPER_NAMES
 from jqc.worker.runtime import WorkerStats
@@ -62,8 +63,8 @@ class JobReport:
     ``queue``, ``id``, ``name`` and ``data`` say which job; ``runs`` are its :class:`Run` records in
     order; ``job`` is the job as stored at the end (None when it no longer exists, for instance
     removed on completion with ``remove_on_complete=jqc.Keep.none()``); ``logs`` its log lines.
-    The properties read from those: ``state``, ``succeeded``, ``failed``, ``result``, ``error``,
-    ``progress`` and ``failure_reason``; :meth:`history` tells it all as text.
+    The properties read from those: ``state``, ``succeeded``, ``failed``, ``cancelled``, ``result``,
+    ``error``, ``progress`` and ``failure_reason``; :meth:`history` tells it all as text.
     """
 
     queue: str
@@ -87,9 +88,16 @@ class JobReport:
         return bool(self.runs) and self.runs[-1].outcome == "done" and self.runs[-1].fault is None
 
     @property
+    def cancelled(self) -> bool:
+        """True when ``Queue.cancel`` ended the job (failed with code ``cancelled``): a job stopped
+        on purpose, which a drain does not count as failed."""
+        return self.job is not None and self.job.failure_code is FailureCode.CANCELLED
+
+    @property
     def failed(self) -> bool:
-        """True when the job failed for good, or had a failed attempt and did not complete."""
-        if self.succeeded:
+        """True when the job failed for good, or had a failed attempt and did not complete (a
+        cancelled job is not failed: see :attr:`cancelled`)."""
+        if self.succeeded or self.cancelled:
             return False
         return self.state is JobState.FAILED or any(run.failed for run in self.runs)
 

@@ -102,14 +102,19 @@ class Chores:
         if not snapshot:
             return
         try:
-            renewed = await lane.queue.extend([h.claimed for h in snapshot], lock=shared.options.lock)
+            renewal = await lane.queue.renew([h.claimed for h in snapshot], lock=shared.options.lock)
         except Exception as exc:
             shared.health.failed(f"renew locks in {lane.name}", exc, since=now)
             return
         shared.health.ok(f"renew locks in {lane.name}")
+        renewed = renewal.held
         for held in snapshot:
             if renewed.get(held.id, False):
                 held.lock_until = max(held.lock_until, now + shared.options.lock)
+                reason = renewal.cancelled.get(held.id)
+                if reason is not None and held.running and lane.held.get(held.id) is held:
+                    shared.log.info("worker %s: job %s in %s cancelled: %s", shared.id, held.id, lane.name, reason)
+                    held.cancel(reason)
                 continue
             # A job being reported may have just completed (renewal and completion raced): its
             # write finds out for itself, so only a running handler is given up here.

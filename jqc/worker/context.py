@@ -95,7 +95,8 @@ class _Base:
 
     @property
     def cancelled(self) -> bool:
-        """True once the worker has stopped waiting for this handler (lock lost, timeout, shutdown).
+        """True once the worker has stopped waiting for this handler (lock lost, timeout, shutdown,
+        or :meth:`jqc.Queue.cancel`, which the worker learns of within one lock renewal).
 
         Async handlers are cancelled outright; code running in a thread should poll this (or
         :attr:`stop_event`) and return early, since its result will be thrown away.
@@ -107,7 +108,8 @@ class _Base:
         """Set as soon as the worker stops standing behind this run (wait on it from a thread).
 
         It is set, with :attr:`cancelled` true, when the worker gives the job up: its handler timed
-        out; shutdown hands it back; the worker was killed; or the worker learns its lock is lost:
+        out; it was cancelled (``Queue.cancel``); shutdown hands it back; the worker was killed; or
+        the worker learns its lock is lost:
         a renewal or one of the job's writes (``progress``, ``log``, its completion) was rejected,
         the job was claimed again, or the lock's deadline passed without a renewal (Redis out of
         reach, or the process frozen, for longer than the lock): from then on another worker may

@@ -6,7 +6,7 @@ They are signals, not errors: the worker catches them and reports the job accord
   backoff when ``delay`` is None). The attempt counts: with no attempts left the job fails for good.
 * ``raise Fail("bad input")``: fail the job for good now (dead-lettered), whatever attempts remain.
 * ``raise RateLimited(10)``: hand the job back to waiting without counting an attempt, and stop
-  claiming from its queue on this worker for 10 s.
+  claiming from its queue on this worker for 10 s (``queue_wide=True``: on every worker).
 * ``ctx.wait_for_children([...])`` raises :class:`WaitingForChildren` once the job waits for the
   children it just added: the job already left the worker, so nothing is reported.
 """
@@ -50,11 +50,19 @@ class Fail(JobControl):
 
 
 class RateLimited(JobControl):
-    """Hand the job back without counting an attempt and pause claiming from its queue for ``delay`` s."""
+    """Hand the job back without counting an attempt and pause claiming from its queue for ``delay`` s.
 
-    def __init__(self, delay: float, reason: str = "") -> None:
+    By default only the worker whose handler raised it pauses; with ``queue_wide=True`` the worker
+    also holds off every worker's claims on the queue for ``delay`` (``Queue.limit_rate``), for
+    a limit that all workers share (one upstream API key, say).
+    """
+
+    def __init__(self, delay: float, reason: str = "", *, queue_wide: bool = False) -> None:
         self.delay = _delay(delay, "RateLimited")
         self.reason = reason
+        if not isinstance(queue_wide, bool):
+            raise InvalidOptionError(f"queue_wide must be a bool, not {queue_wide!r}")
+        self.queue_wide = queue_wide
         super().__init__(reason or f"rate limited for {self.delay:g} s")
 
 

@@ -37,6 +37,7 @@ class Kind(enum.Enum):
     RATE_LIMITED = "rate_limited"  # raised RateLimited: handed back, claiming paused
     ABORTED = "aborted"  # the worker stopped waiting (lock lost, shutdown): see ``reason``
     PARKED = "parked"  # waits for the children it added (ctx.wait_for_children): nothing to report
+    CANCELLED = "cancelled"  # Queue.cancel marked the job: failed with code cancelled (retried if allowed)
 
 
 @dataclass(frozen=True, slots=True)

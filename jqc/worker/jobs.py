@@ -147,6 +147,9 @@ class JobRunner:
             if not self.shared.lifecycle.running:
                 held.give_up("the worker is shutting down", hand_back=True)
                 outcome = Outcome(Kind.ABORTED, reason="the worker is shutting down")
+            elif held.claimed.job.cancel_reason is not None:  # marked, then handed back or stalled
+                held.cancel(held.claimed.job.cancel_reason)
+                outcome = Outcome(Kind.ABORTED, reason=f"cancelled: {held.cancel_reason}")
             else:
                 outcome = await self._observed(held)
             return await self.settler.settle(held, outcome)

@@ -66,6 +66,7 @@ class Held:
     lock_until: float = 0.0
     renew_until: float | None = None
     unrenewed: bool = False  # renewal stopped for it (past renew_until); logged once
+    cancel_reason: str | None = None  # Queue.cancel marked it: the run is stopped and reported cancelled
 
     @property
     def id(self) -> str:
@@ -79,6 +80,13 @@ class Held:
     def renewable(self, now: float) -> bool:
         """True while renewal should extend its lock (see :attr:`renew_until`)."""
         return self.renew_until is None or now < self.renew_until
+
+    def cancel(self, reason: str) -> None:
+        """``Queue.cancel`` marked the job: stop its handler (as :meth:`give_up` does) and report
+        the run cancelled."""
+        if self.cancel_reason is None:
+            self.cancel_reason = reason
+        self.give_up(f"cancelled: {reason}", hand_back=False)
 
     def give_up(self, reason: str, *, hand_back: bool) -> None:
         """Stop waiting for the handler (it is cancelled if async, abandoned in its thread if not)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from jqc.engine.job import Keep
 from jqc.engine.liveness import default_stuck_after
 from jqc.errors import InvalidOptionError
 
@@ -77,6 +78,10 @@ class WorkerOptions:
       At least ``stall_interval + heartbeat``, since an idle worker polls every ``stall_interval``.
     * ``health_file``: a path the worker rewrites every ``heartbeat`` with what it is doing, for
       ``jqc worker --probe`` (a Kubernetes liveness probe; see :mod:`jqc.worker.probe`); None: none.
+    * ``keep_completed`` / ``keep_failed``: the retention (a :class:`jqc.Keep`) of the jobs this
+      worker completes / fails for good, used instead of what each job carries (its add's
+      ``remove_on_complete`` / ``remove_on_fail``, by default the queue's ``default_options``);
+      None: each job's own.
     """
 
     concurrency: int = 10
@@ -96,6 +101,8 @@ class WorkerOptions:
     schedule_interval: float | None = 10.0
     stuck_after: float | None = None
     health_file: str | None = None
+    keep_completed: Keep | None = None
+    keep_failed: Keep | None = None
 
     def __post_init__(self) -> None:
         lock = check_seconds(self.lock, "lock", low=0.01, high=MAX_LOCK)
@@ -131,6 +138,9 @@ class WorkerOptions:
             set_(self, "stuck_after", check_seconds(self.stuck_after, what, low=low, high=max(low, _DAY)))
         if self.health_file is not None and (not isinstance(self.health_file, str) or not self.health_file):
             raise InvalidOptionError(f"health_file must be a non-empty path, not {self.health_file!r}")
+        for label in ("keep_completed", "keep_failed"):
+            if getattr(self, label) is not None and not isinstance(getattr(self, label), Keep):
+                raise InvalidOptionError(f"{label} must be a jqc.Keep, not {getattr(self, label)!r}")
         check_count(self.concurrency, "concurrency")
         if self.batch is not None:
             check_count(self.batch, "batch", high=10_000)

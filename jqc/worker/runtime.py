@@ -47,7 +47,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TypeAlias, final
 
 from jqc.engine.async_queue import AsyncQueue
-from jqc.engine.job import BackoffFunction
+from jqc.engine.job import BackoffFunction, Keep
 from jqc.engine.queue import Queue
 from jqc.errors import InvalidOptionError
 from jqc.worker.chores import Chores
@@ -143,6 +143,8 @@ class Worker:
         schedule_interval: float | None = 10.0,
         stuck_after: float | None = None,
         health_file: str | None = None,
+        keep_completed: Keep | None = None,
+        keep_failed: Keep | None = None,
         backoff_functions: Mapping[str, BackoffFunction] | None = None,
         rng: random.Random | None = None,
         executor: concurrent.futures.Executor | None = None,
@@ -168,6 +170,8 @@ class Worker:
             schedule_interval=schedule_interval,
             stuck_after=stuck_after,
             health_file=health_file,
+            keep_completed=keep_completed,
+            keep_failed=keep_failed,
         )
         if options is not None:
             if not isinstance(options, WorkerOptions):

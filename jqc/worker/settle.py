@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import traceback
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
@@ -21,7 +22,7 @@ from jqc import _json
 from jqc.engine.codes import Code
 from jqc.engine.failures import FailureCode
 from jqc.engine.job import BackoffFunction, ClaimedJob
-from jqc.engine.operations import ClaimResult, CompleteResult
+from jqc.engine.operations import ClaimResult, CompleteResult, FailResult
 from jqc.errors import InvalidInputError, LockLostError
 from jqc.worker.execute import Kind, Outcome
 from jqc.worker.lane import Finished, Held, Lane
@@ -32,7 +33,11 @@ __all__ = ["Settler", "Successors"]
 
 _REPORT_BATCH = 64  # successes reported in one call at most (bounds the time one script runs)
 # The stable failure code stored with each failed attempt, by how the handler ended (else error).
-_FAILURE_CODES = {Kind.TIMEOUT: FailureCode.TIMEOUT, Kind.FAIL: FailureCode.UNRECOVERABLE}
+_FAILURE_CODES = {
+    Kind.TIMEOUT: FailureCode.TIMEOUT,
+    Kind.FAIL: FailureCode.UNRECOVERABLE,
+    Kind.CANCELLED: FailureCode.CANCELLED,
+}
 _REPORTERS = 1  # report calls in flight per lane (more did not pay: each call costs a round trip of CPU)
 
 
@@ -70,10 +75,13 @@ class Settler:
         lane, claimed, queue = held.lane, held.claimed, held.lane.queue
         held.settling = True
         held.renew_until = shared.clock.now() + shared.options.lock
-        kind = outcome.kind
-        if kind is Kind.PARKED:  # the job left the worker for waiting-children in ctx.wait_for_children
+        if outcome.kind is Kind.PARKED:  # the job left the worker for waiting-children in ctx.wait_for_children
             shared.tally["parked"] += 1
             return None
+        if held.cancel_reason is not None:  # however the handler ended: fail.lua ends it as cancelled
+            outcome = Outcome(Kind.CANCELLED, reason=f"cancelled: {held.cancel_reason}", error=outcome.error,
+                              traceback=outcome.traceback)  # fmt: skip
+        kind = outcome.kind
         if kind is Kind.ABORTED and not held.hand_back:
             shared.tally["lost"] += 1
             shared.log.warning("worker %s: gave up job %s of %s: %s", shared.id, claimed.id, lane.name, outcome.reason)
@@ -84,6 +92,8 @@ class Settler:
                 shared.log.info(
                     "worker %s: %s rate limited, pausing claims for %g s", shared.id, lane.name, outcome.delay
                 )
+                if getattr(outcome.error, "queue_wide", False):
+                    await self._limit_queue(lane, outcome.delay or 0.0)
             if await self._write(held, "release", lambda: queue.release(claimed)):
                 shared.tally["released"] += 1
             return None
@@ -92,11 +102,26 @@ class Settler:
                 if outcome.result is not None:  # None always can
                     _json.encode(outcome.result, what="result", max_bytes=queue.ops.max_data_bytes)
             except InvalidInputError as exc:
-                outcome = Outcome(Kind.FAIL, reason=f"the handler's result cannot be stored: {exc}")
+                outcome = Outcome(
+                    Kind.FAIL,
+                    reason=f"the handler's result cannot be stored: {exc}",
+                    error=exc,
+                    traceback="".join(traceback.format_exception(exc)),
+                )
             else:
                 return await self._report_done(held, outcome.result)
-        await self._report_failure(held, outcome)
-        return None
+        return await self._report_failure(held, outcome)
+
+    async def _limit_queue(self, lane: Lane, delay: float) -> None:
+        """A handler's ``RateLimited(queue_wide=True)``: hold off every worker's claims on the
+        queue (one try: should it fail, this worker still pauses, and the job is handed back)."""
+        shared, started = self.shared, self.shared.clock.now()
+        try:
+            await lane.queue.limit_rate(delay)
+        except Exception as exc:
+            shared.health.failed(f"limit rate of {lane.name}", exc, since=started)
+        else:
+            shared.health.ok(f"limit rate of {lane.name}")
 
     async def _report_done(self, held: Held, result: Any) -> Held | None:
         """Queue a success for the lane's reporter; returns the job its completion claimed next."""
@@ -132,6 +157,7 @@ class Settler:
 
     async def _complete(self, lane: Lane, batch: list[Finished]) -> None:
         shared, queue, lock = self.shared, lane.queue, self.shared.options.lock
+        keep = shared.options.keep_completed
         fetch = len(batch) if shared.accepting(lane) else 0
         following: ClaimResult | None = None
         if len(batch) == 1:
@@ -139,7 +165,9 @@ class Settler:
             got: list[ClaimResult | None] = []
 
             async def complete() -> None:
-                got.append(await queue.complete(held.claimed, result, fetch_next=fetch, lock=lock, worker=shared.id))
+                got.append(
+                    await queue.complete(held.claimed, result, fetch_next=fetch, lock=lock, worker=shared.id, keep=keep)
+                )
 
             if not await self._write(held, "complete", complete):
                 return
@@ -151,7 +179,9 @@ class Settler:
 
             async def complete_many() -> None:
                 done = [(item.held.claimed, item.result) for item in batch]
-                reports.append(await queue.complete_many(done, fetch_next=fetch, lock=lock, worker=shared.id))
+                reports.append(
+                    await queue.complete_many(done, fetch_next=fetch, lock=lock, worker=shared.id, keep=keep)
+                )
 
             if not await self._write_batch(lane, batch, complete_many) or not reports:
                 return
@@ -180,12 +210,13 @@ class Settler:
             elif not shared.lifecycle.killed:  # its runner is gone: give the job a runner of its own
                 self.successors.start(lane, claimed)
 
-    async def _report_failure(self, held: Held, outcome: Outcome) -> None:
-        """A failed attempt (error, timeout, Retry), or a failure for good (Fail)."""
-        shared, claimed, queue = self.shared, held.claimed, held.lane.queue
+    async def _report_failure(self, held: Held, outcome: Outcome) -> Held | None:
+        """A failed attempt (error, timeout, Retry), or a failure for good (Fail); while the worker
+        accepts work the same call claims the job's successor, which is returned."""
+        shared, claimed, queue, lane = self.shared, held.claimed, held.lane.queue, held.lane
         if outcome.kind is Kind.TIMEOUT:
             shared.tally["timed_out"] += 1
-        retry = outcome.kind is not Kind.FAIL
+        retry = outcome.kind is not Kind.FAIL and outcome.kind is not Kind.CANCELLED  # cancel: the mark decides
         delay = outcome.delay if outcome.kind is Kind.RETRY else None
         reason = outcome.reason or outcome.kind.value
         if retry and delay is None:
@@ -196,28 +227,40 @@ class Settler:
                 )
             except Exception as exc:
                 retry, reason = False, f"{reason} (not retried: {exc})"
-        verdict: list[str] = []
+        verdict: list[FailResult] = []
+        fetch = 1 if shared.accepting(lane) else 0
 
         async def fail() -> None:
             verdict.append(
-                await queue.fail(
+                await queue.fail_and_fetch(
                     claimed,
                     reason,
+                    fetch_next=fetch,
+                    lock=shared.options.lock,
+                    worker=shared.id,
                     traceback=outcome.traceback,
                     retry=retry,
                     delay=delay,
                     error=outcome.error,
                     rng=self.rng,
                     backoff_functions=self.backoff_functions,
-                    worker=shared.id,
                     code=_FAILURE_CODES.get(outcome.kind, FailureCode.ERROR),
+                    keep=shared.options.keep_failed,
                 )
             )
 
-        if await self._write(held, "fail", fail):
-            retried = bool(verdict) and verdict[-1] == "retry"
-            shared.tally["retried" if retried else "failed"] += 1
-            self._failed(held, outcome, reason, shared.clock.now() + (delay or 0.0) if retried else None)
+        if not await self._write(held, "fail", fail):
+            return None
+        retried = bool(verdict) and verdict[-1].verdict == "retry"
+        shared.tally["retried" if retried else "failed"] += 1
+        self._failed(held, outcome, reason, shared.clock.now() + (delay or 0.0) if retried else None)
+        following = verdict[-1].next if verdict else None
+        if following is None:
+            return None
+        lane.note(following, shared.clock.now())
+        if following.status != Code.OK or not following.jobs:
+            return None
+        return self.successors.hold(lane, following.jobs[0])
 
     def _completed(self, lane: Lane, held: list[Held]) -> None:
         """One DEBUG line per completed job."""
@@ -252,7 +295,7 @@ class Settler:
                 extra=fields("attempt_failed", **facts, retry_at=iso_time(retry_at), retry_in=round(retry_in, 3)),
             )  # fmt: skip
             return
-        why = {Kind.FAIL: "failed", Kind.TIMEOUT: "timeout"}.get(outcome.kind, "error")
+        why = {Kind.FAIL: "failed", Kind.TIMEOUT: "timeout", Kind.CANCELLED: "cancelled"}.get(outcome.kind, "error")
         shared.log.warning(
             "worker %s: job %s (%s) in %s failed for good at attempt %d/%d: %s: %s; dead-lettered",
             shared.id, job.id, job.name, lane.name, attempt, allowed, error_type, error,

@@ -109,6 +109,7 @@ STATE_CHANGING = [
     ("resume", "typo"),
     ("retry", "typo", "1"),
     ("promote", "typo", "--all"),
+    ("cancel", "typo", "1"),
     ("dlq", "replay", "typo", "1"),
     ("dlq", "purge", "typo", "--all"),
 ]
@@ -304,8 +305,8 @@ def test_no_color_turns_colour_off_on_a_terminal(conn: jqc.Connection, monkeypat
 def test_every_command_that_prints_data_takes_json() -> None:
     parser = build_parser()
     commands = parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
-    data_commands = ["add", "stats", "jobs", "job", "retry", "promote", "pause", "resume", "dlq", "workers", "worker",
-                     "health", "doctor", "pool", "autoscale", "version"]  # fmt: skip
+    data_commands = ["add", "stats", "jobs", "job", "retry", "promote", "cancel", "pause", "resume", "dlq",
+                     "workers", "worker", "health", "doctor", "pool", "autoscale", "version"]  # fmt: skip
     for name in data_commands:
         assert "--json" in commands[name].format_help(), name
 

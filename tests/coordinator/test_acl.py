@@ -494,9 +494,9 @@ def test_producer_rules_allow_only_adding() -> None:
     assert "(+hdel ~jqc:{photos}:fl)" in r.rules and "(+zrem ~jqc:{photos}:wc)" in r.rules
     assert not {"+hdel", "+zrem"} & set(r.rules)
     keys = [x for x in r.rules if "~" in x and not x.startswith("(")]
-    # every key its scripts declare, read-write (EVALSHA's declared keys need it); nothing of
+    # every key its scripts declare (dedup keys too), read-write (EVALSHA's declared keys need it); nothing of
     # running or finished jobs
-    names = ("meta", "wait", "prio", "delayed", "events", "jobs", "wc", "fl")
+    names = ("meta", "wait", "prio", "delayed", "events", "jobs", "dd", "wc", "fl")
     assert sorted(keys) == sorted(f"~jqc:{{photos}}:{k}" for k in names)
 
 

@@ -160,6 +160,24 @@ def test_job_actions_retry_remove_promote_and_cancel(conn: jqc.Connection, clien
     assert client.post("/queues/photos/jobs", data={"csrf": token, "action": "explode", "id": "x"}).status_code == 400
 
 
+def test_the_job_page_of_a_running_job_has_a_cancel_button_that_marks_it(
+    conn: jqc.Connection, client: TestClient
+) -> None:
+    queue = conn.queue("photos")
+    job = queue.add("resize")
+    held = queue.claim("w").jobs[0]
+    page = client.get("/queues/photos/job", params={"id": job.id}).text
+    assert 'data-testid="job-cancel"' in page
+    refused = client.post("/queues/photos/jobs", data={"action": "cancel", "id": job.id})
+    assert refused.status_code == 403 and queue.get_job(job.id).cancel_reason is None  # type: ignore[union-attr]
+    reply = client.post("/queues/photos/jobs", data={"csrf": token_of(page), "action": "cancel", "id": job.id})
+    assert notice_of(reply.text) == "1 job(s) cancelled"
+    assert queue.get_job(job.id).cancel_reason == "cancelled from the dashboard"  # type: ignore[union-attr]
+    assert queue.renew([held]).cancelled == {job.id: "cancelled from the dashboard"}
+    with TestClient(jqc.dashboard.app(conn, read_only=True)) as read_only:
+        assert 'data-testid="job-cancel"' not in read_only.get("/queues/photos/job", params={"id": job.id}).text
+
+
 def test_retry_all_failed(conn: jqc.Connection, client: TestClient) -> None:
     queue = conn.queue("mail")
     for i in range(3):

@@ -358,8 +358,8 @@ def test_state_refusals_write_nothing(queue: jqc.Queue, conn: jqc.Connection, jo
     for job_id in (jobs.waiting, jobs.prioritised, active, jobs.completed, jobs.failed):
         assert_refused(conn, jqc.JobStateError, lambda i=job_id: queue.promote(i), match="not delayed")
         assert_refused(conn, jqc.JobStateError, lambda i=job_id: queue.change_delay(i, 1), match="not delayed")
-    for job_id in (jobs.waiting, jobs.delayed, active, jobs.completed):
-        assert_refused(conn, jqc.JobStateError, lambda i=job_id: queue.retry(i), match="has not failed")
+    for job_id in (jobs.waiting, jobs.delayed, active):
+        assert_refused(conn, jqc.JobStateError, lambda i=job_id: queue.retry(i), match="has not failed or completed")
     assert_refused(conn, jqc.JobActiveError, lambda: queue.remove(active), match="held by a worker")
     assert_refused(conn, jqc.JobActiveError, lambda: queue.obliterate(), match="active")
 

@@ -555,7 +555,7 @@ class EngineMachine(RuleBasedStateMachine):
         apt=st.booleans(),
     )
     def manage(self, op: str, index: int, apt: bool) -> None:
-        """Remove a job (any but an active one), promote a delayed one or retry a failed one.
+        """Remove a job (any but an active one), promote a delayed one or retry a finished one.
 
         With ``apt`` the job is one the operation applies to, if there is one; else any id ever used,
         or one never used. The engine must refuse exactly where the model says it does not apply.
@@ -563,8 +563,8 @@ class EngineMachine(RuleBasedStateMachine):
         states, refusal = {
             "remove": (("waiting", "delayed", "completed", "failed"), jqc.JobActiveError),
             "promote": (("delayed",), jqc.JobStateError),
-            "retry": (("failed",), jqc.JobStateError),
-            "retry-keep": (("failed",), jqc.JobStateError),
+            "retry": (("failed", "completed"), jqc.JobStateError),  # a completed job runs again too
+            "retry-keep": (("failed", "completed"), jqc.JobStateError),
         }[op]
         fits = sorted(i for i, j in self.model.jobs.items() if j.state in states)
         job_id = pick(fits, index) if apt and fits else pick([*sorted(self.known_ids), "ghost"], index)

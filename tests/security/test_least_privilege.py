@@ -134,6 +134,13 @@ def test_a_producer_adds_and_is_refused_everything_else(admin: jqc.Connection, l
     got = queue.get_job(added.id)
     assert got is not None and got.data == {"photo": 1}
     assert admin.queue("photos").counts().waiting == 4  # waiting-2 from the seed, and these
+    # deduplicated adds of every mode (the debounce rewrites a delayed job), custom events
+    pending = queue.add("digest", 1, delay=60, dedup=jqc.Dedup("d", debounce=True))
+    assert queue.add("digest", 2, delay=60, dedup=jqc.Dedup("d", debounce=True)).id == pending.id
+    assert queue.add("digest", 3, dedup=jqc.Dedup("s")).id == queue.add("digest", 4, dedup=jqc.Dedup("s")).id
+    assert queue.add("digest", 5, dedup=jqc.Dedup("t", ttl=9)).id == queue.add("x", dedup=jqc.Dedup("t", ttl=9)).id
+    assert admin.queue("photos").get_job(pending.id).data == 2  # type: ignore[union-attr]
+    queue.publish("thumbnail.requested", {"by": "api"})
     for name, action in {
         "claim": lambda: queue.claim("w"),
         "obliterate": lambda: queue.obliterate(force=True),

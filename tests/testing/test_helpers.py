@@ -98,6 +98,27 @@ def test_rate_limited_jobs_are_run_after_their_pause(conn: jqc.Connection, clock
     assert clock.now() >= EPOCH + 10  # a pause is a wait on the clock inside the drain
 
 
+def test_a_job_cancelled_while_it_runs_is_reported_cancelled_not_failed(
+    conn: jqc.Connection, clock: jqc.VirtualClock
+) -> None:
+    q = conn.queue("work")
+    job = q.add("export", None, attempts=3)
+    other = q.add("export", "fine")
+    canceller = conn.async_queue("work")
+
+    async def export(ctx: jqc.JobContext) -> str:
+        if ctx.data is None:
+            await canceller.cancel(ctx.id, "user left")  # as another process would
+            await clock.sleep(3600)  # stopped at the next lock renewal
+        return "exported"
+
+    result = drain(q, export)  # no DrainError: a cancelled job ended as asked
+    report = {r.id: r for r in result.jobs}
+    assert report[job.id].cancelled and not report[job.id].failed and len(report[job.id].runs) == 1
+    assert report[other.id].succeeded and result.results == ["exported"]
+    assert q.get_job(job.id).failure_reason == "cancelled: user left"  # type: ignore[union-attr]
+
+
 def test_several_queues_and_unknown_job_names(conn: jqc.Connection) -> None:
     a, b = conn.queue("a"), conn.async_queue("b")
     a.add("known", 1)

@@ -302,6 +302,8 @@ async def test_result_that_is_not_json_fails_without_retry(conn: jqc.Connection)
     assert stats.failed == 1 and stats.retried == 0
     assert stored and stored.state == jqc.JobState.FAILED and stored.attempts_made == 1
     assert "result cannot be stored" in (stored.failure_reason or "")
+    assert stored.failure_code is jqc.FailureCode.UNRECOVERABLE
+    assert stored.traceback and "DataNotJsonError" in stored.traceback  # where the encoding failed
 
 
 async def test_sync_function_returning_a_coroutine_is_refused(conn: jqc.Connection) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import signal
 from typing import Any
 
@@ -255,8 +256,13 @@ async def test_worker_rides_out_a_redis_outage(
     assert sorted(runs) == [0, 1, 2, 3]
     stored = q.get_job(first.id)
     assert stored and stored.result == "done 0" and stored.stall_count == 0
-    assert worker.stats.reconnects == 1 and worker.stats.lost == 0
+    # one outage, one reconnect; a routed backend may also have lost a connection of its own to the
+    # load (a sentinel lookup timing out), which counts as another short one
+    assert worker.stats.reconnects >= 1 and worker.stats.lost == 0
     messages = [r.getMessage() for r in caplog.records]
+    reconnected = re.compile(r"reconnected to Redis after ([\d.]+) s")
+    outages = [float(m.group(1)) for m in map(reconnected.search, messages) if m]
+    assert len([s for s in outages if s >= 19]) == 1, outages  # the 20 s outage, reported once
     assert any("cannot reach Redis" in m and "retrying with backoff" in m for m in messages)
     assert any("reconnected to Redis after" in m for m in messages)
 

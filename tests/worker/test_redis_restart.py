@@ -63,7 +63,16 @@ def test_worker_resumes_after_redis_restarts_mid_run(tmp_path: Path) -> None:
         assert counts.waiting == counts.active == counts.delayed == counts.failed == 0, counts
         done = q.list_jobs("completed", 0, BEFORE + AFTER + 1).jobs
         assert {job.id for job in done} == ids
-        assert all(job.stall_count == 0 and job.failed_attempts == 0 for job in done)  # none taken back, none rerun
+        # A claim (or a completion that claims the next job) whose reply the kill swallowed leaves
+        # its jobs held by nobody until their lock runs out; the stall check then hands them out
+        # again. That is the at-least-once path, bounded by the calls in flight at the kill (one
+        # per lane slot, each fetching at most the lane's concurrency): no job fails, none is
+        # taken back twice.
+        taken_back = [job.id for job in done if job.stall_count]
+        failed = [(job.id, job.failure_reason) for job in done if job.failed_attempts]
+        assert not failed, f"attempts failed: {failed[:5]}\n{worker.output()[-3000:]}"
+        assert all(job.stall_count <= 1 for job in done)
+        assert len(taken_back) <= 2 * 4, f"taken back: {taken_back}\n{worker.output()[-3000:]}"
         assert q.metrics(60).completed == BEFORE + AFTER  # each completed once
         log = worker.output()
         assert "cannot reach Redis" in log and "retrying with backoff" in log

@@ -9,9 +9,11 @@
 -- ARGV[5]  the intent (packed record, its t set here)
 -- ARGV[6]  the new children's entries (packed list, as field ch holds them)
 -- Returns  {OK, how many children were added} | {LOCK_LOST, reason} | {LAYOUT_MISMATCH, reason}
+--          | {WRONG_STATE, reason}: cancel.lua marked the job, so it adds no children (nothing changed)
 local id = ARGV[3]
 local rec, err = check_token(id, ARGV[4])
 if err then return err end
+if rec.cx then return {WRONG_STATE, 'job ' .. id .. ' was cancelled (' .. rec.cx .. '): it adds no children'} end
 local kids = children_of(rec)
 local known = {}
 for _, kid in ipairs(kids) do known[kid.q .. '/' .. kid.i] = true end

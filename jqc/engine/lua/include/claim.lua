@@ -28,12 +28,13 @@ end
 -- stored after the claim) or {EMPTY, next_due_ms or 0} | {PAUSED, 0} | {RATE_LIMITED, window_reopens_ms}
 -- | {CONCURRENCY_LIMITED, 0} | {LAYOUT_MISMATCH, reason}.
 local function claim(want, lock_ms, worker)
-  local m = redis.call('HMGET', K_META, 'paused', 'nd', 'rlm', 'rlw', 'rls', 'rln', 'cc', 'v')
+  local m = redis.call('HMGET', K_META, 'paused', 'nd', 'rlm', 'rlw', 'rls', 'rln', 'cc', 'v', 'rlu')
   if m[8] ~= LAYOUT then
     local bad = layout_error(m[8])
     if bad then return bad end
   end
   if m[1] == '1' then return {PAUSED, 0} end
+  if m[9] and tonumber(m[9]) > NOW then return {RATE_LIMITED, tonumber(m[9])} end -- rate_limit.lua's hold
   promote_due(m[2])
   local room = want
   if m[7] then

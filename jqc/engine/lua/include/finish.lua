@@ -101,10 +101,13 @@ end
 
 -- A job fails for good: mark it, dead-letter it, file it under failed with its retention.
 -- `reason` is the message, `code` its stable failure code (jqc.FailureCode: error, timeout,
--- unrecoverable, stalled, corrupt); the record's fc and fa are its failed-retention count and age.
-local function fail_for_good(id, rec, worker, reason, code)
+-- unrecoverable, stalled, corrupt, cancelled); the record's fc and fa are its failed-retention
+-- count and age, unless `keep` (the worker's {count, age ms}) is given.
+local function fail_for_good(id, rec, worker, reason, code, keep)
   rec.s, rec.fo, rec.fr, rec.fk = 'f', NOW, reason, code
   dead_letter(id, rec, worker)
-  retire(K_FAILED, id, encode(rec), rec.fc, rec.fa)
+  local fc, fa = rec.fc, rec.fa
+  if keep then fc, fa = keep[1], keep[2] end
+  retire(K_FAILED, id, encode(rec), fc, fa)
   emit('failed', id, 'reason', reason, 'code', code)
 end
