@@ -40,7 +40,7 @@ typecheck: $(VENV)/.installed
 notebooks: $(VENV)/.installed
 	$(PY) notebooks/run.py
 
-# The README's picture of the dashboard (docs/images/dashboard.png), taken with the browser tests'
+# The pictures of the dashboard (docs/images/dashboard.png for the README, dashboard-schedules.png), taken with the browser tests'
 # setup (tests/dashboard/browser.py): the system Chromium, at /usr/bin/chromium or $$JQC_CHROMIUM.
 screenshots: $(VENV)/.installed
 	$(PY) -m tests.dashboard.screenshot docs/images/dashboard.png

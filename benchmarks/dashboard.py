@@ -1,7 +1,7 @@
 """Time per dashboard page on a queue of 1,000,000 jobs (the dashboard issue's target: < 50 ms).
 
 Fills one queue with ``--jobs`` waiting jobs (plus a few hundred completed, failed and
-dead-lettered ones), then asks the dashboard (in process, through Starlette's TestClient: routing,
+dead-lettered ones, and a few schedules), then asks the dashboard (in process, through Starlette's TestClient: routing,
 reads and template rendering, no network) for each page ``--runs`` times and reports the median
 and p95 per page (the target is judged on the median; the first page after start, which finds the
 queues with a SCAN of the keyspace, is reported on its own). Pages deep in the listing cost what
@@ -32,12 +32,18 @@ PREFIX = "jqc-bench-dashboard"
 QUEUE = "big"
 TARGET_MS = 50.0
 EXTRA = 600  # finished jobs (completed, failed and dead-lettered) besides the waiting ones
+SCHEDULES = 20  # the schedules page's rows
 
 
 def fill(conn: jqc.Connection, jobs: int) -> float:
     """Add ``jobs`` waiting jobs (and a few finished and dead ones); returns the seconds it took."""
     queue = conn.queue(QUEUE)
     started = time.perf_counter()
+    for i in range(SCHEDULES):
+        if i % 2:
+            queue.schedule(f"every-{i}", every=60 * i, job="sync", data={"n": i})
+        else:
+            queue.schedule(f"cron-{i}", cron=f"{i} 2 * * *", tz="Europe/Berlin", job="cleanup")
     queue.add_bulk(jqc.NewJob("report", {"n": i}) for i in range(EXTRA))
     for i in range(EXTRA):
         claimed = queue.claim("bench").jobs[0]
@@ -60,6 +66,7 @@ def pages(jobs: int) -> dict[str, str]:
     deep = (jobs // 2) // 50 * 50
     last = max(0, (jobs - 1) // 50 * 50)
     middle = EXTRA + jobs // 2  # an automatic id: the finished jobs came first
+    newest = EXTRA + jobs  # the last job added: its events are the stream's newest
     return {
         "overview": "/",
         "queue, first page": f"/queues/{QUEUE}",
@@ -69,8 +76,10 @@ def pages(jobs: int) -> dict[str, str]:
         "search by id": f"/queues/{QUEUE}?state=waiting&q={middle}",
         "failed jobs, first page": f"/queues/{QUEUE}?state=failed",
         "dead letters, code filter": f"/queues/{QUEUE}?state=dead&code=timeout",
-        "job page": f"/queues/{QUEUE}/job?id={middle}",
+        "job page, newest job (its timeline in the first read)": f"/queues/{QUEUE}/job?id={newest}",
+        "job page, old job (its events trimmed from the stream)": f"/queues/{QUEUE}/job?id={middle}",
         "workers": "/workers",
+        f"schedules ({SCHEDULES})": "/schedules",
     }
 
 

@@ -2,7 +2,9 @@
 
 One :class:`EmbeddedFactory` is one server: every sync and asyncio backend made from it (by one
 :class:`jqc.Connection`) shares its data, and no other process can reach it. Scripts run through
-fakeredis's Lua support, each compiled once (:mod:`jqc.backends.embedded_lua`).
+fakeredis's Lua support, each compiled once (:mod:`jqc.backends.embedded_lua`); commands are handed
+straight to a fakeredis socket, without redis-py's client and RESP in between
+(:mod:`jqc.backends.embedded_direct`), except the few that must go through the client.
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ try:
 except ImportError as exc:  # pragma: no cover - both are dependencies of jqc
     raise MissingDependencyError("the embedded backend needs: pip install 'fakeredis[lua]'") from exc
 
-from jqc.backends.embedded_lua import new_server  # noqa: E402  (after the clear error above)
+from jqc.backends.embedded_direct import NOT_SENT, DirectCommands  # noqa: E402  (after the clear error above)
+from jqc.backends.embedded_direct import available as direct_available  # noqa: E402
+from jqc.backends.embedded_lua import new_server  # noqa: E402
 
 
 def _raw(client: Any) -> Any:
@@ -42,20 +46,27 @@ class _SyncTransport:
 
     def __init__(self, server: fakeredis.FakeServer) -> None:
         self._client: Any = _raw(fakeredis.FakeRedis(server=server, decode_responses=True, protocol=2))
+        self._direct = DirectCommands(server) if direct_available() else None
 
     def exchange(self, commands: list[Command]) -> list[Answer]:
         answers: list[Answer] = []
+        direct = self._direct
         for command in commands:
-            try:
-                answers.append(self._client.execute_command(*command))
-            except (RedisError, ValueError, UnicodeError) as exc:
-                answers.append(exc)
+            answer: Any = NOT_SENT if direct is None else direct.run(command)
+            if answer is NOT_SENT:
+                try:
+                    answer = self._client.execute_command(*command)
+                except (RedisError, ValueError, UnicodeError) as exc:
+                    answer = exc
+            answers.append(answer)
         return answers
 
     def blocking(self, command: Command, timeout: float) -> Answer:
         return self.exchange([command])[0]  # the store is shared under a lock that a blocked read releases
 
     def close(self) -> None:
+        if self._direct is not None:
+            self._direct.close()
         self._client.close()
 
 
@@ -66,14 +77,19 @@ class _AsyncTransport:
 
     def __init__(self, server: fakeredis.FakeServer) -> None:
         self._client: Any = _raw(fakeredis.FakeAsyncRedis(server=server, decode_responses=True, protocol=2))
+        self._direct = DirectCommands(server) if direct_available() else None
 
     async def exchange(self, commands: list[Command]) -> list[Answer]:
         answers: list[Answer] = []
+        direct = self._direct
         for command in commands:
-            try:
-                answers.append(await self._client.execute_command(*command))
-            except (RedisError, ValueError, UnicodeError) as exc:
-                answers.append(exc)
+            answer: Any = NOT_SENT if direct is None else direct.run(command)
+            if answer is NOT_SENT:
+                try:
+                    answer = await self._client.execute_command(*command)
+                except (RedisError, ValueError, UnicodeError) as exc:
+                    answer = exc
+            answers.append(answer)
         return answers
 
     async def blocking(self, command: Command, timeout: float) -> Reply:
@@ -81,6 +97,8 @@ class _AsyncTransport:
         return reply
 
     async def aclose(self) -> None:
+        if self._direct is not None:
+            self._direct.close()
         await self._client.aclose()
 
 

@@ -31,6 +31,14 @@ attribute through to the real lupa runtime except these:
   empty, exactly as the full listing's would be; if any name is unexpected it returns the real
   listing, so fakeredis names, clears and reports the leaked globals as before. Everything else on
   the view goes to the real table.
+- A metatable on the globals table calls back into Python whenever a new global name is assigned
+  (``x = 1``, ``_G.x = 1``, a loaded chunk's assignment). While a kept script runs, the check
+  fakeredis makes before each ``redis.call`` (and ``cjson`` or ``redis.log`` call) then answers at
+  once when no new name was assigned since the last full check, instead of asking Lua each time;
+  after any assignment it checks in full as above. The check after the script is always in full,
+  and so is every check of a script that mentions ``rawset``, ``setmetatable``, ``getmetatable``,
+  ``debug``, ``setfenv`` or ``getfenv`` (the ways round the metatable), so a leaked global is still
+  refused before the next ``redis.call`` runs, as stock fakeredis refuses it.
 - ``execute("collectgarbage()")``, fakeredis's clean-up after each script, runs a full collection
   only every :data:`FULL_GC_EVERY` scripts. Lua's incremental collector runs meanwhile (the garbage
   is the KEYS/ARGV tables and replies of finished scripts), so the heap stays bounded;
@@ -69,6 +77,18 @@ _CHUNK_NAME: Final = b"<python>"  # the name lupa's execute gives a chunk; it sh
 _NOT_CACHED: Final = object()  # marks a source that always goes to the real execute
 _MISSING: Final = object()
 
+# Set once per runtime on the globals table: any new global name, however it is assigned (``x = 1``,
+# ``_G.x = 1``, ``loadstring('x = 1')()``), calls ``on_new`` (a Python callback that marks the table
+# for a full check). Only ``rawset`` or replacing the metatable go around it: a script that mentions
+# either (or ``debug``) is always checked in full (see CachingRuntime._plain).
+_WATCH_NEW_GLOBALS: Final = b"""
+function(globals, on_new)
+    local rawset = rawset
+    setmetatable(globals, {__newindex = function(t, k, v) rawset(t, k, v); on_new() end})
+end
+"""
+_UNWATCHED: Final = (b"rawset", b"setmetatable", b"getmetatable", b"debug", b"setfenv", b"getfenv")
+
 # Made once per runtime with the globals table and the expected names (a Lua set) as upvalues, so
 # a script that overwrites ``next`` or ``_G`` cannot change what it checks.
 _ALL_GLOBALS_EXPECTED: Final = b"""
@@ -89,19 +109,35 @@ end
 
 
 class _GlobalsView:
-    """The Lua globals table, with a ``keys()`` that skips listing them when all are expected."""
+    """The Lua globals table, with a ``keys()`` that skips listing them when all are expected.
 
-    __slots__ = ("_all_expected", "_expected", "_table")
+    While a watched script runs (``watching``) and no new global name was assigned since the last
+    full check (``clean``), ``keys()`` answers at once with no name at all (the set difference
+    fakeredis takes is then empty, as it would be). Otherwise it asks Lua whether every name is
+    expected (then it answers the expected set) or returns the real listing.
+    """
+
+    __slots__ = ("_all_expected", "_expected", "_table", "clean", "watching")
 
     def __init__(self, table: Any, expected: frozenset[Any], all_expected: Callable[[], Any]) -> None:
         self._table = table
         self._expected = expected
         self._all_expected = all_expected
+        self.clean = False
+        self.watching = False
 
     def keys(self) -> Iterable[Any]:
+        if self.watching and self.clean:
+            return ()
         if self._all_expected() is True:
+            self.clean = True
             return self._expected
+        self.clean = False
         return self._table.keys()  # type: ignore[no-any-return]
+
+    def new_global(self) -> None:
+        """A new global name was assigned: the next check lists them all."""
+        self.clean = False
 
     def __getitem__(self, name: Any) -> Any:
         return self._table[name]
@@ -132,6 +168,7 @@ class CachingRuntime:
         self._compiled: dict[bytes, Any] = {}
         self._scripts_since_gc = 0
         self._globals_view: _GlobalsView | None = None
+        self._unwatched: set[bytes] = set()  # kept sources that could get round the new-global watch
         self.compiles = 0
         """Sources compiled so far (a new script, or one dropped from the cache and seen again)."""
         self.full_collections = 0
@@ -156,7 +193,9 @@ class CachingRuntime:
         make = self._runtime.eval(_ALL_GLOBALS_EXPECTED)
         table = self._runtime.globals()
         check = make(table, self._runtime.table_from({name: True for name in expected}))
-        self._globals_view = _GlobalsView(table, expected, check)
+        view = _GlobalsView(table, expected, check)
+        self._runtime.eval(_WATCH_NEW_GLOBALS)(table, view.new_global)
+        self._globals_view = view
 
     def globals(self) -> Any:
         if self._globals_view is None:
@@ -175,7 +214,14 @@ class CachingRuntime:
             fn = self._compile(lua_code)
         if fn is _NOT_CACHED:
             return self._runtime.execute(lua_code)
-        return fn()
+        view = self._globals_view
+        if view is None or lua_code in self._unwatched:
+            return fn()
+        view.watching = True  # checks during the script may skip the listing; the one after it does not
+        try:
+            return fn()
+        finally:
+            view.watching = False
 
     def _compile(self, source: bytes) -> Any:
         fn: Any = _NOT_CACHED
@@ -187,8 +233,12 @@ class CachingRuntime:
             else:
                 self.compiles += 1
         if len(self._compiled) >= MAX_SCRIPTS:
-            self._compiled.pop(next(iter(self._compiled)), None)
+            dropped = next(iter(self._compiled))
+            self._compiled.pop(dropped, None)
+            self._unwatched.discard(dropped)
         self._compiled[source] = fn
+        if any(word in source for word in _UNWATCHED):
+            self._unwatched.add(source)
         return fn
 
     def _collect_garbage(self) -> None:

@@ -11,7 +11,7 @@ elapsed wall time) here.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TextIO
 
 from rich.progress import (
@@ -27,7 +27,7 @@ from jqc.sim.progress import ProgressCallback, SimProgress
 
 from .output import console, is_terminal
 
-__all__ = ["SimBar", "sim_bar", "virtual_time"]
+__all__ = ["SimBar", "seeds_bar", "sim_bar", "virtual_time"]
 
 
 def virtual_time(seconds: float) -> str:
@@ -83,3 +83,33 @@ def sim_bar(stream: TextIO, *, enabled: bool = True) -> Iterator[SimBar | None]:
     )
     with progress:
         yield SimBar(progress)
+
+
+@contextlib.contextmanager
+def seeds_bar(stream: TextIO, total: int, *, enabled: bool = True) -> Iterator[Callable[[bool], None] | None]:
+    """A bar of seeds done (and how many failed) for ``jqc sim --seeds``; the callable is told each
+    seed's verdict as it finishes. None (draw nothing) when not ``enabled`` or not on a terminal."""
+    if not enabled or not is_terminal(stream):
+        yield None
+        return
+    progress = Progress(
+        TextColumn("[bold]seeds"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[failed]} failed"),
+        TimeElapsedColumn(),
+        console=console(stream),
+        transient=True,
+        redirect_stdout=False,
+        redirect_stderr=False,
+    )
+    with progress:
+        task = progress.add_task("seeds", total=total, failed=0)
+        failed = 0
+
+        def done(ok: bool) -> None:
+            nonlocal failed
+            failed += not ok
+            progress.update(task, advance=1, failed=failed)
+
+        yield done

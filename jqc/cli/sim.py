@@ -3,6 +3,7 @@
     jqc sim --workers 2000 --jobs 100000 --arrival poisson:rate=60 \\
         --service lognormal:mean=30,sigma=0.5 --faults crash=0.001,pause=0.0005 --seed 42 \\
         [--url URL] [--policy fixed|hpa|slo] [--json PATH] [--self-check]
+    jqc sim ... --seeds 1-1000 [--parallel N]     # many seeds over N processes, one merged report
 
 On a terminal, a progress bar on stderr shows virtual time and jobs done while it runs (not with
 ``--quiet``, nor when stderr is piped; see :mod:`jqc.cli.progress`). ``--json -`` prints the JSON
@@ -98,7 +99,14 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     pool.add_argument("--no-fetch-next", action="store_true", help="claim in a separate call after each complete")
     pool.add_argument("--progress", action="store_true", help="also report progress at every heartbeat")
     run = p.add_argument_group("run")
-    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--seed", type=int, help="the seed of every random choice (default 0)")
+    run.add_argument(
+        "--seeds", metavar="SEEDS", help="run every seed of N-M or N,M,... and print one merged report listing "
+        "the failing seeds with their replay commands",
+    )  # fmt: skip
+    run.add_argument(
+        "--parallel", type=int, metavar="N", help="with --seeds: processes to spread them over (default: every core)"
+    )
     run.add_argument("--url", default=os.environ.get("JQC_SIM_URL"), help="a real Redis (default: embedded backend)")
     run.add_argument("--liveness-bound", type=float, help="seconds after healing by which every job must finish")
     run.add_argument("--max-time", type=float, help="hard stop, virtual seconds")
@@ -121,7 +129,7 @@ def build_config(args: argparse.Namespace) -> SimConfig:
     base = FaultConfig(restart_persist=args.restart_persist, heal_at=args.heal_at)
     mix = tuple(parse_job_class(m) for m in args.mix) or (JobClass(),)
     return SimConfig(
-        seed=args.seed,
+        seed=args.seed if args.seed is not None else 0,
         workers=args.workers,
         jobs=args.jobs or None,
         duration=args.duration,
@@ -167,6 +175,13 @@ def run_sim(args: argparse.Namespace) -> int:
         config = build_config(args)
     except (ValueError, TypeError) as exc:
         print(f"jqc sim: {exc}", file=sys.stderr)
+        return 2
+    if args.seeds is not None:
+        from .sim_seeds import run_sweep
+
+        return run_sweep(args, config)
+    if args.parallel is not None:
+        print("jqc sim: --parallel spreads --seeds over processes; give --seeds", file=sys.stderr)
         return 2
     json_out = args.json_path == "-"
     with sim_bar(sys.stderr, enabled=not (args.quiet or json_out)) as bar:

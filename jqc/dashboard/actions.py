@@ -1,5 +1,6 @@
 """The dashboard's actions (POST, never registered in read-only mode): pause and resume a queue;
-retry, remove, promote, cancel jobs; replay and purge dead letters, one, selected or all matching.
+retry, remove, promote, cancel jobs; replay and purge dead letters, one, selected or all matching;
+remove a schedule.
 
 Each action checks the CSRF token first, then calls the queue's public API and redirects back
 (303) with a notice saying what it did. Bulk actions are bounded by ``Settings.bulk_limit`` jobs
@@ -124,6 +125,23 @@ class Actions:
             code = str(form.get("code", "") or "") or None
             return await self._all_dead(request, form, queue, action.removesuffix("-all"), query, code)
         return await self._each(request, form, queue, action, ("replay", "purge"))
+
+    async def schedules(self, request: Request) -> Response:
+        """``action=remove`` deletes schedule ``name`` of the queue (the jobs it added stay)."""
+        opened = await self._open(request)
+        if isinstance(opened, Response):
+            return opened
+        queue, form = opened
+        if form.get("action") != "remove":
+            return PlainTextResponse(f"refused: unknown action {form.get('action')!r}", 400)
+        name = str(form.get("name", ""))
+        try:
+            removed = await queue.remove_schedule(name)
+        except JqcError as exc:
+            return self._back(request, form, queue.name, f"schedule not removed: {exc}", True)
+        if removed:
+            return self._back(request, form, queue.name, f"schedule {name} of {queue.name} removed", False)
+        return self._back(request, form, queue.name, f"{queue.name} has no schedule {name} (removed already?)", True)
 
     async def _each(
         self, request: Request, form: FormData, queue: AsyncQueue, action: str, allowed: tuple[str, ...]

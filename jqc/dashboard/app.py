@@ -40,6 +40,7 @@ def app(
     page_size: int = 50,
     search_scan: int = 500,
     bulk_limit: int = 10_000,
+    timeline_events: int = 5000,
     health_rules: HealthRules | None = None,
     idle_after: float | None = None,
     live_block: float = 5.0,
@@ -58,7 +59,8 @@ def app(
       one when several processes serve the same dashboard).
     - ``queues``: show only these queues (default: every queue under the connection's prefix).
     - ``page_size``: jobs per page; ``search_scan``: entries one search step looks at;
-      ``bulk_limit``: jobs one bulk action handles; ``health_rules``: how health is judged;
+      ``bulk_limit``: jobs one bulk action handles; ``timeline_events``: event-stream entries a
+      job page looks back through for the job's timeline; ``health_rules``: how health is judged;
       ``idle_after``: seconds without a claim attempt reaching the server, while jobs wait and the
       worker has a free slot, before it is flagged (None: each worker's own ``stuck_after``);
       ``live_block``: seconds each event-stream read blocks on the server.
@@ -69,7 +71,8 @@ def app(
         raise InvalidOptionError(f"read_only must be a bool, not {read_only!r}")
     if auth is not None and not callable(auth):
         raise InvalidOptionError(f"auth must be a callable taking the request, not {auth!r}")
-    for value, name in ((page_size, "page_size"), (search_scan, "search_scan"), (bulk_limit, "bulk_limit")):
+    sizes = (page_size, "page_size"), (search_scan, "search_scan"), (bulk_limit, "bulk_limit")
+    for value, name in (*sizes, (timeline_events, "timeline_events")):
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 100_000:
             raise InvalidOptionError(f"{name} must be an int between 1 and 100000, not {value!r}")
     if idle_after is not None:
@@ -82,6 +85,7 @@ def app(
         page_size=page_size,
         search_scan=search_scan,
         bulk_limit=bulk_limit,
+        timeline_events=timeline_events,
         idle_after=None if idle_after is None else float(idle_after),
         health_rules=health_rules or HealthRules(),
         worker_ttl=(health_rules or HealthRules()).worker_ttl,
@@ -94,6 +98,7 @@ def app(
         Route("/queues/{queue}", pages.queue, name="queue"),
         Route("/queues/{queue}/job", pages.job, name="job"),
         Route("/workers", pages.workers, name="workers"),
+        Route("/schedules", pages.schedules, name="schedules"),
         Route("/autoscaler", pages.autoscaler, name="autoscaler"),
         Route("/live", pages.live_overview, name="live_overview"),
         Route("/live/queues/{queue}", pages.live_queue, name="live_queue"),
@@ -107,6 +112,7 @@ def app(
             Route("/queues/{queue}/pause", actions.pause, methods=["POST"], name="pause"),
             Route("/queues/{queue}/jobs", actions.jobs, methods=["POST"], name="jobs_action"),
             Route("/queues/{queue}/dead", actions.dead, methods=["POST"], name="dead_action"),
+            Route("/queues/{queue}/schedules", actions.schedules, methods=["POST"], name="schedule_action"),
         ]
     middleware = [Middleware(AuthGate, hook=auth)] if auth is not None else []
     dashboard = Starlette(routes=routes, middleware=middleware)

@@ -10,7 +10,7 @@ from typing import Any
 
 from jqc.engine.metrics import Metrics, MinuteMetrics
 
-__all__ = ["Spark", "ago", "duration", "pretty", "sparks", "when"]
+__all__ = ["Spark", "ago", "duration", "pretty", "sparks", "when", "zoned"]
 
 
 def duration(seconds: float | None) -> str:
@@ -33,6 +33,11 @@ def when(stamp: float | None) -> str:
     if not stamp:
         return "-"
     return datetime.datetime.fromtimestamp(stamp, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def zoned(moment: datetime.datetime) -> str:
+    """An aware datetime in its own zone, ``YYYY-MM-DD HH:MM:SS CET`` (a schedule's next ticks)."""
+    return moment.strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
 def ago(stamp: float | None, now: float) -> str:

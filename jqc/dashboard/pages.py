@@ -22,7 +22,7 @@ from jqc.engine.results import Event
 from jqc.errors import InvalidInputError
 
 from . import reads
-from .formatting import ago, duration, pretty, when
+from .formatting import ago, duration, pretty, when, zoned
 from .live import Hub, stream
 from .reads import STATES, Settings
 from .security import Csrf
@@ -71,7 +71,9 @@ def environment() -> jinja2.Environment:
         autoescape=True,
         undefined=jinja2.StrictUndefined,
     )
-    env.filters.update(duration=duration, when=when, pretty=pretty, compact=_compact, details=_details, ago=ago)
+    env.filters.update(
+        duration=duration, when=when, pretty=pretty, compact=_compact, details=_details, ago=ago, zoned=zoned
+    )
     return env
 
 
@@ -149,7 +151,9 @@ class Pages:
         return self.render(request, "error.html", 404, status=404, heading="Not found", message=message)
 
     async def _queue(self, request: Request) -> str:
-        name = str(request.path_params["queue"])
+        return await self._shown(str(request.path_params["queue"]))
+
+    async def _shown(self, name: str) -> str:
         try:
             validate_queue_name(name)
         except InvalidInputError as exc:
@@ -250,6 +254,20 @@ class Pages:
         names = await self.names.get(self.conn, self.settings)
         rows = await reads.worker_rows(self.conn, names, self.settings)
         return self.render(request, "workers.html", rows=rows, nav="workers")
+
+    async def schedules(self, request: Request) -> Response:
+        """Every queue's schedules (or one queue's, ``?queue=``): timing, next ticks, last tick, policies."""
+        only = request.query_params.get("queue", "")
+        if only:
+            try:
+                names = [await self._shown(only)]
+            except NotFound as exc:
+                return self.not_found(request, str(exc))
+        else:
+            names = await self.names.get(self.conn, self.settings)
+        listing = await reads.schedule_rows(self.conn, names, self.settings)
+        here = self.path(request, "schedules") + ("?" + urlencode({"queue": only}) if only else "")
+        return self.render(request, "schedules.html", listing=listing, only=only, here=here, nav="schedules")
 
     async def autoscaler(self, request: Request) -> Response:
         """The autoscaler's last decision per queue, with its reasons and numbers."""

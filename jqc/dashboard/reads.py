@@ -3,7 +3,8 @@
 Nothing here names a Redis key: every read is a :class:`jqc.AsyncQueue` method or a coordinator
 operation, so the dashboard follows the engine wherever its key layout goes. Every read is
 bounded: counts and metrics are one script each, listings and searches one page (or one bounded
-search step), a job's timeline the newest events of its queue.
+search step), a job's timeline a bounded look back through its queue's events, the schedules page
+at most ``Settings.schedules_shown`` schedules per queue.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from jqc.clock import now_ms
@@ -22,11 +24,13 @@ from jqc.coordinator import health
 from jqc.coordinator.health import HealthReport
 from jqc.coordinator.lock import Lease, ScaleDecision, read_decision_op, read_lock
 from jqc.coordinator.metrics import QueueSnapshot, aread_snapshot, queue_names_op
+from jqc.engine.async_queue import AsyncQueue
 from jqc.engine.calls import run_async
 from jqc.engine.job import DeadLetter, Job
 from jqc.engine.liveness import not_consuming
 from jqc.engine.metrics import Metrics
 from jqc.engine.results import Counts, Event, SearchPage, WorkerInfo
+from jqc.engine.schedules import Schedule
 from jqc.errors import CorruptJobError, PermissionDeniedError
 
 from .formatting import Spark, sparks
@@ -38,12 +42,15 @@ __all__ = [
     "Listing",
     "QueueNames",
     "QueueRow",
+    "ScheduleRow",
+    "Schedules",
     "Settings",
     "WorkerRow",
     "decisions",
     "job_view",
     "listing",
     "queue_row",
+    "schedule_rows",
     "worker_rows",
 ]
 
@@ -62,7 +69,9 @@ class Settings:
     page_size: int = 50
     search_scan: int = 500
     bulk_limit: int = 10_000
-    timeline_events: int = 1000
+    timeline_events: int = 5000  # events a job page looks back through, at most
+    schedules_shown: int = 200  # schedules per queue on the schedules page, the next to fire first
+    late_after: float = 60.0  # seconds past its next tick before a schedule is flagged late
     worker_ttl: float = 30.0
     idle_after: float | None = None  # None: each worker's own stuck_after
     health_rules: health.HealthRules = dataclasses.field(default_factory=health.HealthRules)
@@ -190,29 +199,81 @@ async def listing(
 
 @dataclass(frozen=True, slots=True)
 class JobView:
-    """Everything the job page shows: the job, its log, its events (oldest first), its worker."""
+    """Everything the job page shows: the job, its log, its events (oldest first), its worker; or,
+    for a job removed after it failed for good, its dead-letter record (``letter``, whose ``job``
+    is the job as it was then)."""
 
     job: Job
     logs: tuple[str, ...]
     timeline: tuple[Event, ...]
     timeline_complete: bool
     worker: WorkerInfo | None
+    letter: DeadLetter | None = None
+
+
+TIMELINE_FIRST, TIMELINE_STEP = 100, 1000  # stream entries in the first read of a job's timeline, then per read
+
+
+async def _timeline(aq: AsyncQueue, job: Job, budget: int) -> tuple[tuple[Event, ...], bool]:
+    """The job's events, oldest first, and whether that is all of them.
+
+    Looks back from the newest entry of the queue's stream (a short first read, then pages of
+    :data:`TIMELINE_STEP` entries) and stops once it saw the job's ``added`` event or passed the
+    job's creation (nothing older is this job's), reached the stream's oldest entry, or read
+    ``budget`` entries: a recent job's page costs one short read, a busy queue's a few reads at
+    most, and in a quiet queue it finds a job's whole life however long ago it started. Complete
+    means it saw the job's ``added`` event or an entry from before the job existed; a stream that
+    ends before either was trimmed of the job's first events (or keeps none: ``events_max_len=0``).
+
+    When the stream's oldest entry (one read of one entry) is newer than the job, its first events
+    are gone and the timeline cannot be complete: then it looks back through one page only, so an
+    old job's page costs what a recent one's does.
+    """
+    oldest = await aq.events("0", count=1)
+    if not oldest or oldest[0].at > job.created_at:
+        budget = min(budget, TIMELINE_STEP)
+    mine: list[Event] = []
+    before: str | None = None
+    read, passed = 0, False
+    while read < budget:
+        step = min(TIMELINE_STEP if read else TIMELINE_FIRST, budget - read)
+        page = await aq.recent_events(step, before)
+        read += len(page)
+        # Not an older job of the same id (removed, then added again): its events came before.
+        mine += [e for e in page if e.job_id == job.id and e.at >= job.created_at]
+        passed = bool(page) and page[-1].at < job.created_at
+        born = any(e.name == "added" for e in mine)  # its first event: nothing older is its
+        if passed or born or len(page) < step:
+            break
+        before = page[-1].id
+    return tuple(reversed(mine)), passed or born
 
 
 async def job_view(conn: Connection, name: str, job_id: str, settings: Settings) -> JobView | None:
-    """The job page's data, or None when there is no such job."""
+    """The job page's data; for a job that is gone, its dead letter if it has one (see
+    :func:`dead_letter_of`); None when there is neither."""
     aq = conn.async_queue(name)
     job = await aq.get_job(job_id)
+    letter = None
     if job is None:
-        return None
-    logs = await aq.job_logs(job_id, -500, -1)
-    recent = await aq.recent_events(settings.timeline_events)
-    timeline = tuple(reversed([e for e in recent if e.job_id == job_id]))
-    complete = len(recent) < settings.timeline_events or any(e.name == "added" for e in timeline)
+        letter = await dead_letter_of(aq, job_id, settings)
+        if letter is None:
+            return None
+        job = letter.job
+    logs = await aq.job_logs(job_id, -500, -1) if letter is None else []
+    timeline, complete = await _timeline(aq, job, settings.timeline_events)
     worker = None
-    if job.worker:
+    if job.worker and letter is None:
         worker = next((w for w in await aq.workers() if w.id == job.worker), None)
-    return JobView(job, tuple(logs), timeline, complete, worker)
+    return JobView(job, tuple(logs), timeline, complete, worker, letter)
+
+
+async def dead_letter_of(aq: AsyncQueue, job_id: str, settings: Settings) -> DeadLetter | None:
+    """The dead letter of ``job_id`` among the newest ``settings.search_scan`` ones (one bounded
+    search step; dead letters have no lookup by id): what the job page shows of a job removed
+    after it failed for good, whose record stays to be replayed or purged."""
+    step = await aq.search("dead", job_id, limit=settings.search_scan, scan=settings.search_scan)
+    return next((letter for letter in step.letters if letter.job.id == job_id), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,6 +298,50 @@ async def worker_rows(conn: Connection, names: Sequence[str], settings: Settings
         now = aq.clock.now()
         rows += [WorkerRow(name, w, not_consuming(w, counts, now, after=settings.idle_after)) for w in workers]
     return rows
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleRow:
+    """A schedule of one queue: its settings and standing, its next fire times, and how late it runs."""
+
+    queue: str
+    schedule: Schedule
+    next_fires: tuple[datetime, ...]  # in the schedule's own time zone
+    late: float  # seconds its next tick is overdue (0 while it is not, or within Settings.late_after)
+
+
+@dataclass(frozen=True, slots=True)
+class Schedules:
+    """The schedules page: every shown queue's schedules, the next to fire first."""
+
+    rows: tuple[ScheduleRow, ...]
+    errors: tuple[tuple[str, str], ...]  # (queue, why its schedules could not be read)
+    capped: tuple[str, ...]  # queues with more schedules than Settings.schedules_shown
+
+
+async def schedule_rows(conn: Connection, names: Sequence[str], settings: Settings, *, fires: int = 3) -> Schedules:
+    """The schedules of ``names`` (at most ``settings.schedules_shown`` per queue), each with its
+    next ``fires`` ticks and, when its next tick is more than ``settings.late_after`` seconds past,
+    how late it is: workers fire ticks, so a late schedule means none of its queue's does."""
+    rows: list[ScheduleRow] = []
+    errors: list[tuple[str, str]] = []
+    capped: list[str] = []
+    shown = settings.schedules_shown
+    for name in names:
+        aq = conn.async_queue(name)
+        try:
+            found = await aq.schedules(shown + 1)
+        except CorruptJobError as exc:
+            errors.append((name, str(exc)))
+            continue
+        if len(found) > shown:
+            capped.append(name)
+        now = aq.clock.now()
+        for schedule in found[:shown]:
+            overdue = 0.0 if schedule.next_at is None else now - schedule.next_at
+            late = overdue if overdue > settings.late_after else 0.0
+            rows.append(ScheduleRow(name, schedule, tuple(schedule.next_fires(fires)), late))
+    return Schedules(tuple(rows), tuple(errors), tuple(capped))
 
 
 @dataclass(frozen=True, slots=True)

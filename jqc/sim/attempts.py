@@ -83,6 +83,8 @@ class Attempts:
         # (as in jqc.worker, the report finds out for itself).
         network.handle("settle-extend", self._t_extend, lambda call, result: None)
         network.handle("progress", self._t_progress, lambda call, result: None)
+        network.guess("extend", self._g_extend)
+        network.guess("settle-extend", self._g_extend)
         network.handle("release", self._t_release, self._r_release)
 
     # -- running a job ------------------------------------------------------------------------------
@@ -302,6 +304,15 @@ class Attempts:
             ex.deadline = call.stamp + self.lock_ms
             ex.renewed = true_time(call.stamp / 1000.0, call.worker)
         self.journal.emit(f"extend {call.worker.id} {ex.job.id}:{ex.token} {'ok' if ok else 'lost'}")
+
+    @staticmethod
+    def _g_extend(call: Call) -> dict[str, bool]:
+        """What a renewal answers when fencing holds: held exactly when the model says this token holds
+        the job (``token_fencing`` checks the same, so a different reply fails the run either way)."""
+        ex = call.ex
+        assert ex is not None
+        job = ex.job
+        return {job.id: job.status is Status.HELD and job.token == ex.token}
 
     def _r_extend(self, call: Call, result: Any) -> None:
         w, ex = call.worker, call.ex

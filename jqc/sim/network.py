@@ -19,18 +19,24 @@ from collections.abc import Callable
 from typing import Any
 
 from jqc.backends.base import SyncBackend
-from jqc.engine.calls import Step, run_sync
+from jqc.engine.calls import ScriptCall, Step, run_sync
 from jqc.errors import LockLostError
 from jqc.sim.events import EventQueue
+from jqc.sim.speculation import DeferredCalls
 from jqc.sim.state import FaultState, ScalingStats
 from jqc.sim.workers import DEAD, STOPPED, Call, Refused, TimedOut, Worker
 
-__all__ = ["Network", "Reply", "Truth"]
+__all__ = ["NO_GUESS", "Guess", "Network", "Reply", "Truth"]
 
 #: What a true reply means for the model: ``truth(call, result, delivered)``.
 Truth = Callable[[Call, Any, bool], None]
 #: What the worker does with the reply it got: ``reply(call, result)``.
 Reply = Callable[[Call, Any], None]
+#: The reply a correct engine gives to a call, known before it runs (or :data:`NO_GUESS`).
+Guess = Callable[[Call], Any]
+
+NO_GUESS: Any = object()
+"""What a :data:`Guess` returns when it cannot tell the reply: the call runs at once."""
 
 
 class Network:
@@ -60,11 +66,18 @@ class Network:
         self.engine_seconds = 0.0
         self._truth: dict[str, Truth] = {}
         self._replies: dict[str, Reply] = {}
+        self._guesses: dict[str, Guess] = {}
+        self._deferred = backend if isinstance(backend, DeferredCalls) else None
 
     def handle(self, kind: str, truth: Truth, reply: Reply) -> None:
         """Register what a call of ``kind`` means for the model and for its worker."""
         self._truth[kind] = truth
         self._replies[kind] = reply
+
+    def guess(self, kind: str, guess: Guess) -> None:
+        """Register the reply a correct engine gives to a call of ``kind`` (see :mod:`jqc.sim.speculation`):
+        on a :class:`~jqc.sim.speculation.DeferredCalls` backend the call is then sent with the next one."""
+        self._guesses[kind] = guess
 
     def engine(self, step: Step[Any]) -> Any:
         """Run one engine call now; a rejected write comes back as the :class:`LockLostError`."""
@@ -111,13 +124,26 @@ class Network:
             if reply:
                 self.deliver(call, Refused("Redis went down"))
             return
-        result = self.engine(call.step)
+        result = self._guessed(call)
+        if result is NO_GUESS:
+            result = self.engine(call.step)
         self._truth[call.kind](call, result, reply)
         if reply:
             if call.delayed:
                 self.q.at(call.issued + 2 * (self.q.now - call.issued), self.deliver, call, result)
             else:
                 self.deliver(call, result)
+
+    def _guessed(self, call: Call) -> Any:
+        """The guessed reply of a call kept to be sent with the next one, or NO_GUESS (run it now)."""
+        guess, deferred, step = self._guesses.get(call.kind), self._deferred, call.step
+        if guess is None or deferred is None or not isinstance(step, ScriptCall):
+            return NO_GUESS
+        expected = guess(call)
+        if expected is NO_GUESS or not deferred.defer(step, expected):
+            return NO_GUESS
+        self.calls += 1
+        return expected
 
     def deliver(self, call: Call, result: Any) -> None:
         """Hand ``result`` to the call's worker (later if it is frozen; to no one if it is gone)."""

@@ -22,6 +22,7 @@ import math
 import os
 import time
 
+from jqc.backends.base import SyncBackend
 from jqc.clock import VIRTUAL_EPOCH, VirtualClock
 from jqc.connection import Connection, connect
 from jqc.engine.calls import CommandCall, run_sync
@@ -46,6 +47,7 @@ from jqc.sim.report import Report, build_report
 from jqc.sim.rng import SimRandom
 from jqc.sim.scaler import Scaler
 from jqc.sim.schedules import ScheduleDrivers
+from jqc.sim.speculation import DeferredCalls, SpeculationMissed
 from jqc.sim.state import FaultState, Model, ScalingStats, TimeAverages, WorkerSlots
 
 __all__ = ["Simulator", "run"]
@@ -66,11 +68,19 @@ class Simulator:
         keep_log: bool = False,
         on_progress: ProgressCallback | None = None,
         progress_every: int = 250,
+        speculate: bool = True,
     ) -> None:
         if progress_every < 1:
             raise InvalidOptionError(f"progress_every must be at least 1 event, not {progress_every!r}")
         self.on_progress = on_progress
         self.progress_every = progress_every
+        self._given = (connection, keep_log)
+        self._build(config, speculate)
+
+    def _build(self, config: SimConfig, speculate: bool) -> None:
+        """Make the run's state and parts afresh (again when a speculated run is done over)."""
+        connection, keep_log = self._given
+        self.speculate = speculate
         self.cfg = cfg = config
         self.rand = rand = SimRandom(cfg.seed)
         self.q = q = EventQueue(rand.stream("ties"))
@@ -80,7 +90,7 @@ class Simulator:
         self.clock = VirtualClock(VIRTUAL_EPOCH)
         self._own_connection = connection is None
         self.conn = connection if connection is not None else connect(cfg.url, clock=self.clock)
-        self.backend = self.conn.backend
+        self.backend: SyncBackend = DeferredCalls(self.conn.backend) if speculate else self.conn.backend
         name = cfg.queue if self.conn.in_process else f"{cfg.queue}-{os.getpid()}-{os.urandom(3).hex()}"
         self.ops = ops = QueueOperations(name, clock=self.clock, prefix=self.conn.prefix, events_max_len=0)
         keep = Keep() if cfg.keep_completed else Keep.none()
@@ -191,7 +201,20 @@ class Simulator:
     # -- the run ------------------------------------------------------------------------------------
 
     def run(self) -> Report:
-        """Run to the end (every job finished, the liveness deadline or ``max_time``) and report."""
+        """Run to the end (every job finished, the liveness deadline or ``max_time``) and report.
+
+        With ``speculate`` (the default) lock renewals are sent with the next call
+        (:mod:`jqc.sim.speculation`); if one answers otherwise than fencing allows, the run is done
+        again from the start without that, so the report is the same either way (``on_progress``
+        then sees the run start over).
+        """
+        try:
+            return self._run()
+        except SpeculationMissed:
+            self._build(self.cfg, speculate=False)
+            return self._run()
+
+    def _run(self) -> Report:
         started = time.perf_counter()
         cfg = self.cfg
         try:
@@ -366,16 +389,18 @@ def run(
     *,
     self_check: bool = False,
     on_progress: ProgressCallback | None = None,
+    speculate: bool = True,
 ) -> Report:
     """Run one simulation (twice with ``self_check``, comparing the event logs) and report it.
 
     ``connection`` overrides ``config.url`` (a test can pass ``tests.conftest.open_backend``'s);
     by default the embedded backend is used, or the real Redis at ``config.url``.
     ``on_progress`` follows the run (each run, with ``self_check``): see :mod:`jqc.sim.progress`.
+    ``speculate=False`` sends every lock renewal on its own (see :meth:`Simulator.run`; the same report).
     """
-    report = Simulator(config, connection, on_progress=on_progress).run()
+    report = Simulator(config, connection, on_progress=on_progress, speculate=speculate).run()
     if self_check:
-        again = Simulator(config, connection, on_progress=on_progress).run()
+        again = Simulator(config, connection, on_progress=on_progress, speculate=speculate).run()
         report.self_check = {
             "first": report.event_log_sha256,
             "second": again.event_log_sha256,

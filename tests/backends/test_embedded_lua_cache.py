@@ -313,6 +313,11 @@ LEAKS = [
     "leaked = 1 return cjson.encode({1})",
     "KEYS = nil leaked = 1 return 1",  # a global removed does not hide one added
     "_G[1] = 'numeric name' return 1",
+    "_G.leaked = 1 return redis.call('PING')",
+    "loadstring('leaked = 1')() return redis.call('PING')",
+    "rawset(_G, 'leaked', 1) return redis.call('PING')",  # goes round the watch: checked in full
+    "setmetatable(_G, nil) leaked = 1 return redis.call('PING')",
+    "local ok = pcall(function() leaked = 1 end) return redis.pcall('PING')",
 ]
 
 
@@ -327,6 +332,30 @@ def test_a_script_that_sets_a_global_still_raises(source: str) -> None:
     (first, _), after = cached
     assert first[0] == "ResponseError" and "Script attempted to set global variables" in first[1]
     assert after == ("ok", "'nil'")  # the leaked global was cleared, as stock fakeredis does
+
+
+WRITES_AROUND_A_LEAK = [
+    "redis.call('SET', 'a', 1) leaked = 1 redis.call('SET', 'b', 1) return 1",
+    "redis.call('SET', 'a', 1) _G['leaked'] = 1 redis.call('SET', 'b', 1) return 1",
+    "redis.call('SET', 'a', 1) leaked = 1 leaked = nil redis.call('SET', 'b', 1) return 1",  # gone again: no leak
+    "redis.call('SET', 'a', 1) return 1",
+]
+
+
+@pytest.mark.parametrize("source", WRITES_AROUND_A_LEAK)
+def test_writes_before_and_after_a_leaked_global_as_stock(source: str) -> None:
+    """A leak is found before the next redis.call runs, on the cached server as on the stock one."""
+
+    def run(client: Any) -> Any:
+        results = []
+        for _ in range(3):  # the same script again, and after it a clean one
+            results.append(outcome(lambda: client.eval(source, 0)))
+            results.append(outcome(lambda: client.eval("return redis.call('EXISTS', 'a', 'b')", 0)))
+            client.delete("a", "b")
+        return results
+
+    cached, stock = on_cached_and_stock(run)
+    assert cached == stock
 
 
 def test_engine_keeps_working_after_a_leaking_script(clock: jqc.VirtualClock) -> None:

@@ -2,7 +2,9 @@
 
 An embedded store gets an hour of traffic on a virtual clock (three queues: a steady one, one whose
 mail bounces into the dead-letter queue, one paused with a backlog), the dashboard serves it from a
-thread, and Chromium saves the overview as ``docs/images/dashboard.png``.
+thread, and Chromium saves the overview as ``docs/images/dashboard.png``; then three schedules
+are declared (one fires every quarter hour for the next hour) and the schedules page is saved as
+``dashboard-schedules.png`` beside it.
 
     python -m tests.dashboard.screenshot [PATH]
 """
@@ -18,6 +20,7 @@ from playwright.sync_api import sync_playwright
 import jqc
 from jqc.engine.calls import run_sync
 from jqc.worker import registry
+from jqc.workflows import fire_due
 
 from .browser import ServerThread, host_app, launch_options, missing_browser
 
@@ -58,6 +61,21 @@ def populate(conn: jqc.Connection, clock: jqc.VirtualClock) -> None:
         run_sync(conn.backend, registry.heartbeat(queue.ops, "pool-1", record, ttl=30, prune_after=300))
 
 
+def add_schedules(conn: jqc.Connection, clock: jqc.VirtualClock) -> None:
+    """Three schedules, after the overview's hour: a digest that fires (and runs) every quarter hour
+    for an hour, a nightly cleanup in Berlin time, a monthly report in New York time."""
+    emails, photos, reports = conn.queue("emails"), conn.queue("photos"), conn.queue("reports")
+    emails.schedule("digest", every=15 * 60, job="send", data={"kind": "digest"}, overlap="skip")
+    photos.schedule("nightly-cleanup", cron="30 2 * * *", tz="Europe/Berlin", job="cleanup", data={"days": 30})
+    reports.schedule("monthly", cron="0 6 1 * *", tz="America/New_York", job="monthly", missed="all")
+    for _ in range(4):
+        clock.advance(15 * 60)
+        run_sync(conn.backend, fire_due(emails.ops))
+        for job in emails.claim("screenshot-worker", count=10).jobs:
+            emails.complete(job, {"sent": True})
+    clock.advance(125)
+
+
 def main(argv: list[str]) -> int:
     out = Path(argv[0]) if argv else OUT
     missing = missing_browser()
@@ -74,6 +92,10 @@ def main(argv: list[str]) -> int:
         page.wait_for_selector('tr[data-queue="photos"]')
         out.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(out), full_page=True)
+        add_schedules(conn, clock)
+        page.goto(f"{server.url}/jobs/schedules")
+        page.wait_for_selector('tr[data-schedule="emails/digest"]')
+        page.screenshot(path=str(out.with_name(out.stem + "-schedules.png")), full_page=True)
         browser.close()
     print(f"screenshot: wrote {out}")
     return 0

@@ -4,7 +4,6 @@ schedule that is left alone afterwards fires every tick of the following hour ex
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -88,12 +87,15 @@ def test_interleaved_drivers_never_fire_a_tick_twice(backend: str, program: list
         new = [i for i in after if i not in before]
         assert len(after) == len(set(after))
         ticks = sorted(jqc.scheduled_tick(i)[1].timestamp() for i in new)  # type: ignore[index]
+        # A tick whose job is still there from before (the clock went back over it) is not fired
+        # again: its one job counts for it.
+        covered = {jqc.scheduled_tick(i)[1].timestamp() for i in after}  # type: ignore[index]
         k, first = 0, stored.next_at
         while first + 60 * k < start + 60:
             k += 1
         expected = [first + 60 * j for j in range(k, k + 100) if first + 60 * j <= clock.now()]
-        assert set(expected) <= set(ticks) and ticks and ticks[-1] > clock.now() - 60
-        assert all(b - a == 60 for a, b in itertools.pairwise(ticks))
+        assert set(expected) <= covered and ticks and ticks[-1] > clock.now() - 60
+        assert all((t - first) % 60 == 0 and t <= clock.now() for t in ticks)  # only the schedule's ticks, none early
     finally:
         if not conn.embedded:
             conn.sync_client().flushdb()
