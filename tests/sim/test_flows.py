@@ -57,9 +57,9 @@ def test_a_parent_never_moved_is_caught() -> None:
 
 
 def test_the_cli_runs_seeds_and_exits_1_on_a_violation(capsys: pytest.CaptureFixture[str]) -> None:
-    code, _ = run(None, "sim", "--flows", "3", "--seeds", "3", "--workers", "2")
+    code, _ = run(None, "sim", "--flows", "3", "--seeds", "1-3", "--workers", "2")
     assert code == 0 and "OK: 3 seed(s)" in capsys.readouterr().out
     with planted("flow_deliver", "if not rec.hd and pending_children(kids) == 0 then", "if false then"):
-        code, _ = run(None, "sim", "--flows", "5", "--seeds", "5", "--workers", "3")
+        code, _ = run(None, "sim", "--flows", "5", "--seeds", "0-4", "--workers", "3")
     out = capsys.readouterr().out
     assert code == 1 and "stuck_parent" in out and "replay: jqc sim --flows 5 --seed" in out
