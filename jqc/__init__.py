@@ -9,6 +9,8 @@ from jqc.connection import Connection, connect
 from jqc.engine.async_queue import AsyncQueue
 from jqc.engine.codes import Code
 from jqc.engine.failures import FailureCode
+from jqc.engine.flow_records import ChildOutcome, ChildPolicy
+from jqc.engine.flows import Flow, FlowNode
 from jqc.engine.job import Backoff, ClaimedJob, DeadLetter, Dedup, Job, JobOptions, JobState, Keep, NewJob
 from jqc.engine.metrics import Histogram, Metrics
 from jqc.engine.operations import (
@@ -70,7 +72,17 @@ from jqc.errors import (
     TlsRequiredError,
     WaitTimeoutError,
 )
-from jqc.worker import Fail, JobContext, JobControl, RateLimited, Retry, SyncJobContext, Worker, WorkerStats
+from jqc.worker import (
+    Fail,
+    JobContext,
+    JobControl,
+    RateLimited,
+    Retry,
+    SyncJobContext,
+    WaitingForChildren,
+    Worker,
+    WorkerStats,
+)
 from jqc.worker.logs import JsonFormatter
 
 __all__ = [
@@ -79,8 +91,9 @@ __all__ = [
     "BackendError",
     "Backoff",
     "BatchError",
-    "NotReplicatedError",
     "CallTimeoutError",
+    "ChildOutcome",
+    "ChildPolicy",
     "ClaimResult",
     "ClaimedJob",
     "Clock",
@@ -91,7 +104,6 @@ __all__ = [
     "Connection",
     "ConnectionLostError",
     "CorruptJobError",
-    "LayoutVersionError",
     "Counts",
     "DataNotJsonError",
     "DeadLetter",
@@ -100,6 +112,8 @@ __all__ = [
     "Event",
     "Fail",
     "FailureCode",
+    "Flow",
+    "FlowNode",
     "Histogram",
     "InvalidInputError",
     "InvalidJobIdError",
@@ -109,20 +123,22 @@ __all__ = [
     "InvalidUrlError",
     "Job",
     "JobActiveError",
-    "JobFailedError",
     "JobContext",
     "JobControl",
+    "JobFailedError",
     "JobNotFoundError",
     "JobOptions",
     "JobState",
-    "JsonFormatter",
     "JobStateError",
     "JqcError",
+    "JsonFormatter",
     "Keep",
+    "LayoutVersionError",
     "LockLostError",
     "Metrics",
     "MissingDependencyError",
     "NewJob",
+    "NotReplicatedError",
     "OutOfMemoryError",
     "Page",
     "PayloadTooLargeError",
@@ -134,8 +150,8 @@ __all__ = [
     "RecoverResult",
     "Renewal",
     "Retry",
-    "ScriptReplyError",
     "Schedule",
+    "ScriptReplyError",
     "SearchPage",
     "ServerBusyError",
     "ServerLoadingError",
@@ -153,10 +169,11 @@ __all__ = [
     "TlsRequiredError",
     "VirtualClock",
     "WaitTimeoutError",
+    "WaitingForChildren",
     "Worker",
     "WorkerInfo",
     "WorkerStats",
+    "__version__",
     "connect",
     "scheduled_tick",
-    "__version__",
 ]

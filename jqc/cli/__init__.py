@@ -12,6 +12,7 @@ command group, each with the ``add_parsers`` that registers its commands:
 - :mod:`~jqc.cli.queues`: ``add``, ``stats``, ``jobs``, ``job``, ``retry``, ``promote``, ``pause``, ``resume``;
 - :mod:`~jqc.cli.dlq`: ``dlq list|show|replay|purge``;
 - :mod:`~jqc.cli.schedules`: ``schedules list|add|remove|next``;
+- :mod:`~jqc.cli.flows`: ``flow show``;
 - :mod:`~jqc.cli.workers`: ``worker``, ``workers``;
 - :mod:`~jqc.cli.coordinator`: ``metrics serve|show``, ``health``, ``doctor``, ``acl``;
 - :mod:`~jqc.cli.autoscale`: ``pool``, ``autoscale``;

@@ -24,9 +24,10 @@ def cmd_cancel(args: argparse.Namespace, conn: jqc.Connection, out: TextIO) -> i
         emit_json(out, done)
         return 0
     for job_id, what in done.items():
-        note = (
-            "removed (it had not started)" if what == "removed" else "marked: its worker stops it at the next renewal"
-        )
+        note = {
+            "removed": "removed (it had not started)",
+            "failed": "failed (a flow child that had not started: its parent is told)",
+        }.get(what, "marked: its worker stops it at the next renewal")
         out.write(f"{job_id}: {note}\n")
     return 0
 

@@ -19,7 +19,7 @@ import argcomplete
 
 import jqc
 
-from . import about, autoscale, cancel, coordinator, dashboard, demo, dlq, queues, schedules, sim, workers
+from . import about, autoscale, cancel, coordinator, dashboard, demo, dlq, flows, queues, schedules, sim, workers
 from .arguments import Handler
 from .guards import opened_in_process
 
@@ -54,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     cancel.add_parser(sub)
     dlq.add_parsers(sub)
     schedules.add_parsers(sub)
+    flows.add_parsers(sub)
     workers.add_parsers(sub)
     demo.add_parser(sub)
     coordinator.add_parsers(sub)

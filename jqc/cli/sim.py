@@ -30,6 +30,7 @@ from jqc.sim.workload import JobClass
 
 from .arguments import Subparsers
 from .progress import sim_bar
+from .sim_flows import add_flow_arguments, run_flow_sim
 from .validators import rate_limit
 
 __all__ = ["add_parser", "build_config", "run_sim"]
@@ -119,6 +120,7 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         "--quiet", action="store_true", help="print only the verdict line, and no progress bar (shown on a terminal)"
     )
     p.set_defaults(handler=cmd_sim, owns_connection=True)
+    add_flow_arguments(p)
     return p
 
 
@@ -167,6 +169,8 @@ def run_sim(args: argparse.Namespace) -> int:
     """Run ``jqc sim`` with parsed arguments; returns the exit status."""
     from jqc.sim.runner import Simulator
 
+    if args.flows:
+        return run_flow_sim(args)
     try:
         config = build_config(args)
     except (ValueError, TypeError) as exc:

@@ -109,14 +109,23 @@ _PLAIN: dict[Role, tuple[str, ...]] = {
 # wait_replicas option): the Cluster and Sentinel backends need them.
 _ALWAYS = ("ping", "acl|whoami", "script|load", "cluster|slots", "asking", "role", "wait")
 
+# Creating a flow (queue.add_flow): each queue of the flow runs these, so a producer of a flow needs
+# its role on every queue the flow touches (or on the whole prefix). flow_abort (taking back a
+# creation refused half-way) deletes jobs, so a producer does not get it: the repair finishes such
+# a flow instead (docs/workflows.md); its HDEL and ZREM are confined to the flows hash and the
+# waiting-children set, so a producer still cannot delete a job.
+_FLOW_CREATE = ("flow_create", "flow_release", "flow_step")
 _WORKER_SCRIPTS = (
     "claim", "complete", "complete_many", "fail", "extend", "progress", "log", "release", "recover", "heartbeat",
     "lease", "counts",  # counts: the periodic summary line, and a burst run's "is everything done?"
     "schedule_fire", "schedule_set",  # the schedule lease's holder fires ticks; a worker app declares schedules
+    # flows: a child's outcome goes to its parent; the stall check repairs half-done creations and
+    # deliveries; a creation refused half-way is taken back (docs/workflows.md, "Flows")
+    *_FLOW_CREATE, "flow_abort", "flow_deliver", "flow_ack", "flow_due", "flow_park",
     "rate_limit",  # a handler's RateLimited(queue_wide=True) holds off every worker's claims
 )  # fmt: skip
 _SCRIPTS: dict[Role, tuple[str, ...] | None] = {
-    Role.PRODUCER: ("add",),
+    Role.PRODUCER: ("add", *_FLOW_CREATE),
     Role.WORKER: _WORKER_SCRIPTS,
     Role.OBSERVER: ("counts", "priority_counts", "list", "metrics"),
     Role.COORDINATOR: ("counts", "metrics", "coordinator"),
@@ -144,6 +153,7 @@ _GIVEN_KEYS = {"record": "sc:*", "lease": "*-lease"}
 # Commands a role needs only on some keys: granted through a selector confined to those keys
 # (unless another role in the same rule set grants the command everywhere).
 _NARROW: dict[Role, dict[str, tuple[str, ...]]] = {
+    Role.PRODUCER: {"hdel": ("fl",), "zrem": ("wc",)},
     Role.WORKER: {"del": ("*-lease",)},
     Role.OBSERVER: {"hset": ("health",)},
     Role.COORDINATOR: {"hset": ("health", "coordinator", "autoscale"), "hincrby": ("coordinator",)},

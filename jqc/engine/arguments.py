@@ -24,7 +24,7 @@ BULK_CHUNK = 500
 BATCH = 1000
 MAX_NAME = 200
 MAX_LOCK = 24 * 3600.0
-LISTABLE = ("waiting", "delayed", "active", "completed", "failed", "dead")
+LISTABLE = ("waiting", "delayed", "active", "completed", "failed", "waiting-children", "dead")
 CLEANABLE = ("completed", "failed", "delayed", "waiting")
 
 

@@ -4,6 +4,7 @@ same :class:`QueueOperations` calls run by the async executor.
 
 from __future__ import annotations
 
+import contextlib
 import random
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from typing import Any, Unpack
@@ -11,6 +12,7 @@ from typing import Any, Unpack
 from jqc.clock import hold
 from jqc.engine.calls import Step, run_async
 from jqc.engine.failures import FailureCode
+from jqc.engine.flows import Flow, FlowNode
 from jqc.engine.job import BackoffFunction, ClaimedJob, DeadLetter, Job, JobOptions, Keep, NewJob
 from jqc.engine.metrics import Metrics
 from jqc.engine.operations import (
@@ -29,10 +31,12 @@ from jqc.engine.operations import (
     SearchPage,
     WorkerInfo,
 )
+from jqc.engine.ops_flows import REPAIR_GRACE
 from jqc.engine.ops_schedules import ScheduleArgs
 from jqc.engine.queue_base import QueueBase, T
 from jqc.engine.schedules import Schedule
 from jqc.engine.waiting import wait_async
+from jqc.errors import JqcError, PermissionDeniedError
 
 __all__ = ["AsyncQueue"]
 
@@ -109,7 +113,7 @@ class AsyncQueue(QueueBase):
 
     async def replay_dead(self, job_id: str) -> None:
         """The coroutine form of :meth:`Queue.replay_dead`."""
-        await self._run(self.ops.replay_dead(job_id))
+        await self._run(self.ops.replay_flow(job_id))
 
     async def purge_dead(self, job_id: str) -> int:
         """The coroutine form of :meth:`Queue.purge_dead`."""
@@ -174,9 +178,35 @@ class AsyncQueue(QueueBase):
         """The coroutine form of :meth:`Queue.limit_rate`."""
         return await self._run(self.ops.limit_rate(seconds))
 
-    async def remove(self, job_id: str) -> None:
+    async def remove(self, job_id: str, *, children: bool = False) -> list[str]:
         """The coroutine form of :meth:`Queue.remove`."""
+        if children:
+            return await self._run(self.ops.remove_flow(job_id))
         await self._run(self.ops.remove(job_id))
+        return [f"{self.name}/{job_id}"]
+
+    async def add_flow(self, flow: Flow) -> FlowNode:
+        """The coroutine form of :meth:`Queue.add_flow`."""
+        plan = self.ops.plan(flow)
+        try:
+            return await self._run(self.ops.add_flow(plan))
+        except PermissionDeniedError:  # a queue of the flow refused us: take back what was written
+            for call in self.ops.abort_calls(plan):
+                with contextlib.suppress(JqcError):
+                    await self._run(call)
+            raise
+
+    async def add_children(self, claimed: ClaimedJob, children: Sequence[Flow]) -> int:
+        """The coroutine form of :meth:`Queue.add_children`."""
+        return await self._run(self.ops.park(claimed, children))
+
+    async def flow(self, job_id: str) -> FlowNode | None:
+        """The coroutine form of :meth:`Queue.flow`."""
+        return await self._run(self.ops.flow(job_id))
+
+    async def repair_flows(self, *, grace: float = REPAIR_GRACE) -> int:
+        """The coroutine form of :meth:`Queue.repair_flows`."""
+        return await self._run(self.ops.repair_flows(grace=grace))
 
     async def cancel(self, job_id: str, reason: str = "", *, retry: bool = False) -> str:
         """The coroutine form of :meth:`Queue.cancel`."""
@@ -306,18 +336,21 @@ class AsyncQueue(QueueBase):
     ) -> str:
         """The coroutine form of :meth:`Queue.fail`."""
         return await self._run(
-            self.ops.fail(
+            self.ops.fail_flow(
                 claimed,
-                reason,
-                traceback=traceback,
-                retry=retry,
-                delay=delay,
-                error=error,
-                rng=rng,
-                backoff_functions=backoff_functions,
-                worker=worker,
-                code=code,
-                keep=keep,
+                self.ops.fail(
+                    claimed,
+                    reason,
+                    traceback=traceback,
+                    retry=retry,
+                    delay=delay,
+                    error=error,
+                    rng=rng,
+                    backoff_functions=backoff_functions,
+                    worker=worker,
+                    code=code,
+                    keep=keep,
+                ),
             )
         )
 
@@ -351,7 +384,7 @@ class AsyncQueue(QueueBase):
 
     async def recover_stalled(self, *, limit: int = BATCH, max_stalls: int = 1) -> RecoverResult:
         """The coroutine form of :meth:`Queue.recover_stalled`."""
-        return await self._run(self.ops.recover_stalled(limit=limit, max_stalls=max_stalls))
+        return await self._run(self.ops.recover_flow(self.ops.recover_stalled(limit=limit, max_stalls=max_stalls)))
 
     async def workers(self, *, ttl: float | None = None) -> list[WorkerInfo]:
         """The coroutine form of :meth:`Queue.workers`."""

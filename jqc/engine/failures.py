@@ -29,6 +29,8 @@ class FailureCode(enum.StrEnum):
     """Its lock expired more often than the queue's ``max_stalls`` allows (worker crashes or hangs)."""
     CORRUPT = "corrupt"
     """Its stored hash could not be decoded when it was claimed, so it could not run."""
+    CHILD = "child"
+    """A child of this flow parent failed for good under the default policy ("fail the parent")."""
     CANCELLED = "cancelled"
     """``Queue.cancel`` stopped it while a worker held it (retried only if the canceller allowed it)."""
 

@@ -15,6 +15,7 @@ from jqc.engine.backoff import MAX_DELAY, Backoff, BackoffFunction
 from jqc.engine.backoff import number as _number
 from jqc.engine.dedup import Dedup
 from jqc.engine.failures import FailureCode
+from jqc.engine.flow_records import ChildOutcome, children_of, parent_of
 from jqc.engine.keys import validate_job_id
 from jqc.errors import CorruptJobError, InvalidOptionError
 
@@ -49,6 +50,8 @@ class JobState(enum.StrEnum):
     ACTIVE = "active"
     COMPLETED = "completed"
     FAILED = "failed"
+    WAITING_CHILDREN = "waiting-children"
+    """A flow parent (or a node of a flow being created) waiting until its children are done."""
 
     @classmethod
     def from_code(cls, code: str) -> JobState:
@@ -65,6 +68,7 @@ _STATE_CODES = {
     "a": JobState.ACTIVE,
     "c": JobState.COMPLETED,
     "f": JobState.FAILED,
+    "p": JobState.WAITING_CHILDREN,
 }
 
 
@@ -266,6 +270,8 @@ class Job(_Bound):
 
     ``stall_count`` counts runs whose lock expired (its budget is the queue's ``max_stalls``);
     ``failure_reason`` is the last failure's message and ``failure_code`` its stable code.
+    A flow member (``docs/workflows.md``) knows its ``parent`` (queue, id), a flow parent its
+    ``children`` with their outcomes.
     ``cancel_reason`` is set while an active job is marked by ``Queue.cancel`` (None otherwise).
     ``deduplicated`` is True on the job an add returned without creating one (its ``Dedup`` key,
     or its ``job_id``, was taken): this is the job it was deduplicated against, as stored.
@@ -292,6 +298,8 @@ class Job(_Bound):
     traceback: str | None = None
     progress: Any = None
     worker: str | None = None
+    parent: tuple[str, str] | None = None
+    children: tuple[ChildOutcome, ...] = ()
     cancel_reason: str | None = None
     deduplicated: bool = field(default=False, compare=False)
 
@@ -351,6 +359,8 @@ class Job(_Bound):
                 traceback=fields.get("tb") or None,
                 progress=_json.decode(fields["pg"], what=f"job {job_id} progress") if "pg" in fields else None,
                 worker=fields.get("w"),
+                parent=parent_of(fields),
+                children=children_of(fields),
                 cancel_reason=fields.get("cx"),
             )
         except CorruptJobError:

@@ -48,7 +48,8 @@ SUFFIXES: dict[str, str] = {
     "meta": "meta", "wait": "wait", "prio": "prio", "delayed": "delayed", "active": "active",
     "completed": "completed", "failed": "failed", "dlq": "dlq", "events": "events", "minutes": "mi",
     "jobs": "jobs", "logs": "logs", "dead": "dead", "metrics": "metrics", "workers": "workers",
-    "winfo": "winfo", "schedules": "schedules", "coordinator": "coordinator", "autoscale": "autoscale",
+    "winfo": "winfo", "schedules": "schedules",
+    "parked": "wc", "flows": "fl", "coordinator": "coordinator", "autoscale": "autoscale",
     "dedup": "dd",
 }  # fmt: skip
 

@@ -6,7 +6,7 @@ client itself. Times in the public API are seconds (float); scripts take whole m
 
 The operations are grouped by concern, one module each (``ops_producing``, ``ops_reading``,
 ``ops_events``, ``ops_dead``, ``ops_admin``, ``ops_settings``, ``ops_working``, ``ops_schedules``,
-on ``ops_base``);
+``ops_flows``, on ``ops_base``);
 :class:`QueueOperations` is all of them for one queue.
 """
 
@@ -16,6 +16,7 @@ from jqc.engine.arguments import BATCH, BULK_CHUNK, CLEANABLE, LISTABLE, MAX_LOC
 from jqc.engine.ops_admin import Administering
 from jqc.engine.ops_dead import DeadLetters
 from jqc.engine.ops_events import Events
+from jqc.engine.ops_flows import FlowFollowUps
 from jqc.engine.ops_producing import OptionArgs, Producing
 from jqc.engine.ops_schedules import Scheduling
 from jqc.engine.ops_settings import QueueSettings, Settings
@@ -58,5 +59,5 @@ __all__ = [
 ]
 
 
-class QueueOperations(Scheduling, Producing, Events, DeadLetters, Administering, Settings, Working):
+class QueueOperations(FlowFollowUps, Scheduling, Producing, Events, DeadLetters, Administering, Settings, Working):
     """Builds the calls of one queue. Holds no connection and does no I/O."""

@@ -75,18 +75,23 @@ class Administering(OperationsBase):
     def remove(self, job_id: str) -> ScriptCall[None]:
         return self._call("remove", validate_job_id(job_id), parse=self._ok)
 
-    def cancel(self, job_id: str, reason: str = "", *, retry: bool = False) -> ScriptCall[str]:
+    def cancel(self, job_id: str, reason: str = "", *, retry: bool = False) -> Op[str]:
         """Cancel a job: 'removed' if it had not started (waiting or delayed: deleted, with a
         'cancelled' event), 'marked' if a worker holds it (its holder stops it within one lock
-        renewal, and it ends failed with code ``cancelled``, retried only with ``retry=True``)."""
+        renewal, and it ends failed with code ``cancelled``, retried only with ``retry=True``),
+        'failed' for a flow child that had not started (failed for good, code ``cancelled``, and
+        its parent told, so the parent's ``on_failure`` policy applies)."""
         if not isinstance(reason, str):
             raise InvalidOptionError(f"a cancel reason must be a str, not {reason!r}")
         if not isinstance(retry, bool):
             raise InvalidOptionError(f"retry must be a bool, not {retry!r}")
-        return self._call(
+        outcome: str = yield self._call(
             "cancel", validate_job_id(job_id), reason[:10_000] or "cancelled", "1" if retry else "0",
             parse=lambda r: as_str(checked(r)[1]),
         )  # fmt: skip
+        if outcome == "failed":  # a flow child: tell its parent (docs/workflows.md, "Flows")
+            yield from self.deliver_many([job_id])
+        return outcome
 
     def promote(self, job_id: str) -> ScriptCall[None]:
         return self._call("promote", validate_job_id(job_id), parse=self._ok)
@@ -228,10 +233,13 @@ class Administering(OperationsBase):
                 return deleted
 
     def obliterate(self, *, force: bool = False) -> Op[int]:
-        """Delete every key of the queue: scripted batches, then a SCAN sweep for strays."""
+        """Delete every key of the queue: scripted batches, then a SCAN sweep for strays. Refused
+        (:class:`jqc.JobStateError`) while jobs are active or the queue holds flow members whose
+        relatives on other queues would wait forever, unless ``force``."""
         deleted: int = 0
         while True:
-            code, n = yield self._call("obliterate", "1" if force else "0", BATCH, parse=code_and_count)
+            flag = "1" if force else "0"
+            code, n = yield self._call("obliterate", flag, BATCH, flag, parse=code_and_count)
             deleted += n
             if code != Code.MORE:
                 break

@@ -9,7 +9,7 @@ from jqc.clock import Clock, now_ms
 from jqc.engine.arguments import (
     positive_int,
 )
-from jqc.engine.calls import Reply, ScriptCall, checked, code_of
+from jqc.engine.calls import Op, Reply, ScriptCall, checked, code_of
 from jqc.engine.codes import Code
 from jqc.engine.job import (
     DeadLetter,
@@ -70,6 +70,12 @@ class OperationsBase:
     def lease_keys(self, name: str) -> tuple[str, ...]:
         """The keys of ``lease.lua`` for the lease ``name`` (``P:{Q}:<name>-lease``)."""
         return self.declared("lease", lease=self.keys.key(name + "-lease"))
+
+    def deliver_many(self, child_ids: list[str]) -> Op[None]:
+        """Deliver the outcomes of flow children ``child_ids`` of this queue to their parents
+        (:class:`jqc.engine.ops_flows.Flowing` does; here, for operation groups used alone, nothing)."""
+        return
+        yield
 
     def _job(self, job_id: str, fields: Mapping[str, str]) -> Job:
         return Job.from_fields(self.name, job_id, fields)

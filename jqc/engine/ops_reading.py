@@ -71,8 +71,8 @@ class Reading(OperationsBase):
 
     def counts(self) -> ScriptCall[Counts]:
         def parse(reply: Reply) -> Counts:
-            b = [as_int(value) for value in checked(reply)[1:8]]
-            return Counts(b[0], b[1], b[2], b[3], b[4], b[5], bool(b[6]))
+            b = [as_int(value) for value in checked(reply)[1:9]]
+            return Counts(b[0], b[1], b[2], b[3], b[4], b[5], bool(b[6]), b[7])
 
         return self._call("counts", parse=parse)
 

@@ -143,6 +143,8 @@ class Working(OperationsBase):
             parse=parse,
             now=stamp,
         )
+        if claimed.job.parent is not None:  # a flow child: tell its parent (docs/workflows.md, "Flows")
+            yield from self.deliver_many([claimed.id])
         yield from self.dead_letter_corrupt(following, worker)
         return following
 
@@ -178,6 +180,9 @@ class Working(OperationsBase):
             return CompleteResult(completed, lost, following)
 
         outcome: CompleteResult = yield self._call("complete_many", *args, parse=parse, now=stamp)
+        children = {claimed.id for claimed, _ in done if claimed.job.parent is not None}
+        if children:  # flow children: tell their parents (docs/workflows.md, "Flows")
+            yield from self.deliver_many([i for i in outcome.completed if i in children])
         yield from self.dead_letter_corrupt(outcome.next, worker)
         return outcome
 
@@ -276,6 +281,8 @@ class Working(OperationsBase):
             return FailResult(as_str(body[1]), following)
 
         outcome: FailResult = yield ScriptCall(call.script, call.keys, call.args, parse)
+        if outcome.verdict == "failed" and claimed.job.parent is not None:  # a flow child: tell its parent
+            yield from self.deliver_many([claimed.id])
         yield from self.dead_letter_corrupt(outcome.next, worker)
         return outcome
 

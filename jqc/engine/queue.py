@@ -11,7 +11,6 @@ import random
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Unpack
 
-from jqc.engine.calls import Step, run_sync
 from jqc.engine.failures import FailureCode
 from jqc.engine.job import BackoffFunction, ClaimedJob, DeadLetter, Job, JobOptions, Keep, NewJob
 from jqc.engine.metrics import Metrics
@@ -32,18 +31,15 @@ from jqc.engine.operations import (
     WorkerInfo,
 )
 from jqc.engine.ops_schedules import ScheduleArgs
-from jqc.engine.queue_base import QueueBase, T
+from jqc.engine.queue_flows import QueueFlows
 from jqc.engine.schedules import Schedule
 from jqc.engine.waiting import wait_sync
 
 __all__ = ["Queue"]
 
 
-class Queue(QueueBase):
+class Queue(QueueFlows):
     """A queue, used from synchronous code. Safe to share between threads."""
-
-    def _run(self, step: Step[T]) -> T:
-        return run_sync(self.connection.backend, step)
 
     # producing
     def add(
@@ -134,7 +130,7 @@ class Queue(QueueBase):
 
     def replay_dead(self, job_id: str) -> None:
         """Send a dead-lettered job back to waiting (its attempts start again; the replay is counted)."""
-        self._run(self.ops.replay_dead(job_id))
+        self._run(self.ops.replay_flow(job_id))
 
     def purge_dead(self, job_id: str) -> int:
         """Delete the dead-letter record of ``job_id``; returns how many were deleted (0 or 1)."""
@@ -220,12 +216,19 @@ class Queue(QueueBase):
         ``queue_wide=True``, which calls this."""
         return self._run(self.ops.limit_rate(seconds))
 
-    def remove(self, job_id: str) -> None:
-        """Delete a job that is not held by a worker (raises :class:`jqc.JobActiveError` if it is)."""
+    def remove(self, job_id: str, *, children: bool = False) -> list[str]:
+        """Delete a job that is not held by a worker (raises :class:`jqc.JobActiveError` if it is).
+
+        With ``children=True`` (a flow parent) also every job below it, on any queue, that has not
+        finished and that no worker holds. Returns the ``queue/id`` of every job deleted.
+        """
+        if children:
+            return self._run(self.ops.remove_flow(job_id))
         self._run(self.ops.remove(job_id))
+        return [f"{self.name}/{job_id}"]
 
     def cancel(self, job_id: str, reason: str = "", *, retry: bool = False) -> str:
-        """Cancel a job; returns ``'removed'`` or ``'marked'``.
+        """Cancel a job; returns ``'removed'``, ``'marked'`` or (a flow child) ``'failed'``.
 
         A job that has not started (waiting or delayed) is deleted, with a ``cancelled`` event. A
         job a worker holds is marked: its worker sets the handler's cancellation signal within one
@@ -233,7 +236,7 @@ class Queue(QueueBase):
         cancellation for an ``async def`` one), and the run ends failed with code ``cancelled``,
         however the handler ended (a handler that returns first does not complete the job). It is
         not retried unless ``retry=True`` (then it is while attempts remain). A finished job raises
-        :class:`jqc.JobStateError`, a missing one :class:`jqc.JobNotFoundError`.
+        :class:`jqc.JobStateError`, a missing one :class:`jqc.JobNotFoundError`. Flows: see ``docs/workflows.md``.
         """
         return self._run(self.ops.cancel(job_id, reason, retry=retry))
 
@@ -387,18 +390,21 @@ class Queue(QueueBase):
     ) -> str:
         """Report a failed attempt; the delay comes from the job's backoff unless given."""
         return self._run(
-            self.ops.fail(
+            self.ops.fail_flow(
                 claimed,
-                reason,
-                traceback=traceback,
-                retry=retry,
-                delay=delay,
-                error=error,
-                rng=rng,
-                backoff_functions=backoff_functions,
-                worker=worker,
-                code=code,
-                keep=keep,
+                self.ops.fail(
+                    claimed,
+                    reason,
+                    traceback=traceback,
+                    retry=retry,
+                    delay=delay,
+                    error=error,
+                    rng=rng,
+                    backoff_functions=backoff_functions,
+                    worker=worker,
+                    code=code,
+                    keep=keep,
+                ),
             )
         )
 
@@ -437,7 +443,7 @@ class Queue(QueueBase):
         """Put back jobs whose lock expired (their holder died or froze); those that stalled more
         than ``max_stalls`` times fail for good. What the worker's stall check calls.
         """
-        return self._run(self.ops.recover_stalled(limit=limit, max_stalls=max_stalls))
+        return self._run(self.ops.recover_flow(self.ops.recover_stalled(limit=limit, max_stalls=max_stalls)))
 
     def workers(self, *, ttl: float | None = None) -> list[WorkerInfo]:
         """Live workers of this queue (see :meth:`QueueOperations.workers`)."""

@@ -64,11 +64,13 @@ class Counts:
     failed: int
     dead: int
     paused: bool
+    waiting_children: int = 0
+    """Flow parents (and nodes of flows being created) waiting for their children."""
 
     @property
     def total(self) -> int:
         """Jobs stored in the queue (dead letters are copies of failed jobs, not counted)."""
-        return self.waiting + self.delayed + self.active + self.completed + self.failed
+        return self.waiting + self.delayed + self.active + self.completed + self.failed + self.waiting_children
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ NAMES = (
     "clean", "drain", "obliterate", "list", "counts", "metrics", "replay", "purge",
     "lease", "heartbeat", "complete_many", "coordinator", "schedule_set", "schedule_fire", "schedule_remove",
     "priority_counts", "update_data", "cancel", "rate_limit",
+    "flow_create", "flow_release", "flow_step", "flow_due", "flow_deliver", "flow_ack", "flow_park", "flow_abort",
 )  # fmt: skip
 
 

@@ -5,7 +5,8 @@
 * :func:`perform_job` / :func:`aperform_job` run one handler once;
 * :func:`inline` makes queues whose ``add`` runs the job at once (:mod:`jqc.testing.inline`);
 * :func:`assert_enqueued`, :func:`refute_enqueued`, :func:`all_enqueued` check what queues hold
-  (the criteria: :mod:`jqc.testing.matching`);
+  (the criteria: :mod:`jqc.testing.matching`); :func:`assert_flow` checks a whole flow's states
+  (:mod:`jqc.testing.flows`);
 * :func:`crash_worker`, :func:`expire_lock`, :func:`drop_connection` are faults for a drain;
 * :func:`temporary_connection` is a connection for one test, outside pytest.
 
@@ -19,6 +20,7 @@ from jqc.testing.assertions import all_enqueued, assert_enqueued, enqueued_jobs,
 from jqc.testing.backend import temporary_connection
 from jqc.testing.drain import BurstWorker, Handlers, QueueLike, adrain, drain
 from jqc.testing.faults import Fault, crash_worker, drop_connection, expire_lock
+from jqc.testing.flows import assert_flow, draw_flow
 from jqc.testing.inline import InlineAsyncQueue, InlineConnection, InlineQueue, inline
 from jqc.testing.perform import aperform_job, perform_job
 from jqc.testing.report import DrainError, DrainResult, JobReport, Run
@@ -39,8 +41,10 @@ __all__ = [
     "all_enqueued",
     "aperform_job",
     "assert_enqueued",
+    "assert_flow",
     "crash_worker",
     "drain",
+    "draw_flow",
     "drop_connection",
     "enqueued_jobs",
     "expire_lock",

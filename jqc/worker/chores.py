@@ -34,11 +34,16 @@ _MIN_NAP = 0.001  # the shortest wait of the renewal loop (a deadline due now st
 SCHEDULE_LEASE_INTERVALS = 5
 
 
+#: Seconds between two flow repairs of a queue by one worker's stall check.
+REPAIR_EVERY = 60.0
+
+
 class Chores:
     """Lock renewal and stall recovery for the lanes of one worker."""
 
     def __init__(self, shared: Shared) -> None:
         self.shared = shared
+        self.repaired_at: dict[str, float] = {}  # lane -> when its flows were last repaired
 
     async def renew_loop(self) -> None:
         """Renew held locks every ``renew_interval``, and give up running jobs whose lock deadline
@@ -157,6 +162,18 @@ class Chores:
                     )  # fmt: skip
                 if not found.more:
                     break
+            # Flows: finish creations and children's outcomes that a crash left half done (once a
+            # minute at most: the repair waits REPAIR_GRACE before touching anything anyway).
+            repaired = 0
+            if started - self.repaired_at.get(lane.name, -REPAIR_EVERY) >= REPAIR_EVERY:
+                self.repaired_at[lane.name] = started
+                repaired = await lane.queue.repair_flows()
+            if repaired:
+                shared.tally["flows_repaired"] += repaired
+                shared.log.warning(
+                    "worker %s: finished %d half-done flow steps in %s", shared.id, repaired, lane.name,
+                    extra=fields("flows_repaired", worker=shared.id, queue=lane.name, count=repaired),
+                )  # fmt: skip
         except Exception as exc:
             shared.health.failed(f"stall check of {lane.name}", exc, since=started)
             return

@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, NoReturn
 
 from jqc.engine.async_queue import AsyncQueue
+from jqc.engine.flow_records import ChildPolicy
+from jqc.engine.flows import Flow
 from jqc.engine.job import ClaimedJob, Job
 from jqc.errors import LockLostError
+from jqc.worker.control import WaitingForChildren
 
 __all__ = ["JobContext", "SyncJobContext"]
 
@@ -68,6 +72,20 @@ class _Base:
     @property
     def token(self) -> int:
         return self._claimed.token
+
+    def children_results(self) -> dict[str, Any]:
+        """A flow parent's completed children: child job id -> its result (as the parent recorded
+        them, kept on the parent whatever the children's retention; see ``docs/workflows.md``)."""
+        return {c.id: c.result for c in self._claimed.job.children if c.state == "completed"}
+
+    def children_failures(self) -> dict[str, str]:
+        """A flow parent's children that failed for good under the ``continue`` policy: child job
+        id -> failure reason (``ignore`` failures are left out, ``fail`` ones fail the parent)."""
+        return {
+            c.id: c.failure or ""
+            for c in self._claimed.job.children
+            if c.state == "failed" and c.policy is ChildPolicy.CONTINUE
+        }
 
     def now(self) -> float:
         """The time on the queue's clock, in seconds since the epoch: the system clock in production,
@@ -143,6 +161,16 @@ class _Base:
             self._abandon(f"lock lost: {exc}")
             raise
 
+    async def _park(self, children: Sequence[Flow]) -> int:
+        self._check()
+        try:
+            added = await self._queue.add_children(self._claimed, children)
+        except LockLostError as exc:
+            self._abandon(f"lock lost: {exc}")
+            raise
+        self._abandon("waiting for its children")
+        return added
+
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(queue={self.queue!r}, id={self.id!r}, name={self.name!r}, attempt={self.attempt})"
@@ -161,6 +189,14 @@ class JobContext(_Base):
     async def log(self, line: str) -> int:
         """Append a line to the job's log; returns how many lines it keeps now."""
         return await self._log(line)
+
+    async def wait_for_children(self, children: Sequence[Flow]) -> NoReturn:
+        """Fan-out: add ``children`` (:class:`jqc.Flow` trees, any queues) to this job and wait for
+        them. The job goes to ``waiting-children`` (its lock released) and runs again, from the
+        start, once they are done, with their results in :meth:`children_results`; this raises
+        :class:`jqc.WaitingForChildren`, which the handler lets propagate. Token-checked:
+        :class:`jqc.LockLostError` once the lock is lost (nothing added)."""
+        raise WaitingForChildren(await self._park(children))
 
 
 class SyncJobContext(_Base):
@@ -188,3 +224,9 @@ class SyncJobContext(_Base):
         self._check()
         self._on_loop()
         return asyncio.run_coroutine_threadsafe(self._log(line), self._loop).result()
+
+    def wait_for_children(self, children: Sequence[Flow]) -> NoReturn:
+        """Fan-out, as :meth:`JobContext.wait_for_children`; blocks this thread until it is written."""
+        self._check()
+        self._on_loop()
+        raise WaitingForChildren(asyncio.run_coroutine_threadsafe(self._park(children), self._loop).result())

@@ -7,6 +7,8 @@ They are signals, not errors: the worker catches them and reports the job accord
 * ``raise Fail("bad input")``: fail the job for good now (dead-lettered), whatever attempts remain.
 * ``raise RateLimited(10)``: hand the job back to waiting without counting an attempt, and stop
   claiming from its queue on this worker for 10 s (``queue_wide=True``: on every worker).
+* ``ctx.wait_for_children([...])`` raises :class:`WaitingForChildren` once the job waits for the
+  children it just added: the job already left the worker, so nothing is reported.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import math
 
 from jqc.errors import InvalidOptionError
 
-__all__ = ["Fail", "JobControl", "RateLimited", "Retry"]
+__all__ = ["Fail", "JobControl", "RateLimited", "Retry", "WaitingForChildren"]
 
 
 def _delay(value: object, what: str) -> float:
@@ -62,3 +64,12 @@ class RateLimited(JobControl):
             raise InvalidOptionError(f"queue_wide must be a bool, not {queue_wide!r}")
         self.queue_wide = queue_wide
         super().__init__(reason or f"rate limited for {self.delay:g} s")
+
+
+class WaitingForChildren(JobControl):
+    """Raised by ``ctx.wait_for_children``: the job now waits for its children (its lock released);
+    it runs again, from the start, once they are done. Let it propagate out of the handler."""
+
+    def __init__(self, added: int) -> None:
+        self.added = added
+        super().__init__(f"waiting for children ({added} added)")

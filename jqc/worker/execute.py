@@ -19,7 +19,7 @@ from typing import Any, TypeAlias, cast
 
 from jqc.clock import Clock
 from jqc.worker.context import JobContext, SyncJobContext
-from jqc.worker.control import Fail, RateLimited, Retry
+from jqc.worker.control import Fail, RateLimited, Retry, WaitingForChildren
 
 __all__ = ["AsyncHandler", "Handler", "Kind", "Outcome", "SyncHandler", "is_async", "run_handler"]
 
@@ -36,6 +36,7 @@ class Kind(enum.Enum):
     FAIL = "fail"  # raised Fail: failed for good
     RATE_LIMITED = "rate_limited"  # raised RateLimited: handed back, claiming paused
     ABORTED = "aborted"  # the worker stopped waiting (lock lost, shutdown): see ``reason``
+    PARKED = "parked"  # waits for the children it added (ctx.wait_for_children): nothing to report
     CANCELLED = "cancelled"  # Queue.cancel marked the job: failed with code cancelled (retried if allowed)
 
 
@@ -67,6 +68,8 @@ def _from_exception(exc: BaseException) -> Outcome:
         return Outcome(Kind.RETRY, reason=str(exc), error=exc, delay=exc.delay)
     if isinstance(exc, Fail):
         return Outcome(Kind.FAIL, reason=exc.reason, error=exc)
+    if isinstance(exc, WaitingForChildren):
+        return Outcome(Kind.PARKED, reason=str(exc))
     if isinstance(exc, RateLimited):
         return Outcome(Kind.RATE_LIMITED, reason=str(exc), error=exc, delay=exc.delay)
     tb = "".join(traceback.format_exception(exc))

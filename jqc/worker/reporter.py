@@ -36,6 +36,8 @@ class WorkerStats:
     stalled_failed: int = 0  # stalled jobs failed for good for stalling too often
     reconnects: int = 0  # outages of Redis this worker rode out
     scheduled: int = 0  # jobs this worker's schedule driver added (one per fired tick)
+    parked: int = 0  # runs that ended waiting for the children they added (ctx.wait_for_children)
+    flows_repaired: int = 0  # half-done flow steps this worker's stall checks finished
 
     @property
     def processed(self) -> int:

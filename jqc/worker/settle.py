@@ -75,6 +75,9 @@ class Settler:
         lane, claimed, queue = held.lane, held.claimed, held.lane.queue
         held.settling = True
         held.renew_until = shared.clock.now() + shared.options.lock
+        if outcome.kind is Kind.PARKED:  # the job left the worker for waiting-children in ctx.wait_for_children
+            shared.tally["parked"] += 1
+            return None
         if held.cancel_reason is not None:  # however the handler ended: fail.lua ends it as cancelled
             outcome = Outcome(Kind.CANCELLED, reason=f"cancelled: {held.cancel_reason}", error=outcome.error,
                               traceback=outcome.traceback)  # fmt: skip

@@ -1,4 +1,5 @@
-"""Workflows on top of the engine: schedules that fire exactly once per tick (flows come later).
+"""Workflows on top of the engine: schedules that fire exactly once per tick. (Flows, trees of jobs
+across queues, are engine operations: :mod:`jqc.engine.ops_flows`, ``docs/workflows.md``.)
 
 :mod:`jqc.workflows.driver` is the sans-IO pass that fires due ticks, run by one elected worker per
 queue (:mod:`jqc.worker.chores`) and by the simulator; the schedules themselves are stored by the

@@ -485,14 +485,19 @@ def test_rules_grant_no_blanket_permissions() -> None:
 
 def test_producer_rules_allow_only_adding() -> None:
     r = acl.rules("producer", "photos")
-    assert r.scripts == ("add",)
-    assert [x for x in r.rules if x.startswith("+evalsha|")] == [f"+evalsha|{scripts()['add'].sha}"]
-    assert not {"del", "rpop", "zrem", "lrem", "hdel", "ltrim", "scan", "zpopmin"} & commands_of(r)
-    keys = [x for x in r.rules if "~" in x]
-    # every key add declares (dedup keys too), read-write (EVALSHA's declared keys need it); nothing of
+    adding = ("add", "flow_create", "flow_release", "flow_step")  # a job, or a flow (docs/workflows.md)
+    assert r.scripts == adding
+    assert [x for x in r.rules if x.startswith("+evalsha|")] == [f"+evalsha|{scripts()[n].sha}" for n in adding]
+    assert not {"del", "rpop", "lrem", "ltrim", "scan", "zpopmin"} & commands_of(r)
+    # a flow's release and its intent need HDEL and ZREM, confined to the flows hash and the
+    # waiting-children set: a producer still deletes no job
+    assert "(+hdel ~jqc:{photos}:fl)" in r.rules and "(+zrem ~jqc:{photos}:wc)" in r.rules
+    assert not {"+hdel", "+zrem"} & set(r.rules)
+    keys = [x for x in r.rules if "~" in x and not x.startswith("(")]
+    # every key its scripts declare (dedup keys too), read-write (EVALSHA's declared keys need it); nothing of
     # running or finished jobs
-    declared = ("meta", "wait", "prio", "delayed", "events", "jobs", "dd")
-    assert sorted(keys) == sorted(f"~jqc:{{photos}}:{k}" for k in declared)
+    names = ("meta", "wait", "prio", "delayed", "events", "jobs", "dd", "wc", "fl")
+    assert sorted(keys) == sorted(f"~jqc:{{photos}}:{k}" for k in names)
 
 
 def test_worker_rules_confine_del_to_leases() -> None:

@@ -1,6 +1,6 @@
 -- complete: a job's holder reports success; optionally claims its next jobs in the same call.
---@include base, job, enqueue, claim, finish, cancelled, token, complete
---@keys meta wait prio delayed active completed failed dlq events minutes jobs logs dead metrics
+--@include base, job, enqueue, claim, flow, finish, cancelled, token, complete
+--@keys meta wait prio delayed active completed failed dlq events minutes jobs logs dead metrics flows
 -- ARGV[1]  now (ms)          ARGV[2] events cap
 -- ARGV[3]  job id            ARGV[4] token
 -- ARGV[5]  result (JSON text)

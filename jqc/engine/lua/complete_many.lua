@@ -1,7 +1,7 @@
 -- complete_many: a worker reports several successes at once and claims its next jobs, all in one
 -- round trip. A stale token fails only its own job; the others complete.
---@include base, job, enqueue, claim, finish, cancelled, token, complete
---@keys meta wait prio delayed active completed failed dlq events minutes jobs logs dead metrics
+--@include base, job, enqueue, claim, flow, finish, cancelled, token, complete
+--@keys meta wait prio delayed active completed failed dlq events minutes jobs logs dead metrics flows
 -- ARGV[1]  now (ms)          ARGV[2] events cap
 -- ARGV[3]  number of jobs N, then N triples: job id, token, result (JSON text)
 -- then     how many next jobs to claim (0 = none), lock duration (ms), worker id, and optionally

@@ -1,7 +1,7 @@
 -- fail: a job's holder reports a failed attempt. It is retried (after a backoff delay) while
 -- attempts remain, else it fails for good: filed under failed and written to the dead letters.
---@include base, job, enqueue, claim, finish, cancelled, token
---@keys meta wait prio delayed active failed dlq events minutes jobs logs dead metrics
+--@include base, job, enqueue, claim, flow, finish, cancelled, token
+--@keys meta wait prio delayed active failed dlq events minutes jobs logs dead metrics flows
 -- ARGV[1]  now (ms)          ARGV[2] events cap
 -- ARGV[3]  job id            ARGV[4] token
 -- ARGV[5]  failure reason    ARGV[6] traceback ('' if none)
@@ -51,4 +51,5 @@ if delay >= 0 and made < tonumber(rec.a or 1) then
 end
 record_metrics('f', wait_ms, run_ms)
 fail_for_good(id, rec, ARGV[7], ARGV[5], ARGV[9], keep)
+flow_notify(id, rec, 'f', ARGV[5]) -- flows: tell the parent (include/flow.lua)
 return {OK, 'failed', made, fetch()}

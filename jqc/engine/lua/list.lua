@@ -1,8 +1,8 @@
 -- list: one page of the jobs in a state, in the order they will run or finished (read only).
 --@include base
---@keys meta wait prio delayed active completed failed dlq jobs dead
+--@keys meta wait prio delayed active completed failed dlq jobs dead parked
 -- ARGV[1]  now (ms, unused)  ARGV[2] events cap (unused)
--- ARGV[3]  state: waiting | delayed | active | completed | failed | dead
+-- ARGV[3]  state: waiting | delayed | active | completed | failed | dead | waiting-children
 -- ARGV[4]  offset            ARGV[5] page size
 -- Returns  {OK, total, id, record, ...} (record: the packed job, false when it is gone) |
 --          {BAD_ARGUMENT, reason} | {LAYOUT_MISMATCH, reason}
@@ -37,6 +37,7 @@ if state == 'waiting' then
   end
 elseif state == 'delayed' then ids = page_of(K_DELAYED, false)
 elseif state == 'active' then ids = page_of(K_ACTIVE, false)
+elseif state == 'waiting-children' then ids = page_of(K_PARKED, false)
 elseif state == 'completed' then ids = page_of(K_COMPLETED, true)
 elseif state == 'failed' then ids = page_of(K_FAILED, true)
 elseif state == 'dead' then ids = page_of(K_DLQ, true)

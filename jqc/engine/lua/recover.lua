@@ -1,8 +1,8 @@
 -- recover: find active jobs whose lock deadline has passed (their worker died, hung or lost the
 -- network), revoke their tokens, and put them back to waiting at the head of their priority with
 -- their stall count raised, or fail them for good once the count passes the maximum.
---@include base, job, enqueue, finish
---@keys meta wait prio active failed dlq events minutes jobs logs dead metrics
+--@include base, job, enqueue, flow, finish
+--@keys meta wait prio active failed dlq events minutes jobs logs dead metrics flows
 -- ARGV[1]  now (ms)          ARGV[2] events cap
 -- ARGV[3]  most jobs to examine in this call
 -- ARGV[4]  maximum stall count when the queue sets none (meta.ms)
@@ -33,8 +33,9 @@ for i = 1, #items, 2 do
     emit('stalled', id, 'w', rec.w or '', 'count', stalls)
     if stalls > max_stalls then
       record_metrics('f', false, false)
-      fail_for_good(id, rec, rec.w or '', 'job stalled ' .. stalls .. ' times (allowed ' .. max_stalls .. ')',
-        'stalled')
+      local reason = 'job stalled ' .. stalls .. ' times (allowed ' .. max_stalls .. ')'
+      fail_for_good(id, rec, rec.w or '', reason, 'stalled')
+      flow_notify(id, rec, 'f', reason) -- flows: tell the parent (include/flow.lua)
       failed[#failed + 1] = id
     else
       rec.r = NOW

@@ -1,6 +1,6 @@
 -- remove: delete a job that no worker holds, from whichever container it is in.
 --@include base, job, enqueue
---@keys meta wait prio delayed completed failed events jobs logs
+--@keys meta wait prio delayed completed failed events jobs logs parked
 -- ARGV[1]  now (ms)          ARGV[2] events cap
 -- ARGV[3]  job id
 -- Returns  {OK} | {JOB_NOT_FOUND, reason} | {JOB_ACTIVE, reason} | {LAYOUT_MISMATCH, reason}
@@ -15,6 +15,7 @@ if state == 'w' then unqueue_waiting(id)
 elseif state == 'd' then redis.call('ZREM', K_DELAYED, id); refresh_next_due()
 elseif state == 'c' then redis.call('ZREM', K_COMPLETED, id)
 elseif state == 'f' then redis.call('ZREM', K_FAILED, id)
+elseif state == 'p' then redis.call('ZREM', K_PARKED, id) -- flows: waiting for its children
 end
 redis.call('HDEL', K_JOBS, id)
 redis.call('HDEL', K_LOGS, id)

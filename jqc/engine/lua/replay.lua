@@ -1,7 +1,7 @@
 -- replay: send a dead-lettered job back to waiting with attempts and stalls reset, counting the
 -- replay on the job (rp). The job is rebuilt from its dead-letter record if it was removed since.
---@include base, job, enqueue
---@keys meta wait prio failed dlq events jobs dead
+--@include base, job, enqueue, flow
+--@keys meta wait prio failed dlq events jobs dead flows
 -- ARGV[1]  now (ms)          ARGV[2] events cap
 -- ARGV[3]  job id
 -- Returns  {OK} | {JOB_NOT_FOUND, reason} (no dead letter) | {WRONG_STATE, reason} (the job id is
@@ -29,4 +29,5 @@ save_job(id, rec)
 redis.call('ZREM', K_DLQ, id)
 redis.call('HDEL', K_DEAD, id)
 emit('waiting', id, 'replayed', '1')
+flow_notify(id, rec, 'r', '') -- flows: a parent this job failed resumes waiting for it
 return {OK}

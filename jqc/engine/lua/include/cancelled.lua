@@ -1,4 +1,4 @@
--- Ending the run of a job cancel.lua marked (needs finish and enqueue).
+-- Ending the run of a job cancel.lua marked (needs flow, finish and enqueue).
 -- A run of a job that cancel.lua marked (cx = reason, cy = '1' if it may retry) ends, however its
 -- handler ended: it counts as a failed attempt and is retried after `delay` ms while attempts
 -- remain if the canceller allowed it (the mark is cleared), else it fails for good with code
@@ -25,5 +25,6 @@ local function end_cancelled(id, rec, worker, wait_ms, run_ms, delay, keep)
   end
   record_metrics('f', wait_ms, run_ms)
   fail_for_good(id, rec, worker or '-', reason, 'cancelled', keep)
+  flow_notify(id, rec, 'f', reason) -- flows: a cancelled child is a failed child (include/flow.lua)
   return 'failed'
 end

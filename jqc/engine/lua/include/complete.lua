@@ -21,5 +21,6 @@ local function complete_job(id, token, result, worker, keep)
   if keep then kc, ka = keep[1], keep[2] end
   retire(K_COMPLETED, id, stored .. field('s', 'c') .. field('fo', NOW) .. field('rv', result), kc, ka)
   if #result <= EVENT_RESULT_MAX then emit('completed', id, 'rv', result) else emit('completed', id) end
+  flow_notify(id, rec, 'c', result) -- flows: tell the parent (include/flow.lua)
   return nil
 end
