@@ -195,7 +195,7 @@ def measure(kind: str, args: argparse.Namespace, pool: Any, workdir: Path) -> di
             "commands_per_master": spread,
             "busiest_master_cpu_ms_per_1000_jobs": 1e6 * max(cpu) / added,
             "loadavg_1min": [round(load, 2), round(os.getloadavg()[0], 2)],
-            "jqc_source": source,
+            "jqc_source": os.path.relpath(source) if os.path.isabs(source) else source,  # no machine paths in results
         }
     finally:
         deployment.stop()
