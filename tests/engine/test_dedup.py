@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 import jqc
 from jqc import Dedup, JobState
-from tests.conftest import close_backend, open_backend
+from tests.conftest import BACKENDS, close_backend, open_backend
 from tests.engine.test_lifecycle import claim_one
 
 
@@ -106,14 +106,13 @@ ADDS = st.lists(
 )
 
 
+@pytest.mark.parametrize("backend", BACKENDS)  # (one embedded and one real server: examples are costly)
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=ADDS)
 def test_no_deduplicated_add_creates_a_second_job(backend: str, steps: list[tuple[str, str, str]]) -> None:
     """Whatever the interleaving of adds, runs and time, an add reported as deduplicated created
     nothing: the job count grows by exactly the adds that were not deduplicated, and the job it
     names holds the key's job."""
-    if backend not in ("fake", "redis"):
-        pytest.skip("the property runs on one embedded and one real server")
     clock = jqc.VirtualClock()
     conn = open_backend(backend, clock)
     try:
