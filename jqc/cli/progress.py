@@ -63,6 +63,21 @@ class SimBar:
         return update
 
 
+def _bar(stream: TextIO, label: str, tally: str) -> Progress:
+    """A transient bar on ``stream``: ``label``, the bar, done/total, ``tally``, time elapsed."""
+    return Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn(tally),
+        TimeElapsedColumn(),
+        console=console(stream),
+        transient=True,
+        redirect_stdout=False,
+        redirect_stderr=False,
+    )
+
+
 @contextlib.contextmanager
 def sim_bar(stream: TextIO, *, enabled: bool = True) -> Iterator[SimBar | None]:
     """A live progress display on ``stream`` while the block runs; None (draw nothing) when
@@ -70,16 +85,8 @@ def sim_bar(stream: TextIO, *, enabled: bool = True) -> Iterator[SimBar | None]:
     if not enabled or not is_terminal(stream):
         yield None
         return
-    progress = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("jobs done  virtual {task.fields[virtual]}  {task.fields[events]:,} events"),
-        TimeElapsedColumn(),
-        console=console(stream),
-        transient=True,
-        redirect_stdout=False,
-        redirect_stderr=False,
+    progress = _bar(
+        stream, "[bold]{task.description}", "jobs done  virtual {task.fields[virtual]}  {task.fields[events]:,} events"
     )
     with progress:
         yield SimBar(progress)
@@ -92,17 +99,7 @@ def seeds_bar(stream: TextIO, total: int, *, enabled: bool = True) -> Iterator[C
     if not enabled or not is_terminal(stream):
         yield None
         return
-    progress = Progress(
-        TextColumn("[bold]seeds"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[failed]} failed"),
-        TimeElapsedColumn(),
-        console=console(stream),
-        transient=True,
-        redirect_stdout=False,
-        redirect_stderr=False,
-    )
+    progress = _bar(stream, "[bold]seeds", "{task.fields[failed]} failed")
     with progress:
         task = progress.add_task("seeds", total=total, failed=0)
         failed = 0
